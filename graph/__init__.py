@@ -1,0 +1,1 @@
+"""The conductor state machine: state, graph, checkpointing, streaming and debug helpers."""

@@ -1,0 +1,94 @@
+"""Durable threads: the SQLite checkpointer in the data dir (Postgres for many replicas)."""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass
+from typing import Any
+
+from langgraph.checkpoint.base import BaseCheckpointSaver
+
+from podium.errors import ConfigError
+from podium.settings import Settings
+
+
+def open_checkpointer(settings: Settings) -> BaseCheckpointSaver:
+    """SQLite under ``PODIUM_HOME`` by default; Postgres when ``PODIUM_POSTGRES_URL`` is set."""
+    if settings.postgres_url:
+        try:
+            from langgraph.checkpoint.postgres import PostgresSaver  # type: ignore[import-not-found]
+            from psycopg import Connection  # type: ignore[import-not-found]
+        except ImportError as exc:
+            raise ConfigError("Postgres checkpoints need extra packages", setting="PODIUM_POSTGRES_URL",
+                              hint="pip install 'podium[postgres]'") from exc
+        conn = Connection.connect(settings.postgres_url, autocommit=True, prepare_threshold=0)
+        saver = PostgresSaver(conn)
+        saver.setup()
+        return saver
+    from langgraph.checkpoint.sqlite import SqliteSaver
+
+    conn = sqlite3.connect(settings.data_dir / "checkpoints.sqlite", check_same_thread=False, timeout=30)
+    conn.execute("PRAGMA journal_mode=WAL")
+    saver = SqliteSaver(conn)
+    saver.setup()
+    return saver
+
+
+@dataclass
+class ThreadInfo:
+    """One conversation thread as listings show it."""
+
+    thread_id: str
+    title: str
+    messages: int
+    updated: str
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict."""
+        return dict(self.__dict__)
+
+
+def latest_checkpoint_id(saver: BaseCheckpointSaver, thread_id: str) -> str | None:
+    """Id of the thread's newest checkpoint, ``None`` for a thread that does not exist."""
+    found = saver.get_tuple({"configurable": {"thread_id": thread_id, "checkpoint_ns": ""}})
+    return found.config["configurable"]["checkpoint_id"] if found else None
+
+
+def list_threads(saver: BaseCheckpointSaver) -> list[ThreadInfo]:
+    """Every thread, most recently updated first, titled by its first message."""
+    latest: dict[str, Any] = {}
+    for item in saver.list(None):
+        cfg = item.config["configurable"]
+        if cfg.get("checkpoint_ns"):
+            continue
+        tid = cfg["thread_id"]
+        if tid not in latest or cfg["checkpoint_id"] > latest[tid].config["configurable"]["checkpoint_id"]:
+            latest[tid] = item
+    out = []
+    for tid, item in latest.items():
+        messages = item.checkpoint["channel_values"].get("messages", [])
+        first = next((m for m in messages if m.type == "human"), None)
+        title = str(first.content).replace("\n", " ")[:60] if first else "(empty)"
+        out.append(ThreadInfo(tid, title, len(messages), item.checkpoint["ts"]))
+    return sorted(out, key=lambda t: t.updated, reverse=True)
+
+
+def rollback(saver: BaseCheckpointSaver, thread_id: str, keep: str | None) -> None:
+    """Remove what a failed turn wrote: every checkpoint of the thread newer than ``keep``.
+
+    A failed turn must leave its thread as it was; ``keep=None`` removes a thread the
+    failed turn created.
+    """
+    if keep is None:
+        saver.delete_thread(thread_id)
+        return
+    conn = getattr(saver, "conn", None)
+    if isinstance(conn, sqlite3.Connection):
+        with saver.lock:  # type: ignore[attr-defined]
+            conn.execute("DELETE FROM checkpoints WHERE thread_id = ? AND checkpoint_id > ?", (thread_id, keep))
+            conn.execute("DELETE FROM writes WHERE thread_id = ? AND checkpoint_id > ?", (thread_id, keep))
+            conn.commit()
+        return
+    if conn is not None:  # Postgres: same tables, same ordering of uuid6 checkpoint ids
+        for table in ("checkpoints", "checkpoint_writes"):
+            conn.execute(f"DELETE FROM {table} WHERE thread_id = %s AND checkpoint_id > %s", (thread_id, keep))

@@ -1,0 +1,1 @@
+"""Model providers, the spec registry, routing and the cost ledger."""

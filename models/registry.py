@@ -1,0 +1,96 @@
+"""One registry from a spec string ``provider/name`` to a described, buildable model."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from langchain_core.language_models.chat_models import BaseChatModel
+
+from models import llamacpp, openai, scripted
+from models.spec import ModelSpec
+from podium.errors import ConfigError, PodiumError
+from podium.settings import Settings
+
+
+@dataclass(frozen=True)
+class Provider:
+    """How one provider describes and builds its models."""
+
+    resolve: Callable[[str, Settings], ModelSpec]
+    build: Callable[[ModelSpec, Settings], BaseChatModel]
+    examples: tuple[str, ...] = ()
+
+
+PROVIDERS: dict[str, Provider] = {
+    "llamacpp": Provider(llamacpp.resolve, llamacpp.build, tuple(llamacpp.ALIASES)),
+    "openai": Provider(openai.resolve, openai.build, ("gpt-4o-mini",)),
+    "scripted": Provider(scripted.resolve, scripted.build, ("echo",)),
+}
+
+
+def parse(spec: str) -> tuple[str, str]:
+    """Split ``provider/name``; a bare ``.gguf`` path means ``llamacpp``."""
+    spec = spec.strip()
+    if spec.endswith(".gguf") and spec.split("/", 1)[0] not in PROVIDERS:
+        return "llamacpp", spec
+    provider, _, name = spec.partition("/")
+    if provider not in PROVIDERS or not name:
+        raise ConfigError(
+            f"unknown model spec {spec!r}",
+            setting="model",
+            hint=f"use provider/name with provider one of {', '.join(PROVIDERS)} (see `podium models`)",
+        )
+    return provider, name
+
+
+def resolve(spec: str, settings: Settings) -> ModelSpec:
+    """Describe the model a spec names, validating it (file present, key set...)."""
+    provider, name = parse(spec)
+    return PROVIDERS[provider].resolve(name, settings)
+
+
+def build(spec: ModelSpec, settings: Settings) -> BaseChatModel:
+    """A LangChain chat model for a resolved spec."""
+    return PROVIDERS[spec.provider].build(spec, settings)
+
+
+def known_models(settings: Settings) -> list[ModelSpec | PodiumError]:
+    """Every built-in alias and example, described (or the error that prevents it)."""
+    out: list[ModelSpec | PodiumError] = []
+    for key, provider in PROVIDERS.items():
+        if key == "scripted":
+            continue
+        for name in provider.examples:
+            try:
+                out.append(provider.resolve(name, settings))
+            except PodiumError as exc:
+                exc.spec = f"{key}/{name}"  # type: ignore[attr-defined]
+                out.append(exc)
+    return out
+
+
+class ModelPool:
+    """Resolves and builds models lazily, once per spec, for one process."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._specs: dict[str, ModelSpec] = {}
+        self._models: dict[str, BaseChatModel] = {}
+        self._lock = threading.Lock()
+
+    def spec(self, spec: str) -> ModelSpec:
+        """The described spec (cached)."""
+        with self._lock:
+            if spec not in self._specs:
+                self._specs[spec] = resolve(spec, self.settings)
+            return self._specs[spec]
+
+    def model(self, spec: str) -> BaseChatModel:
+        """The built chat model (cached)."""
+        described = self.spec(spec)
+        with self._lock:
+            if spec not in self._models:
+                self._models[spec] = build(described, self.settings)
+            return self._models[spec]

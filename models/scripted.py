@@ -1,0 +1,99 @@
+"""A scripted chat model for graph tests, registered through the same registry.
+
+``scripted/echo`` repeats the last user message; ``scripted/<name>`` plays the
+replies registered with :func:`register_script` in order and fails loudly when
+asked for more than it was given (an unexpected model call is a test failure).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from langchain_core.callbacks import CallbackManagerForLLMRun
+from langchain_core.language_models.chat_models import BaseChatModel
+from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
+from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
+
+from models.spec import ModelSpec
+from podium.errors import ConfigError
+from podium.settings import Settings
+
+_SCRIPTS: dict[str, list[str]] = {}
+
+
+def register_script(name: str, replies: list[str]) -> str:
+    """Register replies for ``scripted/<name>`` and return that spec string."""
+    _SCRIPTS[name] = list(replies)
+    return f"scripted/{name}"
+
+
+class ScriptedChatModel(BaseChatModel):
+    """Replies from a script, streamed word by word, with word-count usage."""
+
+    script: str
+    """Name of the script (``echo`` or one registered with :func:`register_script`)."""
+    calls: int = 0
+    """How many replies were played."""
+
+    @property
+    def _llm_type(self) -> str:
+        return "scripted"
+
+    def get_num_tokens(self, text: str) -> int:
+        """Whitespace words stand in for tokens."""
+        return len(text.split())
+
+    def _reply(self, messages: list[BaseMessage]) -> str:
+        if self.script == "echo":
+            last = next((m for m in reversed(messages) if m.type == "human"), None)
+            return f"You said: {last.content}" if last else "Nothing to echo."
+        replies = _SCRIPTS[self.script]
+        if self.calls >= len(replies):
+            raise AssertionError(f"scripted/{self.script} was called {self.calls + 1} times, scripted for {len(replies)}")
+        self.calls += 1
+        return replies[self.calls - 1]
+
+    def _generate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        text = "".join(chunk.text for chunk in self._stream(messages, stop, run_manager, **kwargs))
+        return ChatResult(generations=[ChatGeneration(message=AIMessage(content=text, usage_metadata=self._usage(messages, text)))])
+
+    def _usage(self, messages: list[BaseMessage], text: str) -> dict[str, int]:
+        prompt = sum(self.get_num_tokens(str(m.content)) for m in messages)
+        completion = self.get_num_tokens(text)
+        return {"input_tokens": prompt, "output_tokens": completion, "total_tokens": prompt + completion}
+
+    def _stream(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> Iterator[ChatGenerationChunk]:
+        text = self._reply(messages)
+        for i, word in enumerate(text.split(" ")):
+            piece = word if i == 0 else " " + word
+            chunk = ChatGenerationChunk(message=AIMessageChunk(content=piece))
+            if run_manager:
+                run_manager.on_llm_new_token(piece, chunk=chunk)
+            yield chunk
+        yield ChatGenerationChunk(message=AIMessageChunk(content="", usage_metadata=self._usage(messages, text)))
+
+
+def resolve(name: str, settings: Settings) -> ModelSpec:
+    """Describe a scripted model; unknown script names are a configuration error."""
+    if name != "echo" and name not in _SCRIPTS:
+        raise ConfigError(f"unknown scripted model {name!r}", setting="model", hint="register it with register_script()")
+    return ModelSpec(spec=f"scripted/{name}", provider="scripted", name=name, json_schema=False,
+                     context_length=100_000, description="scripted replies for tests")
+
+
+def build(spec: ModelSpec, settings: Settings) -> ScriptedChatModel:
+    """A fresh scripted model (each build replays its script from the start)."""
+    return ScriptedChatModel(script=spec.name)

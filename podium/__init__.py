@@ -1,0 +1,3 @@
+"""Podium: local-first, multi-model agent orchestration on a LangGraph conductor."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,1 @@
+"""Front ends: the CLI, the Gradio app and the HTTP API, thin shells over ``graph.app``."""
