@@ -26,11 +26,13 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 out = Console(highlight=False, soft_wrap=True)
-err = Console(stderr=True, highlight=False)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 ModelOpt = Annotated[str | None, typer.Option("--model", "-m", help="Model spec, e.g. llamacpp/smollm2-135m or openai/gpt-4o-mini.")]
 ThreadOpt = Annotated[str | None, typer.Option("--thread", "-t", help="Continue this thread (see `podium threads`).")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object instead of text.")]
+CollectionOpt = Annotated[str | None, typer.Option("--collection", "-c", help="Scope knowledge questions to this collection.")]
+FallbackOpt = Annotated[list[str] | None, typer.Option("--fallback", help="Model tried when the previous one fails (repeatable).")]
 
 
 def _app() -> Any:
@@ -50,13 +52,16 @@ def ask(
     thread: ThreadOpt = None,
     as_json: JsonOpt = False,
     system: Annotated[str | None, typer.Option("--system", help="System prompt for this turn.")] = None,
+    collection: CollectionOpt = None,
+    fallback: FallbackOpt = None,
 ) -> None:
     """Ask one question and print the streamed answer (or one JSON object with --json)."""
     from ui.render import usage_footer
 
     podium = _app()
     result = None
-    for event in podium.stream_turn(question, thread, model=model, system_prompt=system):
+    turn = {"model": model, "system_prompt": system, "collection": collection, "fallbacks": fallback or None}
+    for event in podium.stream_turn(question, thread, **turn):
         if event.kind == "token" and not as_json:
             out.print(event.data["text"], end="")
         elif event.kind == "notice" and not as_json:
@@ -71,7 +76,8 @@ def ask(
 
 
 @app.command()
-def chat(model: ModelOpt = None, thread: ThreadOpt = None) -> None:
+def chat(model: ModelOpt = None, thread: ThreadOpt = None, collection: CollectionOpt = None,
+         fallback: FallbackOpt = None) -> None:
     """Chat interactively with streamed answers (/new starts a thread, /exit quits)."""
     from ui.render import usage_footer
 
@@ -95,7 +101,8 @@ def chat(model: ModelOpt = None, thread: ThreadOpt = None) -> None:
             continue
         try:
             out.print("[bold green]podium>[/bold green] ", end="")
-            for event in podium.stream_turn(text, thread, model=model):
+            turn = {"model": model, "collection": collection, "fallbacks": fallback or None}
+            for event in podium.stream_turn(text, thread, **turn):
                 if event.kind == "token":
                     out.print(event.data["text"], end="")
                 elif event.kind == "notice":
@@ -159,6 +166,20 @@ def models(as_json: JsonOpt = False) -> None:
     out.print(table)
     for p in problems:
         err.print(f"[dim]{p['spec']}: {p['error']}[/dim]")
+
+
+def _register_plugins() -> None:
+    """Add the command groups that live in ``ui/cli_*.py`` (each has ``register(app)``)."""
+    import importlib
+    import pkgutil
+
+    import ui
+
+    for module in sorted(m.name for m in pkgutil.iter_modules(ui.__path__) if m.name.startswith("cli_")):
+        importlib.import_module(f"ui.{module}").register(app)
+
+
+_register_plugins()
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -1,0 +1,50 @@
+"""Shared fixtures: every test gets its own PODIUM_HOME and no inherited secrets."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from podium.settings import Settings
+
+ROOT = Path(__file__).resolve().parents[1]
+LOCAL_MODEL = "llamacpp/smollm2-135m"
+
+
+@pytest.fixture(autouse=True)
+def _isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Point the data dir at tmp_path and drop keys and endpoints from the developer's shell."""
+    home = tmp_path / "podium-home"
+    monkeypatch.setenv("PODIUM_HOME", str(home))
+    for name in list(os.environ):
+        if name.startswith("PODIUM_") and name != "PODIUM_HOME" or name.startswith("OPENAI_"):
+            monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("ANONYMIZED_TELEMETRY", "False")
+    return home
+
+
+@pytest.fixture
+def settings(_isolated_env: Path) -> Settings:
+    """Settings on the isolated data dir, answering at temperature 0."""
+    return Settings(home=_isolated_env, temperature=0.0, max_tokens=64)
+
+
+@pytest.fixture
+def app(settings: Settings):
+    """A PodiumApp on the isolated data dir."""
+    from graph.app import PodiumApp
+
+    return PodiumApp(settings)
+
+
+def run_cli(*args: str, env: dict[str, str] | None = None, timeout: float = 180, input: str | None = None) -> subprocess.CompletedProcess[str]:
+    """Run ``podium ARGS`` in a fresh process with the test's environment."""
+    full_env = {**os.environ, **(env or {})}
+    return subprocess.run(
+        [sys.executable, "-m", "ui.cli", *args], capture_output=True, text=True, timeout=timeout,
+        env=full_env, cwd=ROOT, input=input,
+    )
