@@ -6,7 +6,9 @@ process and guarded by a lock, so concurrent requests queue instead of crashing.
 
 from __future__ import annotations
 
+import atexit
 import importlib.util
+import json
 import os
 import threading
 import time
@@ -25,9 +27,6 @@ from models.gguf_info import read_gguf_info
 from models.spec import ModelSpec
 from podium.errors import ConfigError, ContextOverflowError, ModelError
 from podium.settings import Settings
-
-# Tokens a chat template adds around each message (ChatML: "<|im_start|>role\n...<|im_end|>\n").
-_PER_MESSAGE_OVERHEAD = 5
 
 
 def _package_dir(package: str, extra: str) -> Path:
@@ -140,14 +139,52 @@ def resolve(name: str, settings: Settings) -> ModelSpec:
 
 @dataclass
 class Loaded:
-    """One ``Llama`` instance and the lock that serializes its use."""
+    """One ``Llama`` instance, its chat template, and the lock that serializes its use."""
 
     llm: Any
     lock: threading.Lock = field(default_factory=threading.Lock)
+    _formatter: Any = None
+
+    def render(self, messages: list[dict[str, str]]) -> tuple[list[int], list[str]]:
+        """Tokens of a chat prompt rendered with the GGUF's own template, and its stop strings.
+
+        Podium renders the template itself and calls ``create_completion``: in
+        llama-cpp-python 0.3.36 the chat-completion path does not enforce grammars
+        (JSON came back with raw newlines inside strings), the completion path does.
+        """
+        if self._formatter is None:
+            from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+            template = self.llm.metadata.get("tokenizer.chat_template")
+            if not template:
+                raise ConfigError(
+                    "this GGUF has no chat template",
+                    setting="model",
+                    hint="use it for completion, or pick a chat model",
+                )
+            vocab = self.llm._model  # noqa: SLF001 - token texts are only exposed there
+            eos, bos = self.llm.token_eos(), self.llm.token_bos()
+            self._formatter = Jinja2ChatFormatter(
+                template=template,
+                eos_token=vocab.token_get_text(eos) if eos != -1 else "",
+                bos_token=vocab.token_get_text(bos) if bos != -1 else "",
+            )
+        rendered = self._formatter(messages=messages)
+        tokens = self.llm.tokenize(rendered.prompt.encode("utf-8"), add_bos=not rendered.added_special, special=True)
+        stop = rendered.stop if isinstance(rendered.stop, list) else [rendered.stop] if rendered.stop else []
+        return tokens, stop
 
 
 _LOADED: dict[tuple[str, int, int], Loaded] = {}
 _LOAD_LOCK = threading.Lock()
+
+
+@atexit.register
+def _close_all() -> None:
+    """Free models before interpreter teardown (llama-cpp-python's __del__ fails once globals are gone)."""
+    for loaded in _LOADED.values():
+        loaded.llm.close()
+    _LOADED.clear()
 
 
 def load(path: Path, n_ctx: int, n_threads: int | None) -> Loaded:
@@ -159,9 +196,7 @@ def load(path: Path, n_ctx: int, n_threads: int | None) -> Loaded:
             from llama_cpp import Llama
 
             try:
-                llm = Llama(
-                    model_path=str(path), n_ctx=n_ctx, n_threads=threads, n_batch=512, verbose=False
-                )
+                llm = Llama(model_path=str(path), n_ctx=n_ctx, n_threads=threads, n_batch=512, verbose=False)
             except Exception as exc:  # noqa: BLE001 - llama.cpp reports load failures as ValueError
                 raise ConfigError(
                     f"llama.cpp could not load {path.name}: {exc}",
@@ -222,8 +257,8 @@ class ChatLlamaCpp(BaseChatModel):
         return len(self.loaded().llm.tokenize(text.encode("utf-8"), add_bos=False, special=True))
 
     def get_num_tokens_from_messages(self, messages: list[BaseMessage], tools: Any = None) -> int:
-        """Tokens of a chat prompt: the messages plus the template's per-message framing."""
-        return sum(self.get_num_tokens(m["content"]) + _PER_MESSAGE_OVERHEAD for m in _to_dicts(messages)) + 3
+        """Exact tokens of a chat prompt rendered with the model's template."""
+        return len(self.loaded().render(_to_dicts(messages))[0])
 
     def _generate(
         self,
@@ -248,47 +283,46 @@ class ChatLlamaCpp(BaseChatModel):
         **kwargs: Any,
     ) -> Iterator[ChatGenerationChunk]:
         loaded = self.loaded()
-        prompt_tokens = self.get_num_tokens_from_messages(messages)
-        room = self.n_ctx - prompt_tokens
+        tokens, template_stop = loaded.render(_to_dicts(messages))
+        room = self.n_ctx - len(tokens)
         if room < 8:
-            raise ContextOverflowError(prompt_tokens, self.n_ctx, model=self.spec_name or self.model_path)
+            raise ContextOverflowError(len(tokens), self.n_ctx, model=self.spec_name or self.model_path)
         params: dict[str, Any] = {
-            "messages": _to_dicts(messages),
             "temperature": kwargs.get("temperature", self.temperature),
             "max_tokens": min(kwargs.get("max_tokens") or self.max_tokens, room),
-            "stop": stop,
+            "stop": [*(stop or []), *template_stop],
             "seed": self.seed,
             "stream": True,
         }
-        if kwargs.get("response_format"):
-            params["response_format"] = kwargs["response_format"]
+        response_format = kwargs.get("response_format")
+        if response_format and response_format.get("schema"):
+            params["grammar"] = _schema_grammar(
+                json.dumps(response_format["schema"])
+            )  # key order is the order generated
+        elif response_format:
+            params["grammar"] = _grammar(_json_gbnf())
         if kwargs.get("grammar"):
             params["grammar"] = _grammar(kwargs["grammar"])
         completion, finish, started = 0, None, time.perf_counter()
         with loaded.lock:
             try:
-                stream = loaded.llm.create_chat_completion(**params)
-                for part in stream:
+                for part in loaded.llm.create_completion(tokens, **params):
                     choice = part["choices"][0]
                     finish = choice.get("finish_reason") or finish
-                    delta = choice["delta"].get("content") or ""
+                    delta = choice.get("text") or ""
                     if not delta:
                         continue
-                    completion += 1
                     chunk = ChatGenerationChunk(message=AIMessageChunk(content=delta))
                     if run_manager:
                         run_manager.on_llm_new_token(delta, chunk=chunk)
                     yield chunk
-                prompt_real = max(loaded.llm.n_tokens - completion, 1)
+                # Tokens evaluated after the prompt are the answer's (the final sampled one is not evaluated).
+                completion = max(loaded.llm.n_tokens - len(tokens) + (1 if finish == "length" else 0), 0)
             except ValueError as exc:
                 if "context window" in str(exc):
-                    raise ContextOverflowError(prompt_tokens, self.n_ctx, model=self.spec_name) from exc
+                    raise ContextOverflowError(len(tokens), self.n_ctx, model=self.spec_name) from exc
                 raise ModelError(str(exc), provider="llamacpp", model=self.spec_name) from exc
-        usage = {
-            "input_tokens": prompt_real,
-            "output_tokens": completion,
-            "total_tokens": prompt_real + completion,
-        }
+        usage = {"input_tokens": len(tokens), "output_tokens": completion, "total_tokens": len(tokens) + completion}
         yield ChatGenerationChunk(
             message=AIMessageChunk(
                 content="",
@@ -307,6 +341,30 @@ def _grammar(text: str) -> Any:
     from llama_cpp import LlamaGrammar
 
     return LlamaGrammar.from_string(text, verbose=False)
+
+
+# llama-cpp-python's JSON-schema converter lets strings hold raw newlines and control
+# characters; a tiny model then never closes its string. JSON forbids them, so do we.
+_LOOSE_CHAR = 'char ::= [^"\\\\]'
+_JSON_CHAR = 'char ::= [^"\\\\\\x00-\\x1F\\x7F]'
+
+
+def schema_gbnf(schema_json: str) -> str:
+    """GBNF for a JSON schema, with JSON's own string rules (no raw control characters)."""
+    from llama_cpp.llama_grammar import json_schema_to_gbnf
+
+    return json_schema_to_gbnf(schema_json).replace(_LOOSE_CHAR, _JSON_CHAR)
+
+
+@lru_cache(maxsize=64)
+def _schema_grammar(schema_json: str) -> Any:
+    return _grammar(schema_gbnf(schema_json))
+
+
+def _json_gbnf() -> str:
+    from llama_cpp.llama_grammar import JSON_GBNF as text
+
+    return text
 
 
 def build(spec: ModelSpec, settings: Settings) -> ChatLlamaCpp:

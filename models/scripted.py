@@ -50,7 +50,9 @@ class ScriptedChatModel(BaseChatModel):
             return f"You said: {last.content}" if last else "Nothing to echo."
         replies = _SCRIPTS[self.script]
         if self.calls >= len(replies):
-            raise AssertionError(f"scripted/{self.script} was called {self.calls + 1} times, scripted for {len(replies)}")
+            raise AssertionError(
+                f"scripted/{self.script} was called {self.calls + 1} times, scripted for {len(replies)}"
+            )
         self.calls += 1
         return replies[self.calls - 1]
 
@@ -62,7 +64,9 @@ class ScriptedChatModel(BaseChatModel):
         **kwargs: Any,
     ) -> ChatResult:
         text = "".join(chunk.text for chunk in self._stream(messages, stop, run_manager, **kwargs))
-        return ChatResult(generations=[ChatGeneration(message=AIMessage(content=text, usage_metadata=self._usage(messages, text)))])
+        return ChatResult(
+            generations=[ChatGeneration(message=AIMessage(content=text, usage_metadata=self._usage(messages, text)))]
+        )
 
     def _usage(self, messages: list[BaseMessage], text: str) -> dict[str, int]:
         prompt = sum(self.get_num_tokens(str(m.content)) for m in messages)
@@ -89,9 +93,17 @@ class ScriptedChatModel(BaseChatModel):
 def resolve(name: str, settings: Settings) -> ModelSpec:
     """Describe a scripted model; unknown script names are a configuration error."""
     if name != "echo" and name not in _SCRIPTS:
-        raise ConfigError(f"unknown scripted model {name!r}", setting="model", hint="register it with register_script()")
-    return ModelSpec(spec=f"scripted/{name}", provider="scripted", name=name, json_schema=False,
-                     context_length=100_000, description="scripted replies for tests")
+        raise ConfigError(
+            f"unknown scripted model {name!r}", setting="model", hint="register it with register_script()"
+        )
+    return ModelSpec(
+        spec=f"scripted/{name}",
+        provider="scripted",
+        name=name,
+        json_schema=False,
+        context_length=100_000,
+        description="scripted replies for tests",
+    )
 
 
 def build(spec: ModelSpec, settings: Settings) -> ScriptedChatModel:
