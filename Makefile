@@ -31,8 +31,8 @@ browser: ## install Debian's Chromium for the browser tests (skipped where apt i
 	      || echo "chromium could not be installed; browser tests will be skipped"; \
 	  else echo "chromium missing and not root; browser tests will be skipped"; fi; }
 
-run: $(STAMP) ## start Podium on the embedded local model
-	$(VENV)/bin/podium chat
+run: $(STAMP) ## start the Podium web app on the embedded local model (http://$(HOST):$(PORT))
+	$(VENV)/bin/podium ui --host $(HOST) --port $(PORT)
 
 test: $(STAMP) browser ## run the whole test suite
 	$(PY) -m pytest $(PYTEST_ARGS)

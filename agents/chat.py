@@ -8,6 +8,7 @@ from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, System
 from langgraph.runtime import Runtime
 
 from agents.common import call_model, fit_to_context, notify
+from podium.errors import ContextOverflowError
 
 if TYPE_CHECKING:
     from graph.context import Context
@@ -30,7 +31,10 @@ def chat(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     prompt = build_prompt(ctx.system_prompt or ctx.settings.system_prompt, ctx.few_shot, history)
     budget = spec.context_length - ctx.settings.max_tokens
     model = ctx.models.model(spec.spec)
-    prompt, dropped = fit_to_context(model, prompt, budget, model_name=spec.spec)
+    try:
+        prompt, dropped = fit_to_context(model, prompt, budget, model_name=spec.spec)
+    except ContextOverflowError:
+        dropped = 0  # too long for this model even trimmed: call_model escalates along the chain, or says so
     notices = []
     if dropped:
         notices.append(f"trimmed {dropped} older messages to fit {spec.spec}'s {spec.context_length}-token context")

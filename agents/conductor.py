@@ -11,6 +11,8 @@ from langgraph.runtime import Runtime
 
 from agents.common import call_model, notify
 from graph.state import TURN_FIELDS
+from podium.errors import PodiumError
+from tools import tools_for
 
 if TYPE_CHECKING:
     from graph.context import Context
@@ -26,8 +28,19 @@ class Rule:
     why: str
 
 
+_DOCS = r"(?:docs?|documents?|documentation|files?|notes|pdfs?|manuals?|knowledge base|kb|papers?|reports?)"
+
 # Ordered: the first matching rule of an available specialist wins.
-RULES: list[Rule] = []
+RULES: list[Rule] = [
+    # Computations and actions go to the tools specialist, by each allowed tool's own trigger.
+    *[Rule("tools", t.trigger, f"asks for {t.name}") for t in tools_for("tools").values() if t.trigger],
+    Rule("knowledge", re.compile(rf"\b(?:in|from|according to|based on|per|using)\s+(?:the|my|our|these|those|this)\s+"
+                                 rf"{_DOCS}\b|\bmy\s+{_DOCS}\b|\bthe knowledge base\b", re.I),
+         "the question names the user's documents"),
+    Rule("knowledge", re.compile(r"\baccording to\b|\bwhat does the \w+ say\b|\bwith (?:citations|sources)\b"
+                                 r"|\bcite (?:the |your )?sources\b", re.I),
+         "the question asks what a document says"),
+]
 
 ROUTER_PROMPT = (
     "Pick the specialist for the user's last message. Reply with exactly one word from: {routes}.\n"
@@ -46,18 +59,41 @@ def last_user_text(state: State) -> str:
 def decide(text: str, available: dict[str, str], ctx: Context | None = None) -> tuple[str, str]:
     """Return ``(route, reason)`` for a message, among ``available`` specialists.
 
-    Deterministic rules first; then, only when a capable router model is configured,
-    that model picks; otherwise the chat specialist answers.
+    Deterministic rules first; then document questions: ``--collection`` given, or the
+    knowledge base holds a chunk similar enough to the question (an embedding check, not a
+    model's opinion); then, only when a capable router model is configured, that model
+    picks; otherwise the chat specialist answers.
     """
     for rule in RULES:
         if rule.route in available and rule.pattern.search(text):
             return rule.route, f"rule: {rule.why}"
+    if ctx is not None and "knowledge" in available:
+        if ctx.collection:
+            return "knowledge", f"rule: --collection {ctx.collection} scopes the turn to the knowledge base"
+        reason = _near_documents(ctx, text)
+        if reason:
+            return "knowledge", reason
     router = ctx.settings.router_model if ctx else None
     if router and len(available) > 1 and not ctx.models.spec(router).local:
         choice = _ask_router(ctx, router, text, available)
         if choice:
             return choice, f"router model {router}"
     return "chat", "default: conversation"
+
+
+def _near_documents(ctx: Context, text: str) -> str | None:
+    """Why the question belongs to the documents, when its best chunk is similar enough (else ``None``)."""
+    kb = ctx.services.get("knowledge")
+    if kb is None or not text.strip():
+        return None
+    try:
+        hit = kb.best_match(text, ctx.collection)
+    except PodiumError as exc:  # a broken knowledge base must not stop conversation
+        notify("notice", text=f"knowledge base skipped: {exc.one_line()}")
+        return None
+    if hit is None or hit.similarity < kb.embedder.route:
+        return None
+    return f"similarity {hit.similarity:.2f} to {hit.source} (threshold {kb.embedder.route})"
 
 
 def _ask_router(ctx: Context, router: str, text: str, available: dict[str, str]) -> str | None:

@@ -6,6 +6,7 @@ routing, notices) that the CLI, the Gradio app and the debugger all consume.
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 from collections.abc import Iterator
@@ -13,15 +14,20 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from langchain_core.messages import AIMessageChunk, HumanMessage, SystemMessage
+from langgraph.types import Command
 
-from agents.common import fit_to_context
+from agents.common import check_fit
 from graph.checkpoint import latest_checkpoint_id, list_threads, open_checkpointer, rollback
 from graph.context import Context
 from graph.graph import SPECIALISTS, build_graph
+from memory.store import KnowledgeBase
 from models.ledger import Ledger, summarize
 from models.registry import ModelPool
-from podium.errors import NotFoundError
+from models.routing import check as check_routing
+from podium.errors import ConfigError, NotFoundError, PodiumError
 from podium.settings import Settings
+from tools import ToolEnv, tools_for
+from tools.approval import check_decision
 
 TOKEN_NODES = set(SPECIALISTS)
 """Nodes whose model tokens are part of the answer (the router's are not)."""
@@ -32,7 +38,8 @@ class Event:
     """One thing that happened during a turn, in order."""
 
     kind: str
-    """``token``, ``step``, ``route``, ``notice``, ``interrupt`` or ``done``."""
+    """``token``, ``step``, ``route``, ``notice``, ``interrupt`` or ``done``; with ``trace=True`` also
+    ``task`` (a node starting or finishing) and ``checkpoint`` (a checkpoint saved)."""
     node: str = ""
     """The graph node it came from."""
     data: dict[str, Any] = field(default_factory=dict)
@@ -53,6 +60,10 @@ class TurnResult:
     sources: list[dict[str, Any]] = field(default_factory=list)
     tool_calls: list[dict[str, Any]] = field(default_factory=list)
     notices: list[str] = field(default_factory=list)
+    paused_before: list[str] = field(default_factory=list)
+    """Nodes the thread stopped before (a breakpoint or a pending approval); empty when the turn ended."""
+    pending: list[dict[str, Any]] = field(default_factory=list)
+    """Tool calls waiting for approval (``{id, name, args, question}``); answer with :meth:`PodiumApp.resume`."""
 
     def to_dict(self) -> dict[str, Any]:
         """One JSON object per turn."""
@@ -69,12 +80,23 @@ class PodiumApp:
         self.checkpointer = open_checkpointer(settings)
         self.graph = build_graph(self.checkpointer)
         self.services: dict[str, Any] = {"specialists": dict(SPECIALISTS)}
+        # Constructing it opens nothing: Chroma and the embedder load on the first knowledge turn.
+        self.services["knowledge"] = KnowledgeBase(settings)
+        self.services["tools"] = ToolEnv.from_settings(settings, knowledge=self.services["knowledge"])
 
     def context(self, thread_id: str, **overrides: Any) -> Context:
         """A fresh run context for one turn."""
         ctx = Context(settings=self.settings, models=self.models, ledger=self.ledger, thread_id=thread_id,
-                      services=self.services)
+                      services=self._services(overrides.get("collection")), fallbacks=list(self.settings.fallbacks))
         return replace(ctx, **{k: v for k, v in overrides.items() if v is not None})
+
+    def _services(self, collection: str | None) -> dict[str, Any]:
+        """This turn's services; the knowledge specialist only when there is something to search (a file read)."""
+        kb = self.services.get("knowledge")
+        if kb is None or collection or kb.usable():
+            return self.services
+        specialists = {k: v for k, v in self.services["specialists"].items() if k != "knowledge"}
+        return {**self.services, "specialists": specialists}
 
     def thread_exists(self, thread_id: str) -> bool:
         """Whether a thread has been saved."""
@@ -83,37 +105,130 @@ class PodiumApp:
     def require_thread(self, thread_id: str) -> None:
         """Raise a helpful error for a thread id that does not exist."""
         if not self.thread_exists(thread_id):
-            raise NotFoundError("thread", thread_id, hint="list threads with `podium threads`, or omit --thread to start one")
+            hint = "list threads with `podium threads`, or omit --thread to start one"
+            raise NotFoundError("thread", thread_id, hint=hint)
 
     def preflight(self, ctx: Context, text: str) -> None:
-        """Fail before touching the thread: bad model spec, missing key or file, oversize prompt."""
-        for spec in {ctx.model_for(n) for n in SPECIALISTS} | set(ctx.fallbacks):
+        """Fail before touching the thread: bad model spec or routing setting, missing key or file, oversize prompt."""
+        check_routing(self.settings, self.models, model=ctx.model, fallbacks=ctx.fallbacks,
+                      agent_models=ctx.agent_models, policy=ctx.policy, nodes=self.graph.nodes)
+        for spec in {ctx.model_for(n) for n in SPECIALISTS}:
             self.models.spec(spec)
-        spec = self.models.spec(ctx.model_for("chat"))
-        model = self.models.model(spec.spec)
         minimal = [SystemMessage(ctx.system_prompt or self.settings.system_prompt), HumanMessage(text)]
-        fit_to_context(model, minimal, spec.context_length - self.settings.max_tokens, model_name=spec.spec)
+        check_fit(ctx, "chat", minimal)  # too long for every model in the chain; else call_model escalates
+        if ctx.collection and "knowledge" in self.services:
+            self.services["knowledge"].collection(ctx.collection)  # unknown name or wrong embedder: say so now
 
-    def stream_turn(self, text: str, thread_id: str | None = None, **overrides: Any) -> Iterator[Event]:
-        """Run one turn, yielding events; the last one is ``done`` with a :class:`TurnResult`."""
+    def node_names(self) -> list[str]:
+        """The graph's nodes, the choices for breakpoints."""
+        return sorted(n for n in self.graph.nodes if not n.startswith("__"))
+
+    def check_breakpoints(self, nodes: list[str] | None) -> list[str]:
+        """Validate breakpoint node names, raising a one-line error that lists the valid ones."""
+        for node in nodes or []:
+            if node not in self.graph.nodes or node.startswith("__"):
+                raise ConfigError(f"no node {node!r} to break before", setting="break_before",
+                                  hint=f"choose from: {', '.join(self.node_names())}")
+        return list(nodes or [])
+
+    def stream_turn(self, text: str, thread_id: str | None = None, *, callbacks: list[Any] | None = None,
+                    break_before: list[str] | None = None, trace: bool = False,
+                    **overrides: Any) -> Iterator[Event]:
+        """Run one turn, yielding events; the last one is ``done`` with a :class:`TurnResult`.
+
+        ``callbacks`` are LangChain callback handlers for the run (the web UI's stop button
+        is one that raises on the next token). ``break_before`` pauses the thread before those
+        nodes (continue with :meth:`resume`); ``trace`` adds ``task``/``checkpoint`` events.
+        """
+        self.check_breakpoints(break_before)
         if thread_id:
             self.require_thread(thread_id)
         thread_id = thread_id or uuid.uuid4().hex[:12]
         ctx = self.context(thread_id, **overrides)
         self.preflight(ctx, text)
-        before = latest_checkpoint_id(self.checkpointer, thread_id)
-        config = {"configurable": {"thread_id": thread_id}}
-        route: list[str] = []
+        yield from self._run({"messages": [HumanMessage(text)]}, ctx, callbacks=callbacks,
+                             break_before=break_before, trace=trace)
+
+    def resume(self, thread_id: str, decision: Any = None, *, command: Any = None, checkpoint_id: str | None = None,
+               break_before: list[str] | None = None, trace: bool = False, callbacks: list[Any] | None = None,
+               **overrides: Any) -> Iterator[Event]:
+        """Continue a paused thread, yielding events like :meth:`stream_turn`.
+
+        Without ``command`` it continues from a breakpoint (the turn's model, breakpoints and
+        ledger turn are read back from the checkpoint, so this works in a new process);
+        ``command`` (a LangGraph ``Command``) answers a pending interrupt. With
+        ``checkpoint_id`` it re-runs the thread from that past checkpoint as a new branch.
+        ``decision`` answers pending tool approvals: ``"approve"``, ``"reject"`` or
+        ``{"action": "edit", "args": {...}}`` (validated first, so a bad edit changes nothing).
+        """
+        self.require_thread(thread_id)
+        configurable = {"thread_id": thread_id, **({"checkpoint_id": checkpoint_id} if checkpoint_id else {})}
+        snapshot = self.graph.get_state({"configurable": configurable})
+        if not snapshot.next:
+            raise PodiumError(f"thread {thread_id!r} has nothing to resume at this checkpoint",
+                              hint="it finished its turn; continue it with `podium ask --thread`")
+        waiting = [] if checkpoint_id else list(snapshot.interrupts)
+        if decision is not None:
+            command = command or self._decide(thread_id, waiting, decision)
+        elif waiting and command is None:
+            calls = ", ".join(str(i.value.get("name", "?")) if isinstance(i.value, dict) else "?" for i in waiting)
+            raise PodiumError(f"thread {thread_id!r} is waiting for your approval of {calls}",
+                              hint=f"podium resume {thread_id} --approve | --reject | --edit JSON")
+        saved = self._saved_turn(snapshot)
+        saved_breaks = saved.pop("break_before", None)
+        if checkpoint_id:
+            saved.pop("turn_id", None)  # a replay is a new run with its own ledger turn
+        breaks = self.check_breakpoints(saved_breaks if break_before is None else break_before)
+        ctx = self.context(thread_id, **{**saved, **{k: v for k, v in overrides.items() if v is not None}})
+        yield from self._run(command, ctx, checkpoint_id=checkpoint_id, callbacks=callbacks, break_before=breaks,
+                             trace=trace)
+
+    def _decide(self, thread_id: str, waiting: list[Any], decision: Any) -> Command:
+        """A resume command giving ``decision`` to every pending approval, validated first."""
+        if not waiting:
+            raise PodiumError(f"thread {thread_id!r} has no tool call waiting for approval",
+                              hint=f"continue it from its breakpoint with `podium resume {thread_id}`")
         try:
-            for mode, chunk in self.graph.stream(
-                {"messages": [HumanMessage(text)]}, config, context=ctx,
-                stream_mode=["messages", "updates", "custom"],
-            ):
-                yield from self._events(mode, chunk, route)
+            allowed = tools_for("tools")
+            return Command(resume={i.id: check_decision(i.value, decision, allowed) for i in waiting})
+        except ValueError as exc:
+            raise PodiumError(f"invalid decision: {exc}", hint="use --approve, --reject or --edit '{...}'") from None
+
+    def _saved_turn(self, snapshot: Any) -> dict[str, Any]:
+        # An edited (forked) checkpoint has no run metadata of its own: take its nearest ancestor's.
+        while snapshot is not None and "podium_turn" not in (snapshot.metadata or {}):
+            snapshot = self.graph.get_state(snapshot.parent_config) if snapshot.parent_config else None
+        return json.loads(snapshot.metadata["podium_turn"]) if snapshot is not None else {}
+
+    def _run(self, graph_input: Any, ctx: Context, *, checkpoint_id: str | None = None,
+             callbacks: list[Any] | None = None, break_before: list[str] | None = None,
+             trace: bool = False) -> Iterator[Event]:
+        thread_id = ctx.thread_id
+        before = latest_checkpoint_id(self.checkpointer, thread_id)
+        # Checkpoint metadata keeps the turn's knobs, so a resume in another process runs it the same way.
+        turn = {"model": ctx.model, "fallbacks": ctx.fallbacks, "agent_models": ctx.agent_models, "policy": ctx.policy,
+                "system_prompt": ctx.system_prompt, "collection": ctx.collection, "turn_id": ctx.turn_id,
+                "break_before": break_before or []}
+        config: dict[str, Any] = {"configurable": {"thread_id": thread_id},
+                                  "metadata": {"podium_turn": json.dumps(turn)}}
+        if checkpoint_id:
+            config["configurable"]["checkpoint_id"] = checkpoint_id
+        if callbacks:
+            config["callbacks"] = callbacks
+        modes = ["messages", "updates", "custom", *(["tasks", "checkpoints"] if trace else [])]
+        route: list[str] = []
+        notices: list[str] = []  # every notice of the turn (routing, budget, fallbacks), not only the state's
+        try:
+            for mode, chunk in self.graph.stream(graph_input, config, context=ctx, stream_mode=modes,
+                                                 interrupt_before=break_before or None):
+                for event in self._events(mode, chunk, route):
+                    if event.kind == "notice" and event.data.get("text"):
+                        notices.append(event.data["text"])
+                    yield event
         except BaseException:
             rollback(self.checkpointer, thread_id, before)
             raise
-        yield Event("done", data={"result": self._result(thread_id, ctx, route)})
+        yield Event("done", data={"result": self._result(thread_id, ctx, route, notices)})
 
     def _events(self, mode: str, chunk: Any, route: list[str]) -> Iterator[Event]:
         if mode == "messages":
@@ -130,13 +245,18 @@ class PodiumApp:
                 yield Event("step", node, {"update": update or {}})
         elif mode == "custom":
             yield Event(chunk.get("kind", "custom"), chunk.get("node", ""), chunk)
+        elif mode == "tasks":
+            yield Event("task", chunk["name"], chunk)
+        elif mode == "checkpoints":
+            yield Event("checkpoint", "", chunk)
 
-    def _result(self, thread_id: str, ctx: Context, route: list[str]) -> TurnResult:
-        values = self.graph.get_state({"configurable": {"thread_id": thread_id}}).values
+    def _result(self, thread_id: str, ctx: Context, route: list[str], notices: list[str] | None = None) -> TurnResult:
+        snapshot = self.graph.get_state({"configurable": {"thread_id": thread_id}})
+        values = snapshot.values
         last = values["messages"][-1] if values.get("messages") else None
         answer = last.text if last is not None and last.type == "ai" else ""
         calls = self.ledger.calls(turn=ctx.turn_id)
-        model = next((c.model for c in reversed(calls) if c.outcome in ("ok", "retried")), ctx.model_for("chat"))
+        model = next((c.model for c in reversed(calls) if c.outcome == "ok"), ctx.model_for("chat"))
         return TurnResult(
             thread_id=thread_id,
             answer=answer if isinstance(answer, str) else str(answer),
@@ -145,7 +265,9 @@ class PodiumApp:
             usage=summarize(calls),
             sources=values.get("sources", []),
             tool_calls=values.get("tool_calls", []),
-            notices=values.get("notices", []),
+            notices=list(dict.fromkeys([*values.get("notices", []), *(notices or [])])),
+            paused_before=list(snapshot.next),
+            pending=[i.value for i in snapshot.interrupts],
         )
 
     def ask(self, text: str, thread_id: str | None = None, **overrides: Any) -> TurnResult:

@@ -27,6 +27,8 @@ class Context:
     """Specs tried in order when ``model`` fails."""
     agent_models: dict[str, str] = field(default_factory=dict)
     """Per-specialist model specs, overriding ``model``."""
+    policy: str = ""
+    """Routing policy for this turn (default: ``settings.policy``); see :mod:`models.routing`."""
     system_prompt: str | None = None
     """System prompt for the chat specialist (default: ``settings.system_prompt``)."""
     few_shot: list[tuple[str, str]] = field(default_factory=list)
@@ -42,4 +44,6 @@ class Context:
 
     def model_for(self, node: str) -> str:
         """The model spec a specialist uses this turn."""
-        return self.agent_models.get(node) or self.model or self.settings.model
+        # A turn's explicit choice beats configuration; per-agent settings beat the default model.
+        return (self.agent_models.get(node) or self.model or self.settings.agent_models.get(node)
+                or self.settings.model)

@@ -2,7 +2,17 @@
 
 A call is inserted with outcome ``running`` before the request goes out and
 completed when it ends, so a crash in between still leaves the record of a call
-that may have been billed.
+that may have been billed. Each attempt is its own row; its outcome says what
+happened next:
+
+- ``ok``: it answered;
+- ``retried``: it failed and the same model was tried again (after a backoff, or to repair its output);
+- ``fell_back``: it failed and the next model in the chain was tried;
+- ``failed``: it failed and no model was left.
+
+``error_class`` names the provider's own exception (``RateLimitError``,
+``ContextOverflowError``...). A ``NULL`` cost means the model has no price in the
+table; ``NULL`` tokens mean nothing could count them (never a silent zero).
 """
 
 from __future__ import annotations
@@ -13,6 +23,8 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
+
+from podium.settings import Settings
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS calls (
@@ -35,12 +47,19 @@ CREATE TABLE IF NOT EXISTS calls (
     error TEXT,
     gpu_s REAL DEFAULT 0
 );
+"""
+# Columns added after the first release, migrated in place on open.
+_ADDED = {"attempt": "INTEGER DEFAULT 1", "status": "INTEGER", "retryable": "INTEGER", "note": "TEXT"}
+_INDEXES = """
 CREATE INDEX IF NOT EXISTS calls_thread ON calls(thread);
 CREATE INDEX IF NOT EXISTS calls_turn ON calls(turn);
 CREATE INDEX IF NOT EXISTS calls_ts ON calls(ts);
+CREATE INDEX IF NOT EXISTS calls_provider ON calls(provider, id);
 """
 
 OUTCOMES = ("running", "ok", "retried", "fell_back", "failed")
+GROUPS = ("model", "node", "thread", "provider")
+"""Columns ``podium usage --by`` may group on."""
 
 
 @dataclass
@@ -54,17 +73,21 @@ class CallRecord:
     node: str | None
     provider: str
     model: str
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
+    prompt_tokens: int | None = 0
+    completion_tokens: int | None = 0
     token_source: str = ""
     ttft_s: float | None = None
     duration_s: float | None = None
     tokens_per_s: float | None = None
-    cost_usd: float = 0.0
+    cost_usd: float | None = 0.0
     outcome: str = "running"
     error_class: str | None = None
     error: str | None = None
-    gpu_s: float = 0.0
+    gpu_s: float | None = 0.0
+    attempt: int | None = 1
+    status: int | None = None
+    retryable: int | None = None
+    note: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict."""
@@ -78,8 +101,16 @@ class Ledger:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
         self._local = threading.local()
-        with self._conn() as conn:
-            conn.executescript(_SCHEMA)
+        conn = self._conn()
+        conn.executescript(_SCHEMA)
+        have = {row[1] for row in conn.execute("PRAGMA table_info(calls)")}
+        for column, decl in _ADDED.items():
+            if column not in have:
+                try:
+                    conn.execute(f"ALTER TABLE calls ADD COLUMN {column} {decl}")
+                except sqlite3.OperationalError:  # another process migrated it a moment ago
+                    pass
+        conn.executescript(_INDEXES)
 
     def _conn(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)
@@ -91,11 +122,13 @@ class Ledger:
             self._local.conn = conn
         return conn
 
-    def start(self, *, provider: str, model: str, turn: str | None, thread: str | None, node: str | None) -> int:
+    def start(self, *, provider: str, model: str, turn: str | None, thread: str | None, node: str | None,
+              attempt: int = 1, note: str | None = None) -> int:
         """Record a call as it starts; returns its id."""
         cur = self._conn().execute(
-            "INSERT INTO calls (ts, turn, thread, node, provider, model) VALUES (?, ?, ?, ?, ?, ?)",
-            (time.time(), turn, thread, node, provider, model),
+            "INSERT INTO calls (ts, turn, thread, node, provider, model, attempt, note)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (time.time(), turn, thread, node, provider, model, attempt, note),
         )
         return int(cur.lastrowid or 0)
 
@@ -109,33 +142,82 @@ class Ledger:
         cols = ", ".join(f"{k} = ?" for k in fields)
         self._conn().execute(f"UPDATE calls SET {cols} WHERE id = ?", (*fields.values(), call_id))
 
-    def calls(self, *, turn: str | None = None, thread: str | None = None, since: float | None = None) -> list[CallRecord]:
+    def calls(self, *, turn: str | None = None, thread: str | None = None,
+              since: float | None = None) -> list[CallRecord]:
         """Calls filtered by turn, thread and start time, oldest first."""
-        where, args = [], []
-        for column, value in (("turn", turn), ("thread", thread)):
-            if value is not None:
-                where.append(f"{column} = ?")
-                args.append(value)
-        if since is not None:
-            where.append("ts >= ?")
-            args.append(since)
-        sql = "SELECT * FROM calls" + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY id"
+        where, args = _where(turn=turn, thread=thread, since=since)
+        sql = "SELECT * FROM calls" + where + " ORDER BY id"
         return [CallRecord(**dict(row)) for row in self._conn().execute(sql, args)]
 
     def spent(self, *, thread: str | None = None, since: float | None = None) -> float:
         """USD spent, by thread and/or since a time."""
-        return sum(c.cost_usd or 0.0 for c in self.calls(thread=thread, since=since))
+        where, args = _where(thread=thread, since=since)
+        row = self._conn().execute("SELECT COALESCE(SUM(cost_usd), 0) FROM calls" + where, args).fetchone()
+        return float(row[0])
+
+    def recent(self, provider: str, limit: int) -> list[tuple[float, str, int | None]]:
+        """The latest finished calls of a provider as ``(ended_ts, outcome, retryable)``, newest first."""
+        rows = self._conn().execute(
+            "SELECT ts + COALESCE(duration_s, 0), outcome, retryable FROM calls"
+            " WHERE provider = ? AND outcome != 'running' ORDER BY id DESC LIMIT ?", (provider, limit))
+        return [(row[0], row[1], row[2]) for row in rows]
+
+    def totals(self, *, by: str = "model", thread: str | None = None,
+               since: float | None = None) -> list[dict[str, Any]]:
+        """Totals grouped by ``model``, ``node``, ``thread`` or ``provider``, costliest first."""
+        if by not in GROUPS:
+            raise ValueError(f"cannot group by {by!r}; choose one of {GROUPS}")
+        where, args = _where(thread=thread, since=since)
+        conn = self._conn()
+        groups: dict[str, dict[str, Any]] = {}
+        for row in conn.execute(
+            f"SELECT {by} AS key, COUNT(*) AS calls, SUM(prompt_tokens) AS prompt_tokens,"
+            " SUM(completion_tokens) AS completion_tokens, SUM(cost_usd) AS cost_usd,"
+            " SUM(cost_usd IS NULL AND outcome != 'running') AS unpriced, SUM(gpu_s) AS gpu_s,"
+            " SUM(duration_s) AS duration_s, AVG(ttft_s) AS ttft_s, AVG(tokens_per_s) AS tokens_per_s,"
+            f" MIN(ts) AS first_ts, MAX(ts) AS last_ts FROM calls{where} GROUP BY {by}", args,
+        ):
+            groups[row["key"]] = {by: row["key"], **{k: row[k] for k in row.keys() if k != "key"},
+                                  "outcomes": {}, "errors": {}}
+        for row in conn.execute(f"SELECT {by} AS key, outcome, error_class, COUNT(*) AS n FROM calls{where}"
+                                f" GROUP BY {by}, outcome, error_class", args):
+            group = groups[row["key"]]
+            group["outcomes"][row["outcome"]] = group["outcomes"].get(row["outcome"], 0) + row["n"]
+            if row["error_class"]:
+                group["errors"][row["error_class"]] = group["errors"].get(row["error_class"], 0) + row["n"]
+        for group in groups.values():
+            group["outcomes"] = {o: group["outcomes"][o] for o in OUTCOMES if o in group["outcomes"]}
+        return sorted(groups.values(), key=lambda g: (-(g["cost_usd"] or 0), -g["calls"], str(g[by])))
+
+
+def _where(**filters: Any) -> tuple[str, list[Any]]:
+    where, args = [], []
+    for column in ("turn", "thread"):
+        if filters.get(column) is not None:
+            where.append(f"{column} = ?")
+            args.append(filters[column])
+    if filters.get("since") is not None:
+        where.append("ts >= ?")
+        args.append(filters["since"])
+    return (" WHERE " + " AND ".join(where) if where else ""), args
+
+
+def open_ledger(settings: Settings) -> Ledger:
+    """The ledger of a data directory (the one the app writes)."""
+    return Ledger(settings.data_dir / "ledger.sqlite")
 
 
 def summarize(calls: list[CallRecord]) -> dict[str, Any]:
-    """Totals of a turn's calls, as ``podium ask --json`` reports them."""
-    ok = [c for c in calls if c.outcome in ("ok", "retried")] or calls
-    last = ok[-1] if ok else None
+    """Totals of a turn's calls, as ``podium ask --json`` reports them; ``calls`` lists every attempt."""
+    answered = [c for c in calls if c.outcome == "ok"]
+    last = answered[-1] if answered else None
     return {
         "prompt_tokens": sum(c.prompt_tokens or 0 for c in calls),
         "completion_tokens": sum(c.completion_tokens or 0 for c in calls),
         "ttft_s": last.ttft_s if last else None,
         "latency_s": round(sum(c.duration_s or 0 for c in calls), 4),
         "cost_usd": round(sum(c.cost_usd or 0 for c in calls), 8),
+        "gpu_s": round(sum(c.gpu_s or 0 for c in calls), 4),
+        "outcomes": {o: n for o in OUTCOMES if (n := sum(c.outcome == o for c in calls))},
         "calls": [c.to_dict() for c in calls],
     }

@@ -2,22 +2,56 @@
 
 from __future__ import annotations
 
-from langchain_core.language_models.chat_models import BaseChatModel
+import json
+import threading
+from functools import lru_cache
+from typing import Any
+from urllib.parse import urlparse
 
-from models.prices import load_prices
+from langchain_core.language_models.chat_models import BaseChatModel
+from langchain_core.messages import BaseMessage
+
+from models.prices import load_table
+from models.routing import timeout_for
 from models.spec import ModelSpec
 from podium.errors import ConfigError
 from podium.settings import Settings
 
 # Local OpenAI-compatible servers ignore the key, but the client insists on one.
 _PLACEHOLDER_KEY = "not-needed-for-local-servers"
+# OpenAI's documented framing: every message costs a few tokens, every reply is primed with 3.
+_PER_MESSAGE, _PER_REPLY = 4, 3
+
+
+def check_base_url(url: str | None) -> None:
+    """Reject a base URL that is not ``http(s)://host[:port][/path]`` with a one-line error."""
+    if url is None:
+        return
+    parsed = urlparse(url)
+    if parsed.scheme not in ("http", "https") or not parsed.hostname:
+        raise ConfigError(
+            f"OPENAI_BASE_URL is not an http(s) URL: {url!r}",
+            setting="OPENAI_BASE_URL",
+            hint="use e.g. http://127.0.0.1:8000/v1",
+        )
+    try:
+        parsed.port  # noqa: B018 - raises on a port that is not a number
+    except ValueError as exc:
+        raise ConfigError(
+            f"OPENAI_BASE_URL has a bad port: {url!r}",
+            setting="OPENAI_BASE_URL",
+            hint="use e.g. http://127.0.0.1:8000/v1",
+        ) from exc
 
 
 def resolve(name: str, settings: Settings) -> ModelSpec:
     """Describe a remote model; prices come from the (overridable) price table."""
     if not name:
-        raise ConfigError("empty OpenAI model name", setting="model", hint="use openai/<model>, e.g. openai/gpt-4o-mini")
-    price_in, price_out = load_prices(settings.prices_file).get(name, (0.0, 0.0))
+        raise ConfigError(
+            "empty OpenAI model name", setting="model", hint="use openai/<model>, e.g. openai/gpt-4o-mini"
+        )
+    check_base_url(settings.openai_base_url)
+    tokens, gpu_second = load_table(settings.prices_file).lookup(f"openai/{name}", name)
     return ModelSpec(
         spec=f"openai/{name}",
         provider="openai",
@@ -26,16 +60,72 @@ def resolve(name: str, settings: Settings) -> ModelSpec:
         json_schema=True,
         context_length=128_000,
         local=False,
-        price_in=price_in,
-        price_out=price_out,
-        description="OpenAI-compatible endpoint" + (f" at {settings.openai_base_url}" if settings.openai_base_url else ""),
+        price_in=tokens[0] if tokens else 0.0,
+        price_out=tokens[1] if tokens else 0.0,
+        description="OpenAI-compatible endpoint"
+        + (f" at {settings.openai_base_url}" if settings.openai_base_url else ""),
+        extra={"priced": tokens is not None, "price_gpu_second": gpu_second, "base_url": settings.openai_base_url},
     )
 
 
-def build(spec: ModelSpec, settings: Settings) -> BaseChatModel:
-    """A ChatOpenAI client; retries are Podium's (fallback chains), so the client's are off."""
+_VOCAB_LOCK = threading.Lock()
+
+
+@lru_cache(maxsize=1)
+def _vocab() -> Any:
+    """The embedded SmolLM2's tokenizer alone (no weights, no context; loads in ~0.15 s)."""
+    import llama_cpp
+    from llama_cpp._internals import LlamaModel  # the public Llama class would also build a context
+
+    from models.llamacpp import ALIASES
+
+    params = llama_cpp.llama_model_default_params()
+    params.vocab_only = True
+    return LlamaModel(path_model=str(ALIASES["smollm2-135m"].locate(None)), params=params, verbose=False)
+
+
+def count_tokens(text: str) -> int:
+    """Tokens of ``text`` by a byte-level BPE that works offline.
+
+    Exact for SmolLM2 behind a llama.cpp server; for other vocabularies a close
+    estimate (tiktoken would download its tables at run time, which Podium never does).
+    """
+    if not text:
+        return 0
+    with _VOCAB_LOCK:
+        return len(_vocab().tokenize(text.encode("utf-8"), add_bos=False, special=True))
+
+
+@lru_cache(maxsize=1)
+def chat_class() -> type[BaseChatModel]:
+    """ChatOpenAI with offline token counts (imported on first use: langchain-openai takes ~0.6 s)."""
     from langchain_openai import ChatOpenAI
 
+    class PodiumChatOpenAI(ChatOpenAI):
+        """ChatOpenAI whose token counts work offline, for context fitting and usage when a server reports none."""
+
+        def get_token_ids(self, text: str) -> list[int]:
+            """Token ids are not needed by Podium; a list of the right length is."""
+            return [0] * count_tokens(text)
+
+        def get_num_tokens(self, text: str) -> int:
+            """Tokens of one text."""
+            return count_tokens(text)
+
+        def get_num_tokens_from_messages(self, messages: list[BaseMessage], tools: Any = None, **_: Any) -> int:
+            """Tokens of a chat prompt, with OpenAI's per-message framing."""
+            total = _PER_REPLY
+            for message in messages:
+                text = message.text if isinstance(message.text, str) else str(message.content)
+                calls = getattr(message, "tool_calls", None)
+                total += _PER_MESSAGE + count_tokens(text) + (count_tokens(json.dumps(calls)) if calls else 0)
+            return total
+
+    return PodiumChatOpenAI
+
+
+def build(spec: ModelSpec, settings: Settings) -> BaseChatModel:
+    """A ChatOpenAI client; retries are Podium's (backoff, fallbacks, cooldown), so the client's are off."""
     key = settings.openai_api_key.get_secret_value() if settings.openai_api_key else None
     if not key and not settings.openai_base_url:
         raise ConfigError(
@@ -43,13 +133,24 @@ def build(spec: ModelSpec, settings: Settings) -> BaseChatModel:
             setting="OPENAI_API_KEY",
             hint="export OPENAI_API_KEY=..., or set OPENAI_BASE_URL to a local OpenAI-compatible server",
         )
-    return ChatOpenAI(
+    return chat_class()(
         model=spec.name,
         api_key=key or _PLACEHOLDER_KEY,
         base_url=settings.openai_base_url,
-        timeout=settings.request_timeout_s,
+        timeout=timeout_for(settings, "openai"),
         max_retries=0,
         temperature=settings.temperature,
         max_completion_tokens=settings.max_tokens,
         stream_usage=True,
     )
+
+
+def response_format(schema: dict[str, Any], settings: Settings, name: str = "answer") -> dict[str, Any]:
+    """The ``response_format`` asking an OpenAI-compatible server for JSON matching ``schema``.
+
+    OpenAI itself takes ``json_schema``; llama.cpp's servers take ``json_object`` with
+    a ``schema`` (llama-cpp-python's rejects ``json_schema``), so a custom base URL gets that.
+    """
+    if settings.openai_base_url:
+        return {"type": "json_object", "schema": schema}
+    return {"type": "json_schema", "json_schema": {"name": name, "schema": schema, "strict": False}}

@@ -8,13 +8,20 @@ pick up a developer's secrets by accident.
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
+from typing import Annotated
 
-from pydantic import Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic_settings.exceptions import SettingsError
+
+from podium.errors import ConfigError
 
 DEFAULT_MODEL = "llamacpp/smollm2-135m"
+POLICIES = ("local-first", "quality-first", "budget")
+"""Routing policies, the default first."""
 
 
 class Settings(BaseSettings):
@@ -26,7 +33,7 @@ class Settings(BaseSettings):
     """Data directory: checkpoints, the ledger, the knowledge base, downloaded models."""
     model: str = DEFAULT_MODEL
     """Default model spec (``provider/name``) for every specialist."""
-    fallbacks: list[str] = Field(default_factory=list)
+    fallbacks: Annotated[list[str], NoDecode] = Field(default_factory=list)
     """Models tried in order when the default one fails (JSON list or comma-separated)."""
     router_model: str | None = None
     """A capable model for LLM routing; the conductor routes deterministically without it."""
@@ -40,9 +47,7 @@ class Settings(BaseSettings):
     """CPU threads for llama.cpp; default: all cores."""
     seed: int = 0
     """Sampling seed for local models, so runs at temperature 0 repeat exactly."""
-    system_prompt: str = (
-        "You are Podium, a helpful assistant. Answer clearly and concisely."
-    )
+    system_prompt: str = "You are Podium, a helpful assistant. Answer clearly and concisely."
     """System prompt of the chat specialist."""
     request_timeout_s: float = 60.0
     """Timeout of one remote model request."""
@@ -52,18 +57,84 @@ class Settings(BaseSettings):
     """Any OpenAI-compatible server (llama.cpp server, vLLM); read from ``OPENAI_BASE_URL``."""
     chroma_url: str | None = None
     """Chroma server URL; the embedded persistent client is used when unset."""
+    embedding_model: str = "onnx/all-MiniLM-L6-v2-int8"
+    """Knowledge-base embeddings: the offline default, ``openai/<model>`` or ``sentence-transformers/<model>``."""
     postgres_url: str | None = None
     """Postgres URL for the shared checkpointer of several app replicas; SQLite when unset."""
     workspace: Path | None = None
     """Folder the file tools may read; default ``<home>/workspace``."""
     prices_file: Path | None = None
     """JSON file overriding model prices (USD per 1M input/output tokens)."""
+    policy: str = "local-first"
+    """Routing policy: ``local-first``, ``quality-first`` or ``budget`` (remote models within the caps)."""
+    budget_thread_usd: float | None = None
+    """Most USD one thread may spend on remote models; past it the local model answers."""
+    budget_day_usd: float | None = None
+    """Most USD all threads together may spend on remote models per calendar day (local time)."""
+    agent_models: Annotated[dict[str, str], NoDecode] = Field(default_factory=dict)
+    """Per-agent model specs: JSON ``{"knowledge": "openai/gpt-4o-mini"}`` or ``node=spec,node=spec``."""
+    timeouts: Annotated[dict[str, float], NoDecode] = Field(default_factory=dict)
+    """Per-provider timeouts in seconds: JSON ``{"openai": 30}`` or ``openai=30,llamacpp=300``."""
+    retries: int = 2
+    """Retries of one model on 429/5xx/timeouts/connection errors before the next model is tried."""
+    backoff_s: float = 0.5
+    """First retry delay in seconds; it doubles per retry, with jitter."""
+    backoff_max_s: float = 20.0
+    """Longest wait before a retry; a longer ``Retry-After`` moves on to the next model at once."""
+    cooldown_after: int = 3
+    """Consecutive failed calls after which a provider is skipped for ``cooldown_s``."""
+    cooldown_s: float = 60.0
+    """How long a provider that keeps failing is skipped."""
+    structured_repairs: int = 1
+    """Times a model may repair invalid structured output before the step escalates to the next model."""
 
     @field_validator("fallbacks", mode="before")
     @classmethod
     def _split_fallbacks(cls, value: object) -> object:
-        if isinstance(value, str) and not value.strip().startswith("["):
+        if isinstance(value, str):
+            if value.strip().startswith("["):
+                return json.loads(value)
             return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("policy", mode="after")
+    @classmethod
+    def _known_policy(cls, value: str) -> str:
+        if value not in POLICIES:
+            raise ConfigError(f"PODIUM_POLICY: unknown routing policy {value!r}", setting="PODIUM_POLICY",
+                              hint=f"use one of {', '.join(POLICIES)}")
+        return value
+
+    @field_validator("budget_thread_usd", "budget_day_usd", "backoff_s", "backoff_max_s", "cooldown_s",
+                     "retries", "cooldown_after", "structured_repairs", mode="after")
+    @classmethod
+    def _not_negative(cls, value: float | None, info: ValidationInfo) -> float | None:
+        if value is not None and value < 0:
+            raise ConfigError(f"PODIUM_{info.field_name.upper()} is negative ({value})",
+                              setting=f"PODIUM_{info.field_name.upper()}", hint="use 0 or a positive number")
+        return value
+
+    @field_validator("agent_models", "timeouts", mode="before")
+    @classmethod
+    def _split_pairs(cls, value: object, info: ValidationInfo) -> object:
+        setting = f"PODIUM_{info.field_name.upper()}"
+        if isinstance(value, str):
+            try:
+                value = json.loads(value) if value.strip().startswith("{") else dict(
+                    (k.strip(), v.strip()) for k, _, v in (p.partition("=") for p in value.split(",") if p.strip()))
+            except ValueError as exc:
+                raise ConfigError(f"{setting} is not valid JSON: {exc}", setting=setting,
+                                  hint='write {"name": "value", ...} or name=value,name=value') from exc
+        if not isinstance(value, dict) or not all(k and v not in ("", None) for k, v in value.items()):
+            raise ConfigError(f"{setting} must map names to values", setting=setting,
+                              hint='write {"name": "value", ...} or name=value,name=value')
+        if info.field_name == "timeouts":
+            try:
+                value = {k: float(v) for k, v in value.items()}
+            except (TypeError, ValueError) as exc:
+                raise ConfigError(f"{setting}: {exc}", setting=setting, hint="timeouts are seconds") from exc
+            if any(v <= 0 for v in value.values()):
+                raise ConfigError(f"{setting} has a timeout <= 0", setting=setting, hint="timeouts are seconds > 0")
         return value
 
     @field_validator("home", "workspace", mode="after")
@@ -88,4 +159,16 @@ class Settings(BaseSettings):
 def load_settings(**overrides: object) -> Settings:
     """Build the settings from the environment (and ``PODIUM_ENV_FILE`` when set)."""
     env_file = os.environ.get("PODIUM_ENV_FILE")
-    return Settings(_env_file=env_file, **overrides)  # type: ignore[call-arg]
+    try:
+        return Settings(_env_file=env_file, **overrides)  # type: ignore[call-arg]
+    except (ValidationError, SettingsError, ValueError) as exc:
+        raise ConfigError(f"invalid setting: {_first_problem(exc)}", setting="environment",
+                          hint="fix the PODIUM_* variable named above") from exc
+
+
+def _first_problem(exc: Exception) -> str:
+    if isinstance(exc, ValidationError) and exc.errors():
+        first = exc.errors()[0]
+        name = "PODIUM_" + str(first["loc"][0]).upper() if first.get("loc") else "?"
+        return f"{name}: {first['msg']}"
+    return str(exc).splitlines()[0]

@@ -41,7 +41,9 @@ def app(settings: Settings):
     return PodiumApp(settings)
 
 
-def run_cli(*args: str, env: dict[str, str] | None = None, timeout: float = 180, input: str | None = None) -> subprocess.CompletedProcess[str]:
+def run_cli(
+    *args: str, env: dict[str, str] | None = None, timeout: float = 180, input: str | None = None
+) -> subprocess.CompletedProcess[str]:
     """Run ``podium ARGS`` in a fresh process with the test's environment."""
     full_env = {**os.environ, **(env or {})}
     return subprocess.run(

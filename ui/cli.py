@@ -28,11 +28,20 @@ app = typer.Typer(
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 
-ModelOpt = Annotated[str | None, typer.Option("--model", "-m", help="Model spec, e.g. llamacpp/smollm2-135m or openai/gpt-4o-mini.")]
+ModelOpt = Annotated[
+    str | None, typer.Option("--model", "-m", help="Model spec, e.g. llamacpp/smollm2-135m or openai/gpt-4o-mini.")
+]
 ThreadOpt = Annotated[str | None, typer.Option("--thread", "-t", help="Continue this thread (see `podium threads`).")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object instead of text.")]
-CollectionOpt = Annotated[str | None, typer.Option("--collection", "-c", help="Scope knowledge questions to this collection.")]
-FallbackOpt = Annotated[list[str] | None, typer.Option("--fallback", help="Model tried when the previous one fails (repeatable).")]
+CollectionOpt = Annotated[
+    str | None, typer.Option("--collection", "-c", help="Scope knowledge questions to this collection.")
+]
+FallbackOpt = Annotated[
+    list[str] | None, typer.Option("--fallback", help="Model tried when the previous one fails (repeatable).")
+]
+PolicyOpt = Annotated[
+    str | None, typer.Option("--policy", help="Routing policy: local-first (default), quality-first or budget.")
+]
 
 
 def _app() -> Any:
@@ -54,30 +63,35 @@ def ask(
     system: Annotated[str | None, typer.Option("--system", help="System prompt for this turn.")] = None,
     collection: CollectionOpt = None,
     fallback: FallbackOpt = None,
+    policy: PolicyOpt = None,
+    trace: Annotated[bool, typer.Option("--trace", help="Print each graph step as it ends (stderr; "
+                                        "with --json in \"steps\").")] = False,
+    break_before: Annotated[list[str] | None, typer.Option(
+        "--break-before", help="Pause before this node; continue with `podium resume THREAD`.")] = None,
+    approve: Annotated[bool, typer.Option("--approve", help="Approve every tool call that asks for approval "
+                                          "(otherwise the turn stops with exit status 3).")] = False,
 ) -> None:
     """Ask one question and print the streamed answer (or one JSON object with --json)."""
-    from ui.render import usage_footer
-
     podium = _app()
-    result = None
-    turn = {"model": model, "system_prompt": system, "collection": collection, "fallbacks": fallback or None}
-    for event in podium.stream_turn(question, thread, **turn):
-        if event.kind == "token" and not as_json:
-            out.print(event.data["text"], end="")
-        elif event.kind == "notice" and not as_json:
-            err.print(f"[dim]· {event.data['text']}[/dim]")
-        elif event.kind == "done":
-            result = event.data["result"]
-    if as_json:
-        _print_json(result.to_dict())
+    turn = {"model": model, "system_prompt": system, "collection": collection, "fallbacks": fallback or None,
+            "policy": policy}
+    if trace or break_before:  # the debugger's run loop: step records, and a note where it paused
+        from ui.cli_debug import run_traced
+
+        events = podium.stream_turn(question, thread, trace=trace, break_before=break_before, **turn)
+        run_traced(podium, events, as_json=as_json, show_steps=trace, approve=approve)
         return
-    out.print()
-    err.print(f"[dim]{usage_footer(result.model, result.usage)} · thread {result.thread_id}[/dim]")
+    from ui.cli_tools import drive, finish
+
+    result = drive(podium.stream_turn(question, thread, **turn), as_json=as_json)
+    while approve and result.pending:  # --approve: answer every approval of the turn with yes
+        result = drive(podium.resume(result.thread_id, "approve"), as_json=as_json)
+    finish(result, as_json=as_json)  # exits with status 3 while a call still awaits approval
 
 
 @app.command()
 def chat(model: ModelOpt = None, thread: ThreadOpt = None, collection: CollectionOpt = None,
-         fallback: FallbackOpt = None) -> None:
+         fallback: FallbackOpt = None, policy: PolicyOpt = None) -> None:
     """Chat interactively with streamed answers (/new starts a thread, /exit quits)."""
     from ui.render import usage_footer
 
@@ -101,7 +115,7 @@ def chat(model: ModelOpt = None, thread: ThreadOpt = None, collection: Collectio
             continue
         try:
             out.print("[bold green]podium>[/bold green] ", end="")
-            turn = {"model": model, "collection": collection, "fallbacks": fallback or None}
+            turn = {"model": model, "collection": collection, "fallbacks": fallback or None, "policy": policy}
             for event in podium.stream_turn(text, thread, **turn):
                 if event.kind == "token":
                     out.print(event.data["text"], end="")
@@ -112,6 +126,10 @@ def chat(model: ModelOpt = None, thread: ThreadOpt = None, collection: Collectio
                     thread = result.thread_id
                     out.print()
                     err.print(f"[dim]{usage_footer(result.model, result.usage)} · thread {thread}[/dim]")
+            if result.pending:  # a tool call waits for approval: ask here, then the turn goes on
+                from ui.cli_tools import ask_approvals
+
+                ask_approvals(podium, result)
         except PodiumError as exc:
             out.print()
             err.print(f"[red]error:[/red] {exc.one_line()}")
@@ -157,13 +175,18 @@ def models(as_json: JsonOpt = False) -> None:
     if as_json:
         _print_json({"models": rows, "unavailable": problems, "default": settings.model})
         return
-    table = Table("spec", "arch", "params", "layers", "heads", "embd", "ctx", "vocab", "quant", "size", "license", "$/1M in/out")
+    columns = ("spec", "arch", "params", "layers", "heads", "embd", "ctx", "vocab", "quant", "size", "license", "$/1M")
+    table = Table(*columns)
     for r in rows:
-        table.add_row(r["spec"], r["architecture"] or "-", human_size(r["parameters"]), str(r["layers"] or "-"),
-                      str(r["heads"] or "-"), str(r["embedding_size"] or "-"), str(r["context_length"]),
-                      human_size(r["vocab_size"]), r["quantization"] or "-", human_size(r["file_size"]) + "B"
-                      if r["file_size"] else "-", r["license"] or "-", f"{r['price_in_per_1m']}/{r['price_out_per_1m']}")
-    out.print(table)
+        size = human_size(r["file_size"]) + "B" if r["file_size"] else "-"
+        table.add_row(
+            r["spec"], r["architecture"] or "-", human_size(r["parameters"]), str(r["layers"] or "-"),
+            str(r["heads"] or "-"), str(r["embedding_size"] or "-"), str(r["context_length"]),
+            human_size(r["vocab_size"]), r["quantization"] or "-", size, r["license"] or "-",
+            f"{r['price_in_per_1m']}/{r['price_out_per_1m']}",
+        )
+    wide = Console(width=max(out.width, 160), highlight=False)
+    wide.print(table)
     for p in problems:
         err.print(f"[dim]{p['spec']}: {p['error']}[/dim]")
 
@@ -186,7 +209,9 @@ def main(argv: list[str] | None = None) -> None:
     """Console entry point: run the CLI, turning Podium errors into one-line messages."""
     logging.basicConfig(level=os.environ.get("PODIUM_LOG_LEVEL", "WARNING"))
     try:
-        app(args=argv, standalone_mode=False)
+        code = app(args=argv, standalone_mode=False)
+        if isinstance(code, int) and code:  # non-standalone click returns typer.Exit's code instead of exiting
+            raise SystemExit(code)
     except PodiumError as exc:
         err.print(f"[red]error:[/red] {exc.message}")
         if exc.hint:
@@ -199,9 +224,10 @@ def main(argv: list[str] | None = None) -> None:
     except Exception as exc:  # click usage errors arrive here in non-standalone mode
         import click
 
-        if isinstance(exc, click.ClickException):
+        # typer >= 0.29 vendors click: its usage errors derive from typer.TyperException, not click's.
+        if isinstance(exc, (click.ClickException, typer.TyperException)) and hasattr(exc, "show"):
             exc.show()
-            raise SystemExit(exc.exit_code) from None
+            raise SystemExit(getattr(exc, "exit_code", 2)) from None
         raise
 
 

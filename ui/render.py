@@ -52,6 +52,6 @@ def usage_footer(model: str, usage: dict[str, Any]) -> str:
     latency = usage.get("latency_s") or 0
     completion = usage.get("completion_tokens", 0)
     speed = f"{completion / (latency - (ttft or 0)):.1f} tok/s" if latency and latency > (ttft or 0) else "-"
-    return (f"{model} · {usage.get('prompt_tokens', 0)}+{completion} tokens · "
-            f"ttft {ttft:.2f}s · {speed} · ${usage.get('cost_usd', 0):.6f}" if ttft is not None else
-            f"{model} · {usage.get('prompt_tokens', 0)}+{completion} tokens · ${usage.get('cost_usd', 0):.6f}")
+    head = f"{model} · {usage.get('prompt_tokens', 0)}+{completion} tokens"
+    timing = f" · ttft {ttft:.2f}s · {speed}" if ttft is not None else ""
+    return f"{head}{timing} · ${usage.get('cost_usd', 0):.6f}"

@@ -1,0 +1,205 @@
+"""Which model answers each step: policies, dollar caps, cooldowns, retries and timeouts.
+
+The chain of a step is its primary model (per-agent setting, ``--model`` or
+``PODIUM_MODEL``) followed by the fallbacks. A policy orders it:
+
+- ``local-first`` (default): the primary first, then local models, then remote
+  ones, so remote models only answer when local ones fail (escalation);
+- ``quality-first``: remote models first, the local model as the safety net;
+- ``budget``: like ``quality-first`` while the dollar caps allow it.
+
+Dollar caps (``PODIUM_BUDGET_THREAD_USD``, ``PODIUM_BUDGET_DAY_USD``) hold under
+every policy: a remote call whose worst-case cost would cross one is not made,
+and the local model answers instead. A provider whose last ``cooldown_after``
+calls all failed with retryable errors is skipped for ``cooldown_s``; the
+ledger is the memory, so this holds across processes too.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from models.spec import ModelSpec
+from podium.errors import ConfigError, ModelError, PodiumError
+from podium.settings import DEFAULT_MODEL, POLICIES, Settings
+
+if TYPE_CHECKING:
+    from models.ledger import Ledger
+    from models.registry import ModelPool
+
+DEFAULT_TIMEOUTS: dict[str, float] = {"llamacpp": 300.0}
+"""Per-provider timeouts when ``PODIUM_TIMEOUTS`` names none; others use ``PODIUM_REQUEST_TIMEOUT_S``."""
+
+_FAILED = ("retried", "fell_back", "failed")
+
+
+def timeout_for(settings: Settings, provider: str) -> float:
+    """The explicit timeout (seconds) of one call to ``provider``."""
+    return settings.timeouts.get(provider) or DEFAULT_TIMEOUTS.get(provider) or settings.request_timeout_s
+
+
+def chain(primary: str, fallbacks: Iterable[str]) -> list[str]:
+    """The primary model, then the fallbacks, each once."""
+    return list(dict.fromkeys([primary, *fallbacks]))
+
+
+def order(specs: list[ModelSpec], policy: str) -> list[ModelSpec]:
+    """Order a chain by policy (stable: ties keep the configured order)."""
+    if policy == "local-first":
+        return specs[:1] + sorted(specs[1:], key=lambda s: not s.local)
+    return sorted(specs, key=lambda s: s.local)  # quality-first and budget: remote models first
+
+
+@dataclass
+class Route:
+    """The models one step tries, in order, and what the user should be told about the choice."""
+
+    candidates: list[ModelSpec]
+    notices: list[str] = field(default_factory=list)
+    notes: dict[str, str] = field(default_factory=dict)
+    """Why a model is in the route, by spec, for its ledger row (budget, cooldown...)."""
+
+
+def cooling(ledger: Ledger, provider: str, settings: Settings, now: float | None = None) -> float:
+    """Seconds a provider still cools down (0 when it may be called)."""
+    if not settings.cooldown_after or not settings.cooldown_s:
+        return 0.0
+    rows = ledger.recent(provider, settings.cooldown_after)
+    if len(rows) < settings.cooldown_after or not all(o in _FAILED and r for _, o, r in rows):
+        return 0.0
+    left = rows[0][0] + settings.cooldown_s - (now or time.time())
+    return max(left, 0.0)
+
+
+def day_start(now: float | None = None) -> float:
+    """Epoch seconds of the last local midnight (the budget day)."""
+    today = datetime.fromtimestamp(now or time.time()).replace(hour=0, minute=0, second=0, microsecond=0)
+    return today.timestamp()
+
+
+def _over_budget(spec: ModelSpec, estimate: float, spent: dict[str, float], settings: Settings) -> str:
+    caps = (("thread", settings.budget_thread_usd, "PODIUM_BUDGET_THREAD_USD"),
+            ("day", settings.budget_day_usd, "PODIUM_BUDGET_DAY_USD"))
+    for scope, cap, name in caps:
+        if cap is not None and spent[scope] + estimate > cap:
+            return (f"budget: {spec.spec} could cost up to ${estimate:.4f} and this {scope} has spent "
+                    f"${spent[scope]:.4f} of its ${cap:.4f} cap ({name})")
+    return ""
+
+
+def _local(specs: list[ModelSpec], pool: ModelPool, settings: Settings) -> ModelSpec:
+    for spec in specs:
+        if spec.local:
+            return spec
+    configured = pool.spec(settings.model)
+    return configured if configured.local else pool.spec(DEFAULT_MODEL)
+
+
+def plan(settings: Settings, pool: ModelPool, ledger: Ledger | None, *, models: list[str], policy: str,
+         thread: str | None, prompt_tokens: Callable[[ModelSpec], int] | None = None) -> Route:
+    """Decide which models a step tries, in order, skipping cooling providers and unaffordable calls."""
+    route = Route(order([pool.spec(s) for s in models], policy))
+    if ledger is None:
+        return route
+    remote = [s for s in route.candidates if not s.local]
+    if remote and settings.cooldown_after:
+        now = time.time()
+        waits = {p: cooling(ledger, p, settings, now) for p in {s.provider for s in remote}}
+        kept = [s for s in route.candidates if s.local or not waits[s.provider]]
+        for provider, left in waits.items():
+            if left:
+                route.notices.append(f"{provider} is cooling down after {settings.cooldown_after} failed calls "
+                                     f"({left:.0f}s left); skipping it")
+        if kept:
+            route.candidates = kept
+        elif any(waits.values()):
+            route.notices.append("every model in the chain is cooling down; trying them anyway")
+    capped = settings.budget_thread_usd is not None or settings.budget_day_usd is not None
+    if capped and any(not s.local and (s.price_in or s.price_out) for s in route.candidates):
+        _apply_budget(route, settings, pool, ledger, thread, prompt_tokens)
+    return route
+
+
+def _apply_budget(route: Route, settings: Settings, pool: ModelPool, ledger: Ledger, thread: str | None,
+                  prompt_tokens: Callable[[ModelSpec], int] | None) -> None:
+    spent = {"thread": ledger.spent(thread=thread) if thread else 0.0, "day": ledger.spent(since=day_start())}
+    kept, why = [], ""
+    for spec in route.candidates:
+        if not spec.local:
+            # Worst case: the whole prompt plus every token the answer may use.
+            estimate = spec.cost(prompt_tokens(spec) if prompt_tokens else 0, settings.max_tokens)
+            reason = _over_budget(spec, estimate, spent, settings)
+            if reason:
+                why = why or reason
+                continue
+        kept.append(spec)
+    if not why:
+        return
+    local = _local(kept, pool, settings)
+    if local not in kept:
+        kept.append(local)
+    route.candidates = kept
+    route.notes[local.spec] = why
+    route.notices.append(f"{why}; answering with the local model {local.spec}")
+
+
+def retry_delay(settings: Settings, attempt: int, error: PodiumError, rng: random.Random | None = None) -> float | None:
+    """Seconds to wait before retrying a model after failed attempt number ``attempt``, or None to move on.
+
+    Exponential backoff with jitter (never below half the step, so retries do not bunch);
+    a server's ``Retry-After`` is honoured, unless it asks for more than ``backoff_max_s``.
+    """
+    if not isinstance(error, ModelError) or not error.retryable or attempt > settings.retries:
+        return None
+    step = min(settings.backoff_s * 2 ** (attempt - 1), settings.backoff_max_s)
+    delay = step * (0.5 + (rng or random).random() / 2)
+    if error.retry_after_s is not None:
+        if error.retry_after_s > settings.backoff_max_s:
+            return None
+        delay = max(delay, error.retry_after_s)
+    return delay
+
+
+def _resolve(pool: ModelPool, spec: str, setting: str) -> ModelSpec:
+    try:
+        return pool.spec(spec)
+    except ConfigError as exc:
+        if exc.setting not in ("", "model"):
+            raise  # it already names a more precise setting (OPENAI_BASE_URL, OPENAI_API_KEY...)
+        raise ConfigError(f"{setting}: {exc.message}", setting=setting, hint=exc.hint) from exc
+
+
+def check(settings: Settings, pool: ModelPool, *, model: str = "", fallbacks: list[str] | None = None,
+          agent_models: dict[str, str] | None = None, policy: str = "", nodes: Iterable[str] = ()) -> None:
+    """Validate a turn's routing before it starts; every problem is a one-line error naming its setting."""
+    from models.prices import load_table
+    from models.registry import PROVIDERS
+
+    if policy and policy not in POLICIES:
+        raise ConfigError(f"--policy: unknown routing policy {policy!r}", setting="--policy",
+                          hint=f"use one of {', '.join(POLICIES)}")
+    if (policy or settings.policy) == "budget" and settings.budget_thread_usd is None \
+            and settings.budget_day_usd is None:
+        raise ConfigError("PODIUM_POLICY=budget needs a dollar cap", setting="PODIUM_POLICY",
+                          hint="set PODIUM_BUDGET_THREAD_USD and/or PODIUM_BUDGET_DAY_USD")
+    for provider in settings.timeouts:
+        if provider not in PROVIDERS:
+            raise ConfigError(f"PODIUM_TIMEOUTS names unknown provider {provider!r}", setting="PODIUM_TIMEOUTS",
+                              hint=f"use {', '.join(PROVIDERS)}")
+    load_table(settings.prices_file)
+    nodes = set(nodes)
+    for source, mapping in (("PODIUM_AGENT_MODELS", settings.agent_models), ("agent_models", agent_models or {})):
+        for node, spec in mapping.items():
+            if nodes and node not in nodes:
+                raise ConfigError(f"{source} names unknown agent {node!r}", setting=source,
+                                  hint=f"agents: {', '.join(sorted(nodes))}")
+            _resolve(pool, spec, source)
+    _resolve(pool, model, "--model") if model else _resolve(pool, settings.model, "PODIUM_MODEL")
+    source = "PODIUM_FALLBACKS" if fallbacks is None or list(fallbacks) == settings.fallbacks else "--fallback"
+    for spec in settings.fallbacks if fallbacks is None else fallbacks:
+        _resolve(pool, spec, source)

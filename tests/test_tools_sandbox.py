@@ -1,0 +1,206 @@
+"""The python sandbox, attacked: files outside, the network, fork and memory bombs, endless loops, secrets.
+
+Each attack must fail and end within its limit with a clear message. Where the machine
+allows the OS layers (namespaces, an unprivileged user), the attacks are repeated with
+the interpreter-level guard switched off, to show those layers hold on their own.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+from pathlib import Path
+
+import pytest
+
+from tools import REGISTRY, ToolEnv, ToolError
+from tools.sandbox import Limits, Sandbox, namespace_mode
+
+LIMITS = Limits(wall_s=4, cpu_s=1, memory_mb=128, processes=12, file_mb=1, disk_mb=4, output_chars=500)
+OS_LAYERS = namespace_mode() != "none"
+needs_os_layers = pytest.mark.skipif(not OS_LAYERS, reason="unshare is not available on this machine")
+
+
+@pytest.fixture(scope="module")
+def sandbox() -> Sandbox:
+    return Sandbox(LIMITS)
+
+
+@pytest.fixture(scope="module")
+def bare() -> Sandbox:
+    """OS layers only: no audit-hook guard."""
+    return Sandbox(LIMITS, guard=False)
+
+
+@pytest.fixture
+def secret_file(tmp_path: Path) -> Path:
+    path = tmp_path / "private" / "api_key.txt"
+    path.parent.mkdir()
+    path.write_text("sk-live-SECRETVALUE")
+    path.chmod(0o600)
+    return path
+
+
+def test_a_snippet_runs_and_prints(sandbox):
+    result = sandbox.run("import math, json\nprint(sum(range(10)))\nprint(json.dumps({'tau': round(math.tau, 3)}))")
+    assert result.ok and result.stdout == '45\n{"tau": 6.283}\n' and result.exit_code == 0
+    assert {"rlimits", "clean-env", "tmpdir", "guard"} <= set(result.isolation)
+
+
+def test_errors_show_the_snippets_own_traceback(sandbox):
+    result = sandbox.run("x = 1\ny = x / 0")
+    assert result.status == "error" and result.exit_code == 1
+    assert result.message == "exited with status 1: ZeroDivisionError: division by zero"
+    assert 'File "<snippet>", line 2' in result.stderr and "sandbox_boot" not in result.stderr
+    assert sandbox.run("import sys; sys.exit(3)").message == "exited with status 3"
+    assert sandbox.run("print(1").message == "exited with status 1: SyntaxError: '(' was never closed"
+
+
+SCAN_ENVIRONS = """import os
+found = False
+for pid in os.listdir('/proc'):
+    if pid.isdigit():
+        try:
+            found |= b'LEAKED' in open(f'/proc/{pid}/environ', 'rb').read()
+        except OSError:
+            pass
+print('found', found)"""
+
+
+def test_no_secrets_in_the_environment(sandbox, bare, monkeypatch):
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-proj-LEAKED123")
+    monkeypatch.setenv("PODIUM_SECRET_TOKEN", "tok-LEAKED456")
+    result = sandbox.run("import os; print(sorted(os.environ)); print(os.environ.get('OPENAI_API_KEY'))")
+    assert result.stdout == "['HOME', 'LANG', 'LC_ALL', 'PATH', 'TMPDIR']\nNone\n"
+    assert "not allowed" in sandbox.run(SCAN_ENVIRONS).message  # /proc is outside the sandbox folder
+    if OS_LAYERS:  # without the guard: a private /proc shows no other process's environment
+        assert bare.run(SCAN_ENVIRONS).stdout == "found False\n"
+
+
+@pytest.mark.parametrize("code", [
+    "print(open({path!r}).read())",
+    "import pathlib; print(pathlib.Path({path!r}).read_text())",
+    "import os; print(os.listdir(os.path.dirname({path!r})))",
+    "import os; os.symlink({path!r}, 'link'); print(open('link').read())",
+])
+def test_files_outside_the_sandbox_cannot_be_read(sandbox, secret_file, code):
+    result = sandbox.run(code.format(path=str(secret_file)))
+    assert result.status == "error" and "SECRETVALUE" not in result.stdout + result.stderr
+    assert "PermissionError" in result.message or "not allowed" in result.message
+    assert sandbox.run("print(open('/etc/passwd').read())").message.endswith(
+        "PermissionError: sandbox: '/etc/passwd' is outside the sandbox folder")
+
+
+@needs_os_layers
+def test_without_the_guard_an_unprivileged_user_still_cannot_read_private_files(bare, secret_file):
+    result = bare.run(f"print(open({str(secret_file)!r}).read())")
+    if "nobody" not in result.isolation:
+        pytest.skip("this machine runs the sandbox as its own user")
+    assert result.status == "error" and "Permission denied" in result.message
+    assert "SECRETVALUE" not in result.stdout
+
+
+@pytest.fixture
+def listener():
+    """A real TCP server on 127.0.0.1 that records every connection it accepts."""
+    server = socket.create_server(("127.0.0.1", 0))
+    accepted: list[object] = []
+
+    def accept() -> None:
+        try:
+            while True:
+                accepted.append(server.accept())
+        except OSError:
+            return
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    yield server.getsockname()[1], accepted
+    server.close()
+
+
+def test_the_network_is_unreachable(sandbox, listener):
+    port, accepted = listener
+    result = sandbox.run(f"import socket\nsocket.create_connection(('127.0.0.1', {port}), timeout=2)")
+    assert result.status == "error" and "network access is not allowed" in result.message
+    assert sandbox.run("import urllib.request\nurllib.request.urlopen('http://1.1.1.1', timeout=2)").status == "error"
+    assert accepted == []
+
+
+@needs_os_layers
+def test_without_the_guard_a_network_namespace_still_cuts_the_network(bare, listener):
+    port, accepted = listener
+    result = bare.run(f"import socket\nsocket.create_connection(('127.0.0.1', {port}), timeout=2)")
+    assert result.status == "error" and ("unreachable" in result.message or "refused" in result.message)
+    assert accepted == [] and "namespaces" in result.isolation
+
+
+def test_starting_processes_is_refused(sandbox):
+    for code in ("import os\nwhile True: os.fork()", "import subprocess; subprocess.run(['id'])",
+                 "import os; os.system('id')", "import ctypes"):
+        result = sandbox.run(code)
+        assert result.status == "error" and "is not allowed" in result.message, code
+
+
+@needs_os_layers
+def test_without_the_guard_a_fork_bomb_hits_the_process_limit_and_dies_with_the_sandbox(bare):
+    result = bare.run("import os\nn = 0\nwhile True:\n    try:\n        os.fork(); n += 1\n"
+                      "    except OSError as exc:\n        print(exc.strerror); break")
+    assert "Resource temporarily unavailable" in result.stdout  # RLIMIT_NPROC refused the forks
+    bomb = bare.run("import os\nwhile True:\n    try:\n        os.fork()\n    except OSError:\n        pass")
+    assert bomb.status in ("timeout", "cpu_limit", "killed")
+    assert bomb.duration_s < LIMITS.wall_s + 3
+    if "nobody" in bomb.isolation:
+        survivors = [p for p in Path("/proc").iterdir() if p.name.isdigit() and _uid(p) == 65534]
+        assert survivors == [], "every forked process must die with the sandbox"
+
+
+def _uid(proc: Path) -> int | None:
+    try:
+        return proc.stat().st_uid
+    except OSError:
+        return None
+
+
+def test_a_memory_bomb_stops_at_the_memory_limit(sandbox):
+    for code in ("x = bytearray(10**9)", "x = [0] * 10**9", "s = 'x'\nwhile True: s += s"):
+        result = sandbox.run(code)
+        assert result.status == "memory_limit", (code, result.message, result.stderr[-300:])
+        assert result.message == "stopped: ran out of its 128 MB of memory"
+
+
+def test_an_endless_loop_stops_at_the_cpu_limit_and_a_sleeper_at_the_wall_clock(sandbox):
+    roomy = Sandbox(Limits(wall_s=30, cpu_s=1))  # a busy machine must not turn the CPU limit into a wall-clock one
+    busy = roomy.run("while True: pass")
+    assert busy.status == "cpu_limit" and busy.message == "stopped: used its 1 s of CPU time"
+    asleep = sandbox.run("print('before', flush=True)\nimport time\ntime.sleep(60)")
+    assert asleep.status == "timeout" and asleep.message == "stopped: still running after the 4 s wall-clock limit"
+    assert asleep.stdout == "before\n" and asleep.duration_s < LIMITS.wall_s + 2
+
+
+def test_output_floods_and_disk_fills_are_capped(sandbox):
+    flood = sandbox.run("while True: print('x' * 1000)")
+    assert flood.status == "output_limit" and flood.truncated
+    assert len(flood.stdout) < 700 and "[... output truncated" in flood.stdout
+    disk = sandbox.run("open('big', 'wb').write(b'0' * (5 * 2**20))")
+    assert disk.status in ("output_limit", "error") and "File too large" in disk.stderr + disk.message
+
+
+def test_the_python_tool_reports_output_and_failures(tmp_path):
+    env = ToolEnv(workspace=tmp_path, sandbox=Sandbox(LIMITS))
+    python = REGISTRY["python"]
+    assert python.func(code="print(6 * 7)", env=env) == "42"
+    assert python.func(code="pass", env=env) == "(the code printed nothing)"
+    with pytest.raises(ToolError, match=r"exited with status 1: NameError: name 'nope' is not defined"):
+        python.func(code="print('partial')\nnope", env=env)
+    with pytest.raises(ToolError, match="no sandbox"):
+        python.func(code="print(1)", env=None)
+
+
+def test_the_working_folder_is_temporary(sandbox):
+    first = sandbox.run("import os\nopen('note.txt', 'w').write('hi')\nprint(os.getcwd())")
+    assert first.ok
+    assert not Path(first.stdout.strip()).exists()
+    assert sandbox.run("print(open('note.txt').read())").status == "error"
+    assert os.environ.get("HOME") != first.stdout.strip()

@@ -1,0 +1,360 @@
+"""Pure conversions from turn events and records to Gradio chat messages and table rows.
+
+Nothing here imports Gradio: a chat message is the plain dict ``gr.Chatbot`` accepts
+(``{"role", "content", "metadata"}``), where ``metadata`` (title, status, duration, log)
+turns a message into a collapsible "agent work" entry. So every rule is
+unit-tested without a server, and the Gradio wiring stays thin.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ui.render import human_size, model_row
+
+NODE_TITLES: dict[str, str] = {
+    "conductor": "⚙ Conductor",
+    "chat": "✎ Chat specialist",
+    "knowledge": "☰ Knowledge specialist",
+    "tools": "⚒ Tools specialist",
+    "approval": "⚠ Approval",
+}
+"""How each graph node is named in the chat; unknown nodes show their own name."""
+
+
+def node_title(node: str) -> str:
+    """Display title of a graph node."""
+    return NODE_TITLES.get(node, f"⚙ {node}")
+
+
+def user_message(text: str) -> dict[str, Any]:
+    """The user's message as the chat shows it."""
+    return {"role": "user", "content": text}
+
+
+def work_message(title: str, content: str = "", *, status: str | None = "done", duration: float | None = None,
+                 log: str = "") -> dict[str, Any]:
+    """A collapsible assistant message describing agent work (a step, a tool call, a notice).
+
+    Gradio shows ``pending`` with a spinner and opens it, folds ``done``, and opens a message
+    without a status (no spinner).
+    """
+    meta: dict[str, Any] = {"title": title}
+    if status:
+        meta["status"] = status
+    if duration is not None:
+        meta["duration"] = round(max(duration, 0.0), 3)
+    if log:
+        meta["log"] = log
+    return {"role": "assistant", "content": content, "metadata": meta}
+
+
+def _short(value: Any, limit: int = 400) -> str:
+    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, default=str)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def tool_call_message(call: dict[str, Any]) -> dict[str, Any]:
+    """One tool call ``{name, args, result, error, approved}`` as a collapsible message.
+
+    A finished call stays open (its arguments and result are the point); a call with neither
+    result nor error is waiting for the user's approval (a spinner).
+    """
+    lines = [f"**args** `{_short(call.get('args', {}), 300)}`"]
+    if call.get("error"):
+        lines.append(f"**error** {_short(call['error'])}")
+    elif call.get("result") is not None:
+        lines.append(f"**result** {_short(call['result'])}")
+    waiting = call.get("result") is None and not call.get("error") and call.get("approved") is None
+    approved = call.get("approved")
+    log = {True: "approved", False: "rejected"}.get(approved, "") if approved is not None else ""
+    log = log or ("error" if call.get("error") else "awaiting approval" if waiting else "")
+    return work_message(f"⚒ {call.get('name', 'tool')}", "\n\n".join(lines), log=log,
+                        status="pending" if waiting else None)
+
+
+def call_key(call: dict[str, Any]) -> str:
+    """Identifies one tool call across events (its id, else its name and arguments)."""
+    return str(call.get("id") or f"{call.get('name')}:{json.dumps(call.get('args'), sort_keys=True, default=str)}")
+
+
+def settle(chat: list[dict[str, Any]], log: str) -> list[dict[str, Any]]:
+    """The chat with every still-spinning work message closed (a decision was taken, a turn ended)."""
+    out = []
+    for message in chat:
+        meta = message.get("metadata") or {}
+        if meta.get("status") == "pending":
+            message = {**message, "metadata": {**meta, "status": "done", "log": log}}
+        out.append(message)
+    return out
+
+
+def source_label(source: dict[str, Any]) -> str:
+    """``file — heading`` for one citation; absolute paths shortened to the file name."""
+    name = str(source.get("source") or source.get("file") or "?")
+    if Path(name).is_absolute():
+        name = Path(name).name
+    heading = source.get("heading") or ""
+    return f"{name} — {heading}" if heading else name
+
+
+def sources_block(sources: list[dict[str, Any]]) -> str:
+    """Citations as a numbered Markdown list with file, heading, page and score.
+
+    When the specialist marks which passages the answer ``cited``, only those are listed,
+    under the numbers the answer uses; otherwise every retrieved passage is.
+    """
+    if not sources:
+        return ""
+    shown = [s for s in sources if s.get("cited")] or sources
+    lines = ["**Sources**"]
+    for i, src in enumerate(shown, 1):
+        score = src.get("score")
+        page = f", p. {src['page']}" if src.get("page") else ""
+        extra = f" (score {score:.2f}{page})" if isinstance(score, int | float) else f" ({page[2:]})" if page else ""
+        lines.append(f"{src.get('n', i)}. {source_label(src)}{extra}")
+    return "\n".join(lines)
+
+
+_TEXT_SOURCES = re.compile(r"\n+Sources:\n(?:\[\d+\][^\n]*(?:\n|$))+\s*$")
+
+
+def close_fences(text: str) -> str:
+    """Close a code block an answer left open (cut at max tokens), so what follows is not swallowed by it."""
+    return text + "\n```" if len(re.findall(r"^\s*```", text, flags=re.M)) % 2 else text
+
+
+def strip_text_sources(answer: str) -> str:
+    """The answer without a plain-text "Sources:" list at its end (the UI renders its own)."""
+    return _TEXT_SOURCES.sub("", answer)
+
+
+def answer_footer(model: str, usage: dict[str, Any]) -> str:
+    """The small line under an answer: model, tokens, time to first token, tokens/s, cost.
+
+    Speed is the answering call's own generation rate from the ledger (tokens after the
+    first one over the time they took), not the turn's tokens over its whole latency.
+    """
+    answered = [c for c in usage.get("calls") or [] if c.get("outcome") == "ok"]
+    speed = answered[-1].get("tokens_per_s") if answered else None
+    ttft = usage.get("ttft_s")
+    parts = [model, f"{usage.get('prompt_tokens', 0)}+{usage.get('completion_tokens', 0)} tokens",
+             f"ttft {ttft:.2f}s" if ttft is not None else "", f"{speed:.1f} tok/s" if speed else "",
+             f"${usage.get('cost_usd', 0):.6f}"]
+    return " · ".join(p for p in parts if p)
+
+
+def step_summary(node: str, update: dict[str, Any]) -> str:
+    """What a finished node did, in one or two lines, from its state update."""
+    parts = []
+    if update.get("route"):
+        why = f" ({update['route_reason']})" if update.get("route_reason") else ""
+        parts.append(f"routed to **{update['route']}**{why}")
+    if update.get("sources"):
+        parts.append(f"retrieved {len(update['sources'])} passages")
+    if update.get("tool_calls"):
+        parts.append("called " + ", ".join(c.get("name", "?") for c in update["tool_calls"]))
+    answers = [m for m in update.get("messages") or []
+               if getattr(m, "type", "") == "ai" and not getattr(m, "tool_calls", None)]
+    if answers:  # a tool-calling message is not an answer; its calls are listed on their own
+        model = (getattr(answers[-1], "response_metadata", None) or {}).get("model", "")
+        tokens = (getattr(answers[-1], "usage_metadata", None) or {}).get("output_tokens")
+        parts.append("answered" + (f" with {model}" if model else "") + (f" ({tokens} tokens)" if tokens else ""))
+    return "; ".join(parts) or "done"
+
+
+@dataclass
+class TurnView:
+    """Builds one turn's chat messages as its events arrive.
+
+    Agent work appears as collapsible messages in the order it happens (a spinner while a
+    node runs, its duration once it is done); the answer streams into the last message,
+    which gets the numbered sources and the usage footer when the turn ends.
+    """
+
+    started: float
+    """Perf-counter time the turn was sent (durations are measured from it)."""
+    work: list[dict[str, Any]] = field(default_factory=list)
+    """Work messages in display order."""
+    answer: str = ""
+    """The answer streamed so far (replaced by the final one when the turn ends)."""
+    tail: str = ""
+    """Sources and footer appended under the answer when the turn ends."""
+    error: str = ""
+    """A friendly error or stop notice, when the turn did not finish."""
+    pending: list[Any] = field(default_factory=list)
+    """Interrupt payloads waiting for the user (tool approvals)."""
+    result: Any = None
+    """The ``TurnResult`` once the turn is done."""
+    _open: dict[str, tuple[dict[str, Any], float]] = field(default_factory=dict)
+    _last_end: float = 0.0
+    _tools: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self._last_end = self.started
+
+    def _step(self, node: str) -> dict[str, Any]:
+        """The open (spinning) work message of a running node, created on its first event."""
+        if node not in self._open:
+            message = work_message(node_title(node), "working…", status="pending")
+            self.work.append(message)
+            self._open[node] = (message, self._last_end)
+        return self._open[node][0]
+
+    def apply(self, event: Any) -> None:
+        """Fold one :class:`graph.app.Event` into the view."""
+        kind, node, data, t = event.kind, event.node, event.data, event.t
+        if kind == "token":
+            self._step(node)
+            self.answer += data.get("text", "")
+        elif kind == "route":
+            self._step(node or "conductor")["content"] = f"routing to **{data.get('route')}**"
+        elif kind == "notice":
+            self.work.append(work_message("ℹ Notice", data.get("text", "")))
+        elif kind == "step":
+            self._finish(node, data.get("update") or {}, t)
+        elif kind == "interrupt":
+            self.pending = list(data.get("interrupts") or [])
+            for payload in self.pending:
+                text, args = approval_text(payload)
+                body = f"{text}\n\n```json\n{json.dumps(args, indent=1, ensure_ascii=False)}\n```"
+                self.work.append(work_message("⚠ Waiting for your approval", body, status="pending"))
+        elif kind == "tool":  # a tool call finished (or was decided) just now
+            self._step(node or "tools")  # the call shows after the step that made it
+            self._tool(data)
+        elif kind == "done":
+            self._done(data["result"])
+        else:  # another specialist's custom event: shown on its node's step
+            step = self._step(node or kind)
+            step["metadata"]["log"] = kind
+            step["content"] = _short({k: v for k, v in data.items() if k not in ("kind", "node")})
+
+    def _finish(self, node: str, update: dict[str, Any], t: float) -> None:
+        message, began = self._open.pop(node, (None, self._last_end))
+        if message is None:
+            message = work_message(node_title(node))
+            self.work.append(message)
+        message["content"] = step_summary(node, update)
+        message["metadata"].update(status="done", duration=round(max(t - began, 0.0), 3))
+        self._last_end = t
+        for call in update.get("tool_calls") or []:
+            self._tool(call)
+
+    def _tool(self, call: dict[str, Any]) -> None:
+        """Show a tool call once, updating its message in place as it progresses."""
+        message = tool_call_message(call)
+        known = self._tools.get(call_key(call))
+        if known is None:
+            self._tools[call_key(call)] = message
+            self.work.append(message)
+            return
+        known.clear()
+        known.update(message)
+
+    def _done(self, result: Any) -> None:
+        self.result = result
+        for call in result.tool_calls:
+            self._tool(call)
+        self.answer = result.answer or self.answer
+        if self.pending and not self.answer:
+            self.answer = "_Paused: approve, edit or reject the tool call below to continue._"
+        if result.sources:
+            self.answer = strip_text_sources(self.answer)
+        parts = [sources_block(result.sources), f"<sub>{answer_footer(result.model, result.usage)}</sub>"]
+        self.tail = "\n\n".join(p for p in parts if p)
+
+    def fail(self, message: str, hint: str = "", *, stopped: bool = False) -> None:
+        """End the turn with a friendly error (or a stop notice); open steps are closed."""
+        for step, _began in self._open.values():
+            step["metadata"]["status"] = "done"
+            step["metadata"]["log"] = "stopped" if stopped else "failed"
+        self._open.clear()
+        head = "■ **Stopped.**" if stopped else f"⚠ **{message}**"
+        self.error = head + (f"\n\n_{hint}_" if hint else "")
+
+    def messages(self) -> list[dict[str, Any]]:
+        """The turn's messages, ready to append to the chat history."""
+        out = list(self.work)
+        body = "\n\n".join(p for p in (close_fences(self.answer.strip()), self.tail, self.error) if p)
+        if body:
+            out.append({"role": "assistant", "content": body})
+        return out
+
+
+def approval_text(payload: Any) -> tuple[str, dict[str, Any]]:
+    """A pending approval interrupt as (Markdown description, editable arguments)."""
+    data = payload if isinstance(payload, dict) else {"question": str(payload)}
+    call = data.get("tool_call") if isinstance(data.get("tool_call"), dict) else data
+    name = call.get("name") or call.get("tool") or "tool"
+    args = call.get("args") if isinstance(call.get("args"), dict) else {}
+    why = data.get("question") or data.get("message") or data.get("reason") or ""
+    what = data.get("description") or ""
+    text = f"**Approve tool call `{name}`?**" + "".join(f"\n\n{p}" for p in (why, what) if p)
+    return text, args
+
+
+def decision_message(title: str, decision: dict[str, Any]) -> dict[str, Any]:
+    """The user's approval decision as it appears in the chat."""
+    action = decision.get("action", "?")
+    icon = {"approve": "✓", "edit": "✎", "reject": "✗"}.get(action, "•")
+    body = title.replace("**", "").removeprefix("Approve ").split("\n")[0].rstrip("?")
+    extra = f" with `{_short(decision['args'], 200)}`" if "args" in decision else ""
+    return work_message(f"{icon} You chose {action}", f"{body}{extra}")
+
+
+def history_messages(history: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """A saved thread (``PodiumApp.history``) as chat messages; tool results collapse."""
+    out = []
+    for message in history:
+        role, content = message.get("role"), message.get("content") or ""
+        if role in ("user", "assistant") and content:
+            out.append({"role": role, "content": close_fences(content) if role == "assistant" else content})
+        elif role == "tool":
+            out.append(work_message("⚒ Tool result", _short(content)))
+    return out
+
+
+def thread_choices(threads: list[Any]) -> list[tuple[str, str]]:
+    """Saved threads as ``(label, thread_id)`` choices, newest first."""
+    return [(f"{t.title or '(empty)'} · {t.messages} msgs · {t.updated[:16].replace('T', ' ')}", t.thread_id)
+            for t in threads]
+
+
+MODEL_HEADERS = ["spec", "architecture", "parameters", "layers", "context", "quantization", "size", "license",
+                 "$ in / 1M", "$ out / 1M", "local", "tools", "status"]
+"""Columns of the Models tab's table."""
+
+
+def model_table(items: list[Any], problems: dict[str, str] | None = None) -> list[list[Any]]:
+    """Registry entries (``ModelSpec`` or the error that prevents one) as table rows.
+
+    ``problems`` maps specs that resolve but cannot be built (a provider without a key) to why.
+    """
+    problems = problems or {}
+    rows = []
+    for item in items:
+        if isinstance(item, Exception):
+            message = item.one_line() if hasattr(item, "one_line") else str(item)
+            blank = ["-"] * (len(MODEL_HEADERS) - 2)
+            rows.append([getattr(item, "spec", "?"), *blank, "unavailable: " + message])
+            continue
+        r = model_row(item)
+        rows.append([
+            r["spec"], r["architecture"] or "-", human_size(r["parameters"]), r["layers"] or "-",
+            r["context_length"], r["quantization"] or "-",
+            human_size(r["file_size"]) + "B" if r["file_size"] else "-",
+            r["license"] or "-", r["price_in_per_1m"], r["price_out_per_1m"], "yes" if r["local"] else "no",
+            "native" if r["tool_calling"] else "grammar" if r["json_schema"] else "no",
+            "unavailable: " + problems[r["spec"]] if r["spec"] in problems else "ready",
+        ])
+    return rows
+
+
+def model_choices(items: list[Any], default: str, problems: dict[str, str] | None = None) -> list[str]:
+    """Usable model specs for the picker, the session default first."""
+    ready = [i.spec for i in items if not isinstance(i, Exception) and i.spec not in (problems or {})]
+    return [default, *[s for s in ready if s != default]]

@@ -1,0 +1,171 @@
+"""Knowledge commands: ``podium ingest``, ``podium search`` and ``podium kb list|delete|stats|eval``."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+CollectionOpt = Annotated[str, typer.Option("--collection", "-c", help="Knowledge collection.")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object instead of text.")]
+KOpt = Annotated[int, typer.Option("--k", "-k", min=1, max=100, help="How many hits.")]
+ModeOpt = Annotated[str, typer.Option("--mode", help="dense, bm25 or hybrid (both fused by reciprocal rank).")]
+
+kb_app = typer.Typer(help="Knowledge collections: list, delete, stats, eval.", no_args_is_help=True)
+
+
+def _kb() -> Any:
+    from memory.store import KnowledgeBase
+    from podium.settings import load_settings
+
+    return KnowledgeBase(load_settings())
+
+
+def _json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, ensure_ascii=False, default=str) + "\n")
+
+
+class _Bar:
+    """The ingest progress bar: files done of total, chunks embedded and their rate."""
+
+    def __init__(self, progress: Progress) -> None:
+        self.progress, self.chunks, self.started = progress, 0, time.perf_counter()
+        self.task = progress.add_task("ingesting", total=None, chunks="0 chunks")
+
+    def start(self, files: int) -> None:
+        self.progress.update(self.task, total=files)
+
+    def file_done(self, result: Any) -> None:
+        if result.status == "failed":
+            self.progress.console.print(f"[red]✗[/red] {escape(result.source)}: {escape(result.reason)}")
+        self.progress.advance(self.task)
+
+    def chunks_embedded(self, n: int) -> None:
+        self.chunks += n
+        rate = self.chunks / max(time.perf_counter() - self.started, 1e-9)
+        self.progress.update(self.task, chunks=f"{self.chunks} chunks · {rate:.1f} chunks/s")
+
+
+def ingest(
+    paths: Annotated[list[Path], typer.Argument(help="Files and folders (folders are read recursively).")],
+    collection: CollectionOpt = "default",
+    prune: Annotated[bool, typer.Option("--prune", help="Delete documents that are not among these files.")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Add documents to a knowledge collection; unchanged files are skipped, changed ones replaced."""
+    from memory.ingest import ingest as run
+
+    kb = _kb()
+    columns = (SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+               TextColumn("files · {task.fields[chunks]}"), TimeElapsedColumn())
+    with Progress(*columns, console=err, transient=False, disable=as_json) as progress:
+        report = run(kb, paths, collection, prune=prune, progress=_Bar(progress),
+                     on_wait=lambda why: progress.console.print(f"[yellow]…[/yellow] {escape(why)}"))
+    if as_json:
+        _json(report.to_dict())
+    else:
+        rate = report.chunks / report.seconds if report.seconds else 0.0
+        counts = ", ".join(f"{report.count(s)} {s}" for s in ("added", "updated", "unchanged", "failed", "pruned"))
+        err.print(f"{collection}: {counts} · {report.chunks} chunks in {report.seconds:.1f}s ({rate:.1f} chunks/s)")
+    if report.failed:
+        raise typer.Exit(1)
+
+
+def search(
+    query: Annotated[str, typer.Argument(help="What to look for.")],
+    collection: CollectionOpt = "default",
+    k: KOpt = 5,
+    mode: ModeOpt = "hybrid",
+    source: Annotated[str | None, typer.Option("--source", help="Only sources matching a glob: 'guide/*.md'.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Show the passages of a collection that best match a query, with source, heading and score."""
+    hits = _kb().search(query, collection, k=k, mode=mode, source=source)
+    if as_json:
+        _json({"query": query, "collection": collection, "mode": mode, "hits": [h.to_dict() for h in hits]})
+        return
+    if not hits:
+        err.print(f"no matches in {collection!r}")
+    for rank, hit in enumerate(hits, 1):
+        where = hit.source + (f" > {hit.heading}" if hit.heading else "") + (f" (p. {hit.page})" if hit.page else "")
+        scores = f"score {hit.score:.4f} · similarity {hit.similarity:.2f}"
+        out.print(f"[bold]{rank}. {escape(where)}[/bold]  [dim]{scores}[/dim]")
+        out.print(escape(hit.text if len(hit.text) <= 400 else hit.text[:400] + "…"), "\n")
+
+
+@kb_app.command("list")
+def list_(as_json: JsonOpt = False) -> None:
+    """List collections with their document and chunk counts and embedding model."""
+    rows = _kb().collections()
+    if as_json:
+        _json(rows)
+        return
+    table = Table("collection", "documents", "chunks", "embedding model", "updated")
+    for r in rows:
+        updated = time.strftime("%Y-%m-%d %H:%M", time.localtime(r["updated"])) if r["updated"] else "-"
+        table.add_row(r["name"], str(r["documents"]), str(r["chunks"]), r["embedder"], updated)
+    out.print(table)
+
+
+@kb_app.command()
+def delete(name: Annotated[str, typer.Argument(help="Collection to delete.")]) -> None:
+    """Delete a collection and everything ingested into it."""
+    kb = _kb()
+    with kb.writing(on_wait=lambda why: err.print(f"[yellow]…[/yellow] {escape(why)}")):
+        kb.delete(name)
+    err.print(f"deleted collection {name!r}")
+
+
+@kb_app.command()
+def stats(name: Annotated[str, typer.Argument(help="Collection.")], as_json: JsonOpt = False) -> None:
+    """Counts for one collection: documents, chunks, tokens, file types, the largest documents."""
+    data = _kb().stats(name)
+    if as_json:
+        _json(data)
+        return
+    for key in ("name", "embedder", "documents", "chunks", "tokens", "avg_chunk_tokens", "location"):
+        out.print(f"{key:>17}: {data[key]}")
+    out.print(f"{'file types':>17}: " + ", ".join(f"{k} {v}" for k, v in data["file_types"].items()))
+    out.print(f"{'most chunks':>17}: " + ", ".join(f"{s} ({n})" for s, n in data["largest"]))
+
+
+@kb_app.command("eval")
+def eval_(
+    qa: Annotated[Path, typer.Argument(help='JSONL, one {"question": ..., "sources": [...]} a line.')],
+    collection: CollectionOpt = "default",
+    k: KOpt = 5,
+    mode: ModeOpt = "hybrid",
+    as_json: JsonOpt = False,
+) -> None:
+    """Measure retrieval against questions with known sources: recall@k, MRR and nDCG@k."""
+    from memory.eval import evaluate, load_qa
+
+    kb, items = _kb(), load_qa(qa)
+    kb.search(items[0].question, collection, k=k, mode=mode)  # fail fast on a bad collection or mode
+    report = evaluate(lambda q: [h.source for h in kb.search(q, collection, k=k, mode=mode)], items, k, mode)
+    if as_json:
+        _json({"collection": collection, **report.to_dict(misses=20)})
+        return
+    out.print(f"{report.questions} questions · {collection} · {mode} · k={k}")
+    out.print(f"recall@{k} {report.recall:.3f}   MRR {report.mrr:.3f}   nDCG@{k} {report.ndcg:.3f}")
+    if report.misses:
+        err.print(f"[dim]{len(report.misses)} questions found none of their sources, e.g. "
+                  f"{escape(report.misses[0]['question'])!r}[/dim]")
+
+
+def register(app: typer.Typer) -> None:
+    """Add the knowledge commands to the ``podium`` app."""
+    app.command()(ingest)
+    app.command()(search)
+    app.add_typer(kb_app, name="kb")

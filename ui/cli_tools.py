@@ -1,0 +1,160 @@
+"""``podium tools`` and ``podium resume``: the tool registry, and continuing a paused turn.
+
+A turn that stops for approval prints the pending call and exits with status 3; the
+thread waits in its checkpoint, so ``podium resume THREAD --approve`` works from any
+later process. Without a decision, ``resume`` continues a thread paused at a breakpoint.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from podium.errors import PodiumError
+
+PENDING_EXIT = 3
+"""Exit status of a command that stopped with a tool call waiting for approval."""
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object instead of text.")]
+
+
+def drive(events: Iterable[Any], *, as_json: bool) -> Any:
+    """Print a run's answer tokens and notices as they stream; return its :class:`TurnResult`."""
+    from ui.cli import err, out
+
+    result = None
+    for event in events:
+        if event.kind == "token" and not as_json:
+            out.print(event.data["text"], end="", markup=False, highlight=False)
+        elif event.kind == "notice" and not as_json:
+            err.print("· " + event.data["text"], style="dim", markup=False)
+        elif event.kind == "done":
+            result = event.data["result"]
+    return result
+
+
+def finish(result: Any, *, as_json: bool) -> None:
+    """Print the result (JSON, or a footer), then exit with status 3 when a call awaits approval."""
+    from ui.cli import _print_json, err, out
+    from ui.render import usage_footer
+
+    if as_json:
+        _print_json(result.to_dict())
+    else:
+        out.print()
+        err.print(f"{usage_footer(result.model, result.usage)} · thread {result.thread_id}", style="dim",
+                  markup=False)
+        for call in result.pending:
+            show_pending(call, result.thread_id)
+    if result.pending:
+        raise typer.Exit(PENDING_EXIT)
+
+
+def show_pending(call: dict[str, Any], thread_id: str | None = None) -> None:
+    """Describe one call waiting for approval (on stderr), with how to answer it."""
+    from ui.cli import err
+
+    err.print(f"⏸ {call.get('name')} needs your approval to run with:", style="yellow", markup=False)
+    err.print(json.dumps(call.get("args", {}), indent=2, ensure_ascii=False), markup=False, highlight=False)
+    if thread_id:
+        err.print(f"answer with: podium resume {thread_id} --approve | --reject | --edit '<JSON arguments>'",
+                  style="dim", markup=False)
+
+
+def ask_approvals(podium: Any, result: Any) -> Any:
+    """Interactive approval (``podium chat``): ask about each pending call and resume until none is left."""
+    from ui.cli import err, out
+
+    while result.pending:
+        call = result.pending[0]
+        show_pending(call)
+        try:
+            decision = _ask_decision()
+        except (EOFError, KeyboardInterrupt):  # the call stays pending in the checkpoint
+            out.print()
+            show_pending(call, result.thread_id)
+            return result
+        try:
+            out.print("podium> ", end="", style="bold green")
+            result = drive(podium.resume(result.thread_id, decision), as_json=False)
+            out.print()
+        except PodiumError as exc:  # e.g. edited arguments that do not validate: ask again
+            err.print(f"error: {exc.one_line()}", style="red", markup=False)
+    return result
+
+
+def _ask_decision() -> Any:
+    """Read approve / reject / edit (with JSON arguments) from the terminal."""
+    from ui.cli import err, out
+
+    while True:
+        answer = out.input("approve? [y]es / [n]o / [e]dit: ").strip().lower()
+        if answer in ("y", "yes"):
+            return "approve"
+        if answer in ("n", "no"):
+            return "reject"
+        if answer in ("e", "edit"):
+            text = out.input("arguments as JSON: ")
+            try:
+                return {"action": "edit", "args": json.loads(text)}
+            except json.JSONDecodeError as exc:
+                err.print(f"not valid JSON ({exc.msg}); try again", style="red", markup=False)
+
+
+def _decision(approve: bool, reject: bool, edit: str | None) -> Any:
+    chosen = [name for name, on in (("--approve", approve), ("--reject", reject), ("--edit", edit)) if on]
+    if len(chosen) > 1:
+        raise PodiumError(f"choose one of {' / '.join(chosen)}", hint="--approve, --reject or --edit JSON")
+    if edit is not None:
+        try:
+            args = json.loads(edit)
+        except json.JSONDecodeError as exc:
+            hint = 'give the arguments as a JSON object, e.g. --edit \'{"code": "print(1)"}\''
+            raise PodiumError(f"--edit is not valid JSON: {exc.msg} at character {exc.pos}", hint=hint) from None
+        return {"action": "edit", "args": args}
+    return "approve" if approve else "reject" if reject else None
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``tools`` and ``resume`` to the ``podium`` command."""
+    from ui.cli import _app, _print_json, out
+
+    @app.command("tools")
+    def tools_command(as_json: JsonOpt = False) -> None:
+        """List the tools, which specialist may use each, and their argument schemas."""
+        from tools import ALLOWED, REGISTRY
+
+        users = {name: [s for s, allowed in ALLOWED.items() if name in allowed] for name in REGISTRY}
+        rows = [{**tool.describe(), "specialists": users[name]} for name, tool in REGISTRY.items()]
+        if as_json:
+            _print_json({"tools": rows})
+            return
+        table = Table("tool", "approval", "specialists", "arguments", "description")
+        for row in rows:
+            args = ", ".join(f"{k}{'' if k in row['parameters'].get('required', []) else '?'}: "
+                             f"{v.get('type', 'any')}" for k, v in row["parameters"]["properties"].items())
+            table.add_row(row["name"], "yes" if row["needs_approval"] else "-", ", ".join(row["specialists"]) or "-",
+                          args or "-", row["description"])
+        Console(width=max(out.width, 160), highlight=False).print(table)  # descriptions need the room
+
+    @app.command("resume")
+    def resume_command(
+        thread_id: Annotated[str, typer.Argument(help="The paused thread (see `podium threads`).")],
+        approve: Annotated[bool, typer.Option("--approve", help="Run the pending tool call(s) as they are.")] = False,
+        reject: Annotated[bool, typer.Option("--reject", help="Do not run the pending tool call(s).")] = False,
+        edit: Annotated[str | None, typer.Option("--edit", help="Run the pending call with these JSON "
+                                                 "arguments instead.")] = None,
+        as_json: JsonOpt = False,
+    ) -> None:
+        """Continue a paused thread: answer a pending approval, or go on from a breakpoint."""
+        decision = _decision(approve, reject, edit)
+        podium = _app()
+        result = drive(podium.resume(thread_id, decision), as_json=as_json)
+        while result.pending and decision in ("approve", "reject"):  # the same answer for the turn's later calls
+            result = drive(podium.resume(thread_id, decision), as_json=as_json)
+        finish(result, as_json=as_json)

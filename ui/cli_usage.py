@@ -1,0 +1,114 @@
+"""``podium usage``: what every model call cost, from the ledger, as a table or JSON.
+
+``--since`` takes a span back from now (``90s``, ``30m``, ``1h``, ``2d``, ``1w``)
+or an ISO date or date-time (``2025-01-31``, ``2025-01-31T09:00``, local time).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+import time
+from datetime import datetime
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from podium.errors import ConfigError
+
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+_SINCE_HINT = "use a span such as 90s, 30m, 1h, 2d or 1w, or an ISO date such as 2025-01-31"
+
+
+def parse_since(text: str, now: float | None = None) -> float:
+    """Epoch seconds for a ``--since`` value; a one-line :class:`ConfigError` when it is neither form."""
+    now = time.time() if now is None else now
+    span = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*", text.lower())
+    if span:
+        return now - float(span.group(1)) * _UNITS[span.group(2)]
+    try:
+        return datetime.fromisoformat(text.strip()).timestamp()
+    except ValueError:
+        raise ConfigError(f"--since: cannot read {text!r}", setting="--since", hint=_SINCE_HINT) from None
+
+
+def outcome_text(group: dict[str, Any]) -> str:
+    """``ok 1 · fell_back 3 (InternalServerError 3)``: outcomes, then the error classes seen."""
+    outcomes = " · ".join(f"{name} {n}" for name, n in group["outcomes"].items())
+    errors = ", ".join(f"{name} {n}" for name, n in group["errors"].items())
+    return f"{outcomes} ({errors})" if errors else outcomes
+
+
+def total_of(groups: list[dict[str, Any]]) -> dict[str, Any]:
+    """Grand totals over the groups."""
+    def add(key: str) -> float:
+        return sum(g[key] or 0 for g in groups)
+
+    outcomes: dict[str, int] = {}
+    for group in groups:
+        for name, n in group["outcomes"].items():
+            outcomes[name] = outcomes.get(name, 0) + n
+    return {"calls": int(add("calls")), "prompt_tokens": int(add("prompt_tokens")),
+            "completion_tokens": int(add("completion_tokens")), "cost_usd": round(add("cost_usd"), 8),
+            "unpriced": int(add("unpriced")), "gpu_s": round(add("gpu_s"), 4), "outcomes": outcomes}
+
+
+def _money(value: float | None, unpriced: int) -> str:
+    text = f"${value or 0:.6f}"
+    return f"{text} + ?" if unpriced else text
+
+
+def _num(value: float | None, fmt: str = "{:,.0f}") -> str:
+    return "-" if value is None else fmt.format(value)
+
+
+def render(groups: list[dict[str, Any]], by: str) -> Table:
+    """The usage table: one row per group and a total row."""
+    table = Table(by, "calls", "outcomes", "prompt tok", "completion tok", "avg ttft", "avg tok/s", "GPU-s", "cost USD",
+                  show_footer=True)
+    for g in groups:
+        table.add_row(str(g[by] or "-"), str(g["calls"]), outcome_text(g), _num(g["prompt_tokens"]),
+                      _num(g["completion_tokens"]), _num(g["ttft_s"], "{:.2f}s"), _num(g["tokens_per_s"], "{:.1f}"),
+                      _num(g["gpu_s"], "{:.1f}"), _money(g["cost_usd"], g["unpriced"]))
+    total = total_of(groups)
+    for column, text in zip(table.columns, ("total", str(total["calls"]), "", _num(total["prompt_tokens"]),
+                                            _num(total["completion_tokens"]), "", "", _num(total["gpu_s"], "{:.1f}"),
+                                            _money(total["cost_usd"], total["unpriced"])), strict=True):
+        column.footer = text
+    return table
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``podium usage`` to the CLI."""
+
+    @app.command()
+    def usage(
+        thread: Annotated[str | None, typer.Option("--thread", "-t", help="Only this thread's calls.")] = None,
+        since: Annotated[str | None, typer.Option("--since", help="Only calls since: 1h, 2d, 2025-01-31...")] = None,
+        by: Annotated[str, typer.Option("--by", help="Group by model, node, thread or provider.")] = "model",
+        as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object instead of a table.")] = False,
+    ) -> None:
+        """Totals of every model call in the ledger: calls, outcomes, tokens, speed and cost."""
+        from models.ledger import GROUPS, open_ledger
+        from podium.settings import load_settings
+
+        if by not in GROUPS:
+            raise ConfigError(f"--by: cannot group by {by!r}", setting="--by", hint=f"use one of {', '.join(GROUPS)}")
+        start = parse_since(since) if since else None
+        groups = open_ledger(load_settings()).totals(by=by, thread=thread, since=start)
+        if as_json:
+            data = {"by": by, "thread": thread, "since": datetime.fromtimestamp(start).isoformat() if start else None,
+                    "groups": groups, "total": total_of(groups)}
+            sys.stdout.write(json.dumps(data, default=str) + "\n")
+            return
+        err = Console(stderr=True, highlight=False, soft_wrap=True)
+        if not groups:
+            scope = (f" for thread {thread}" if thread else "") + (f" since {since}" if since else "")
+            err.print(f"no model calls recorded{scope}")
+            return
+        Console(highlight=False, width=max(Console().width, 150)).print(render(groups, by))
+        if any(g["unpriced"] for g in groups):
+            err.print("[dim]+ ?: some remote models have no price; add them to PODIUM_PRICES_FILE[/dim]")

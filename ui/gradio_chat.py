@@ -1,0 +1,239 @@
+"""The Chat tab: thin Gradio wiring around ``PodiumApp.stream_turn`` and :mod:`ui.chat_view`.
+
+A turn is two events, the usual Gradio chat pattern: ``send`` (instant, never queued
+behind a model) shows the user's message and arms the session's stop signal, then
+``generate`` (queued under the ``chat`` concurrency limit) streams the turn. Everything
+per user lives in the session's ``gr.State``, so two browser sessions never share a thread.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import gradio as gr
+
+from models.registry import known_models
+from podium.errors import PodiumError
+from ui.chat_view import TurnView, history_messages, model_choices, thread_choices, user_message
+from ui.gradio_approvals import ApprovalPanel
+from ui.session import StopBoard, StopSignal, ThreadOwners, TurnStopped
+
+log = logging.getLogger(__name__)
+
+CHAT_CONCURRENCY = 4
+"""Turns generating at once. Local models still answer one at a time (they share one locked
+llama.cpp instance); remote models really run in parallel. Other UI events never wait on these."""
+
+PLACEHOLDER = "Ask anything. Agent steps and tool calls show up here as they happen."
+"""Shown in the empty chat."""
+
+MAX_THREADS = 100
+"""Threads listed in the picker; older ones stay reachable from the CLI (`podium threads`)."""
+
+MAX_MESSAGE_CHARS = 100_000
+"""Longer messages are refused before tokenizing; below this the model's context decides."""
+
+
+def model_registry(podium: Any) -> tuple[list[Any], dict[str, str]]:
+    """The registry's models, and why each remote one that cannot be built now cannot (a missing key)."""
+    items, problems = known_models(podium.settings), {}
+    for item in items:
+        if not isinstance(item, Exception) and not item.local:
+            try:
+                podium.models.model(item.spec)  # builds a client only; nothing is sent
+            except PodiumError as exc:
+                problems[item.spec] = exc.one_line()
+    return items, problems
+
+
+def new_session() -> dict[str, Any]:
+    """A browser session's private state: its thread, the chat as shown, pending approvals."""
+    return {"thread_id": None, "chat": [], "text": "", "pending": []}
+
+
+def session_key(request: gr.Request | None) -> str:
+    """Gradio's per-page-load session id (``local`` when a handler is called directly)."""
+    return getattr(request, "session_hash", None) or "local"
+
+
+def user_of(request: gr.Request | None) -> str:
+    """The signed-in user (empty without --auth)."""
+    return getattr(request, "username", None) or ""
+
+
+@dataclass
+class ChatParts:
+    """The Chat tab's components that other tabs need."""
+
+    chatbot: gr.Chatbot
+    model: gr.Dropdown
+    collection: gr.Dropdown
+    session: gr.State
+
+
+class ChatTab:
+    """Handlers of the Chat tab: plain methods, so tests can call them without a server."""
+
+    def __init__(self, podium: Any, *, owners: ThreadOwners | None = None) -> None:
+        self.podium = podium
+        self.stops = StopBoard()
+        self.owners = owners
+        """Set when the UI runs with --auth: each signed-in user then lists only their threads."""
+        self.approvals = ApprovalPanel(self)
+        self.threads: gr.Radio | None = None
+        """The thread picker, once :meth:`build` has laid it out."""
+
+    # --- threads -------------------------------------------------------------------------------
+    def visible_threads(self, request: gr.Request | None) -> list[Any]:
+        """Threads this user may reopen: all of them on a local single-user app, their own with --auth."""
+        threads = self.podium.threads()
+        if self.owners is None:
+            return threads
+        mine = self.owners.of(user_of(request))
+        return [t for t in threads if t.thread_id in mine]
+
+    def thread_list(self, session: dict[str, Any], request: gr.Request) -> Any:
+        """The thread picker, refreshed, with the session's thread selected (the newest ``MAX_THREADS``)."""
+        threads = self.visible_threads(request)[:MAX_THREADS]
+        return gr.Radio(choices=thread_choices(threads), value=session.get("thread_id"))
+
+    def open_thread(self, thread_id: str, request: gr.Request) -> tuple[Any, ...]:
+        """Reopen a saved thread in this session."""
+        if thread_id not in {t.thread_id for t in self.visible_threads(request)}:
+            raise gr.Error(f"unknown thread {thread_id!r}; pick one from the list", duration=8)
+        chat = history_messages(self.podium.history(thread_id))
+        # A thread paused at a tool approval (the page was closed meanwhile) asks again.
+        snapshot = self.podium.graph.get_state({"configurable": {"thread_id": thread_id}})
+        session = {**new_session(), "thread_id": thread_id, "chat": chat,
+                   "pending": [i.value for i in snapshot.interrupts]}
+        return chat, session, gr.Textbox(interactive=True), *self.approvals.shown(session)
+
+    def new_thread(self, request: gr.Request) -> tuple[Any, ...]:
+        """Start over: an empty chat; the next message creates a new thread (a running turn is stopped)."""
+        self.stops.stop(session_key(request))
+        box = gr.Textbox(value="", interactive=True)
+        return [], new_session(), gr.Radio(value=None), box, *self.approvals.hidden()
+
+    # --- a turn --------------------------------------------------------------------------------
+    def send(self, text: str, session: dict[str, Any], request: gr.Request) -> tuple[Any, ...]:
+        """Show the user's message at once and arm the stop signal; bad input is refused here."""
+        text = (text or "").strip()
+        if not text:
+            raise gr.Error("Type a message first.", duration=5)
+        if len(text) > MAX_MESSAGE_CHARS:
+            too_long = f"That message is {len(text):,} characters; the limit is {MAX_MESSAGE_CHARS:,}."
+            raise gr.Error(too_long, duration=8)
+        if session.get("pending"):
+            raise gr.Error("Approve, edit or reject the pending tool call first.", duration=8)
+        self.stops.start(session_key(request))
+        chat = [*session.get("chat", []), user_message(text)]
+        return gr.Textbox(value="", interactive=False), chat, {**session, "text": text, "chat": chat}
+
+    def stop(self, request: gr.Request) -> None:
+        """Cancel this session's running turn: it ends at the next token and is rolled back."""
+        if self.stops.stop(session_key(request)):
+            gr.Info("Stopping…", duration=3)
+
+    def generate(self, session: dict[str, Any], model: str | None, collection: str | None,
+                 request: gr.Request) -> Iterator[tuple[Any, ...]]:
+        """Stream the turn ``send`` prepared, then the final state.
+
+        Yields ``(chatbot, session, message box, thread list, *approval panel)``.
+        """
+        text = session.get("text", "")
+        if not text:  # called without ``send`` (API misuse): nothing to run
+            box = gr.Textbox(interactive=True)
+            yield session.get("chat", []), session, box, gr.skip(), *self.approvals.hidden()
+            return
+        overrides = {"model": model or None, "collection": collection or None}
+        run = self.podium.stream_turn
+        yield from self.run_events(session, request, lambda callbacks: run(text, session.get("thread_id"),
+                                                                          callbacks=callbacks, **overrides))
+
+    def run_events(self, session: dict[str, Any], request: gr.Request,
+                   start: Any) -> Iterator[tuple[Any, ...]]:
+        """Drive one event stream (a turn or a resumed one) into the chat, with stop and errors."""
+        base, key = list(session.get("chat", [])), session_key(request)
+        view = TurnView(started=time.perf_counter())
+        unchanged = (gr.skip(),) * (3 + len(self.approvals.components()))
+        try:
+            for event in start([StopSignal(self.stops.current(key))]):
+                view.apply(event)
+                yield base + view.messages(), *unchanged
+        except TurnStopped as exc:
+            view.fail(exc.message, exc.hint, stopped=True)
+        except PodiumError as exc:
+            view.fail(exc.message, exc.hint)
+        except Exception as exc:  # noqa: BLE001 - the app keeps serving; the log has the traceback
+            log.exception("turn failed")
+            view.fail(f"Podium failed: {type(exc).__name__}: {exc}", "the server log has the details")
+        finally:
+            self.stops.forget(key)
+        yield self._final(session, base, view, request)
+
+    def _final(self, session: dict[str, Any], base: list[dict[str, Any]], view: TurnView,
+               request: gr.Request) -> tuple[Any, ...]:
+        # A failed turn was rolled back: it stays visible in this session but is not in the thread.
+        chat = base + view.messages()
+        # A failed run changed nothing, so approvals it was answering are still pending.
+        pending = view.pending if view.result else session.get("pending", [])
+        session = {**session, "chat": chat, "text": "", "pending": pending}
+        if view.result is not None:
+            if self.owners is not None and session.get("thread_id") is None:
+                self.owners.claim(view.result.thread_id, user_of(request))
+            session["thread_id"] = view.result.thread_id
+        threads = self.thread_list(session, request)
+        return chat, session, gr.Textbox(interactive=True), threads, *self.approvals.shown(session)
+
+    # --- layout --------------------------------------------------------------------------------
+    def build(self, settings: Any) -> ChatParts:
+        """Lay out the Chat tab (inside an open ``gr.Tab``) and wire its events."""
+        session = gr.State(new_session())
+        with gr.Row(equal_height=False):
+            with gr.Column(scale=1, min_width=240):
+                new = gr.Button("+ New thread", size="sm", elem_id="podium-new-thread")
+                threads = gr.Radio(label="Threads", choices=[], elem_id="podium-threads")
+                refresh = gr.Button("↻ Refresh threads", size="sm")
+            with gr.Column(scale=4):
+                chatbot = gr.Chatbot(label="Podium", height=560, elem_id="podium-chat", feedback_options=None,
+                                     buttons=["copy", "copy_all"], placeholder=PLACEHOLDER)
+                self.approvals.build()
+                with gr.Row():
+                    message = gr.Textbox(show_label=False, placeholder="Message Podium (Enter to send)",
+                                         scale=6, elem_id="podium-input", max_lines=8, autofocus=True)
+                    send = gr.Button("Send", variant="primary", scale=1, min_width=80, elem_id="podium-send")
+                    stop = gr.Button("Stop", variant="stop", scale=1, min_width=80, elem_id="podium-stop")
+                with gr.Row():
+                    items, problems = model_registry(self.podium)
+                    choices = model_choices(items, settings.model, problems)
+                    model = gr.Dropdown(choices, value=settings.model, label="Model", allow_custom_value=True,
+                                        elem_id="podium-model", scale=2)
+                    collection = gr.Dropdown([], value=None, label="Knowledge collection (optional)",
+                                             info="Scope questions to one collection; empty lets Podium decide.",
+                                             allow_custom_value=True, scale=1, elem_id="podium-collection",
+                                             visible="knowledge" in getattr(self.podium, "services", {}))
+        turn_outputs = [chatbot, session, message, threads, *self.approvals.components()]
+        turn = gr.on([message.submit, send.click], self.send, [message, session], [message, chatbot, session],
+                     api_name="send", concurrency_limit=None, show_progress="hidden").success(
+            self.generate, [session, model, collection], turn_outputs, api_name="generate",
+            concurrency_id="chat", concurrency_limit=CHAT_CONCURRENCY, show_progress="minimal")
+        stop.click(self.stop, None, None, api_name="stop", concurrency_limit=None, show_progress="hidden")
+        panel = self.approvals.components()
+        # Leaving the chat mid-turn stops the turn (new_thread) and drops its pending updates (cancels),
+        # so a late answer cannot land in the new or reopened thread.
+        new.click(self.new_thread, None, [chatbot, session, threads, message, *panel], api_name="new_thread",
+                  concurrency_limit=None, cancels=[turn])
+        threads.input(self.stop, None, None, api_name=False, concurrency_limit=None, cancels=[turn]).then(
+            self.open_thread, [threads], [chatbot, session, message, *panel], api_name="open_thread",
+            concurrency_limit=None)
+        refresh.click(self.thread_list, [session], [threads], api_name="threads", concurrency_limit=None)
+        # The chatbot's own Clear button starts a new thread (the chat shown lives in the session state).
+        chatbot.clear(self.new_thread, None, [chatbot, session, threads, message, *panel], api_name=False,
+                      concurrency_limit=None, cancels=[turn])
+        self.approvals.wire(session, turn_outputs)
+        self.threads = threads
+        return ChatParts(chatbot, model, collection, session)

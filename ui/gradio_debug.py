@@ -1,0 +1,279 @@
+"""The Debug tab (``podium ui --debug``): watch turns move through the graph, inspect and branch them.
+
+Pure conversions (step and checkpoint rows) sit at the top; :class:`DebugTab` holds plain
+handler methods (tests call them without a server); :func:`add_debug_tab` lays the tab out.
+The tab runs its own turns so it can stop at breakpoints (Continue runs to the next one,
+Step runs one node); it reads any thread, including the Chat tab's.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import typing
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+import gradio as gr
+from PIL import Image
+
+from graph import draw
+from graph import trace as T
+from graph.debug import StepRecorder, redact
+from graph.state import State
+from podium.errors import PodiumError
+
+log = logging.getLogger(__name__)
+
+STEP_HEADERS = ["#", "node", "started", "ms", "changed", "msgs", "tools", "model", "tokens", "cost $",
+                "checkpoint", "error"]
+STEP_WIDTHS = ["4%", "9%", "10%", "5%", "17%", "5%", "6%", "13%", "6%", "7%", "12%", "6%"]
+CHECKPOINT_HEADERS = ["", "checkpoint", "step", "source", "written by", "next"]
+
+
+def step_rows(steps: list[dict[str, Any]]) -> list[list[Any]]:
+    """Step records (``StepRecord.to_dict()``) as table rows."""
+    rows = []
+    for i, s in enumerate(steps):
+        models = sorted({str(c.get("model")) for c in s.get("model_calls", [])})
+        took = s.get("duration_s")
+        rows.append([i, s["node"], (s.get("started_at") or "")[11:23], round(took * 1000) if took is not None else "",
+                     ", ".join(k for k in s.get("delta", {}) if k != "messages"), len(s.get("messages_added", [])),
+                     ", ".join(str(t.get("name")) for t in s.get("tool_calls", [])), ", ".join(models),
+                     f"{s.get('prompt_tokens', 0)}+{s.get('completion_tokens', 0)}" if models else "",
+                     f"{s.get('cost_usd', 0):.6f}" if models else "", s.get("checkpoint_id") or "",
+                     s.get("error") or ""])
+    return rows
+
+
+def checkpoint_table(rows: list[dict[str, Any]]) -> list[list[Any]]:
+    """Checkpoint rows, newest first; ``>`` marks the head, ``*`` the rest of the current branch."""
+    return [[">" if r["head"] else "*" if r["current_branch"] else "", r["checkpoint_id"], r["step"], r["source"],
+             r["written_by"] or "", ", ".join(r["next"])] for r in reversed(rows)]
+
+
+def new_debug_session() -> dict[str, Any]:
+    """One browser session's debugger state."""
+    return {"thread_id": None, "steps": [], "paused": []}
+
+
+class DebugTab:
+    """Handlers of the Debug tab for one :class:`graph.app.PodiumApp`."""
+
+    def __init__(self, podium: Any) -> None:
+        self.podium = podium
+        self.nodes: list[str] = podium.node_names()
+        self._images: dict[tuple[Any, ...], Image.Image] = {}
+
+    def diagram(self, running: Iterable[str] = (), breakpoints: Iterable[str] = ()) -> Image.Image:
+        """The graph as an image with running nodes filled and breakpoints outlined (cached)."""
+        key = (tuple(sorted(running)), tuple(sorted(breakpoints)))
+        if key not in self._images:
+            png = draw.png(self.podium.graph, running=key[0], breakpoints=key[1])
+            self._images[key] = Image.open(io.BytesIO(png))
+        return self._images[key]
+
+    def thread_choices(self) -> list[tuple[str, str]]:
+        """Saved threads for the picker: ``title · id`` labels, newest first."""
+        return [(f"{t.title[:40]} · {t.thread_id}", t.thread_id) for t in self.podium.threads()]
+
+    # --- reading a thread ------------------------------------------------------------------------
+    def load(self, thread_id: str | None, breakpoints: list[str], dsession: dict[str, Any]) -> tuple[Any, ...]:
+        """Show a thread: its trace, where it stands, its checkpoints."""
+        if not thread_id:
+            return self._view({**new_debug_session()}, breakpoints, "Pick a thread, or run a turn below.", "")
+        try:
+            steps = [r.to_dict() for r in T.trace(self.podium, thread_id)]
+            state = T.state_at(self.podium, thread_id)
+        except PodiumError as exc:
+            return self._view(dsession, breakpoints, f"**Error:** {exc.one_line()}", "")
+        dsession = {"thread_id": thread_id, "steps": steps, "paused": state["next"]}
+        return self._view(dsession, breakpoints, self._status(dsession), "")
+
+    def select_step(self, dsession: dict[str, Any], evt: gr.SelectData) -> tuple[Any, Any]:
+        """A clicked step: what it changed, and the full state it left."""
+        row = evt.index[0] if isinstance(evt.index, (list, tuple)) else evt.index
+        return self.step_detail(dsession, int(row))
+
+    def step_detail(self, dsession: dict[str, Any], row: int) -> tuple[Any, Any]:
+        """Delta and full state of step ``row`` of the session's trace."""
+        steps = dsession.get("steps") or []
+        if not 0 <= row < len(steps):
+            return {}, {}
+        step = steps[row]
+        state = T.state_at(self.podium, dsession["thread_id"], step["checkpoint_id"]) if step.get("checkpoint_id") \
+            else {}
+        return {k: step[k] for k in ("node", "delta", "messages_added", "tool_calls", "model_calls", "error")}, state
+
+    def select_checkpoint(self, thread_id: str, evt: gr.SelectData) -> tuple[str, Any]:
+        """A clicked checkpoint row: put its id in the box and show its state."""
+        checkpoint = evt.row_value[1] if getattr(evt, "row_value", None) else ""
+        return checkpoint, T.state_at(self.podium, thread_id, checkpoint) if checkpoint else {}
+
+    # --- running ---------------------------------------------------------------------------------
+    def run(self, text: str, thread_id: str | None, breakpoints: list[str], model: str | None,
+            dsession: dict[str, Any]) -> Iterator[tuple[Any, ...]]:
+        """Run a turn with breakpoints, streaming the graph, the steps and the answer."""
+        if not (text or "").strip():
+            raise gr.Error("Type a message to run.", duration=5)
+        thread_id = thread_id or None
+        yield from self._drive(lambda: self.podium.stream_turn(text.strip(), thread_id, trace=True,
+                                                               break_before=breakpoints, model=model or None),
+                               thread_id, breakpoints, dsession)
+
+    def resume(self, thread_id: str | None, breakpoints: list[str], dsession: dict[str, Any],
+               step: bool = False) -> Iterator[tuple[Any, ...]]:
+        """Continue a paused thread to the next breakpoint, or (``step``) through one node."""
+        if not thread_id:
+            raise gr.Error("No thread to continue: pick one or run a turn.", duration=5)
+        stops = self.nodes if step else breakpoints
+        yield from self._drive(lambda: self.podium.resume(thread_id, trace=True, break_before=stops),
+                               thread_id, breakpoints, dsession)
+
+    def step(self, thread_id: str | None, breakpoints: list[str], dsession: dict[str, Any]) -> Iterator[Any]:
+        """Run exactly one node of a paused thread."""
+        yield from self.resume(thread_id, breakpoints, dsession, step=True)
+
+    def replay(self, thread_id: str | None, checkpoint: str, breakpoints: list[str],
+               dsession: dict[str, Any]) -> Iterator[tuple[Any, ...]]:
+        """Re-run the thread from a checkpoint as a new branch."""
+        if not thread_id or not (checkpoint or "").strip():
+            raise gr.Error("Pick a thread and a checkpoint (click a row of the history).", duration=5)
+        yield from self._drive(lambda: T.replay(self.podium, thread_id, checkpoint.strip(), break_before=breakpoints),
+                               thread_id, breakpoints, dsession)
+
+    def fork(self, thread_id: str | None, checkpoint: str, key: str, value: str,
+             dsession: dict[str, Any]) -> tuple[Any, ...]:
+        """Branch at a checkpoint with ``key`` set to the JSON ``value``; returns status, table, new id."""
+        try:
+            if not thread_id:
+                raise PodiumError("pick a thread first", hint="choose one in the thread list")
+            forked = T.fork(self.podium, thread_id, (checkpoint or "").strip(), T.parse_sets([f"{key}={value}"]))
+        except PodiumError as exc:
+            return f"**Error:** {exc.one_line()}", gr.skip(), gr.skip()
+        status = (f"Forked at `{forked['parent_checkpoint_id']}` → `{forked['checkpoint_id']}` "
+                  f"(next: {', '.join(forked['next']) or 'end of turn'}). Press **Replay** to run it.")
+        return status, checkpoint_table(T.checkpoint_rows(self.podium, thread_id)), forked["checkpoint_id"]
+
+    def _drive(self, start: Any, thread_id: str | None, breakpoints: list[str],
+               dsession: dict[str, Any]) -> Iterator[tuple[Any, ...]]:
+        base = list(dsession.get("steps") or []) if thread_id and dsession.get("thread_id") == thread_id else []
+        session = {"thread_id": thread_id, "steps": base, "paused": []}
+        recorder, answer, result = StepRecorder(self.podium.ledger, thread_id or ""), "", None
+        try:
+            for event in start():
+                done = recorder.feed(event)
+                if event.kind == "token":
+                    answer += event.data["text"]
+                elif event.kind == "done":
+                    result = event.data["result"]
+                if done or event.kind == "task":
+                    session = {**session, "thread_id": recorder.thread or thread_id,
+                               "steps": base + [r.to_dict() for r in recorder.records]}
+                    yield self._view(session, breakpoints, "Running…", answer, running=recorder.running_nodes,
+                                     live=True)
+        except PodiumError as exc:
+            recorder.close(exc)
+            session["steps"] = base + [r.to_dict() for r in recorder.records]
+            yield self._view(session, breakpoints, f"**Error:** {exc.one_line()}", answer)
+            return
+        except Exception as exc:  # noqa: BLE001 - the app keeps serving; the log has the traceback
+            log.exception("debug run failed")
+            yield self._view(session, breakpoints, f"**Error:** {type(exc).__name__}: {exc}", answer)
+            return
+        recorder.close()
+        # The checkpoints are the record of truth once the run ends: earlier turns, inputs, branches.
+        steps = [r.to_dict() for r in T.trace(self.podium, result.thread_id)]
+        session = {"thread_id": result.thread_id, "paused": result.paused_before, "steps": steps}
+        yield self._view(session, breakpoints, self._status(session), answer or result.answer)
+
+    # --- views -----------------------------------------------------------------------------------
+    def _status(self, dsession: dict[str, Any]) -> str:
+        thread, paused = dsession.get("thread_id"), dsession.get("paused") or []
+        if paused:
+            return f"Paused: thread `{thread}` is paused before **{', '.join(paused)}**; press Continue or Step."
+        return f"Thread `{thread}`: {len(dsession.get('steps') or [])} steps, turn complete."
+
+    def _view(self, dsession: dict[str, Any], breakpoints: list[str], status: str, answer: str,
+              running: list[str] | None = None, live: bool = False) -> tuple[Any, ...]:
+        """(graph image, step table, status, answer, checkpoint table, thread picker, session).
+
+        While a run streams (``live``) the checkpoint table and the thread list are left as they are:
+        reading them costs a pass over the checkpointer, so they refresh once when the run ends.
+        """
+        thread = dsession.get("thread_id")
+        now = running if running else (dsession.get("paused") or [])
+        table, picker = gr.skip(), gr.skip()
+        if not live:
+            rows = T.checkpoint_rows(self.podium, thread) if thread and self.podium.thread_exists(thread) else []
+            table, picker = checkpoint_table(rows), gr.Dropdown(choices=self.thread_choices(), value=thread)
+        return (self.diagram(now, breakpoints), step_rows(dsession.get("steps") or []), status, redact(answer),
+                table, picker, dsession)
+
+
+def add_debug_tab(podium: Any, parts: Any = None) -> DebugTab:
+    """Add the Debug tab (call inside ``gr.Tabs``); ``parts`` are the Chat tab's components, if any."""
+    from ui.gradio_chat import CHAT_CONCURRENCY
+
+    tab = DebugTab(podium)
+    with gr.Tab("Debug", id="debug") as debug_tab:
+        # Inside the tab: a bare child of gr.Tabs would render as a second tab button.
+        dsession = gr.State(new_debug_session())
+        model = parts.model if parts is not None else gr.State(None)
+        with gr.Row(equal_height=False):
+            with gr.Column(scale=2, min_width=260):
+                graph = gr.Image(tab.diagram(), label="Conductor graph", show_label=False, type="pil",
+                                 interactive=False, elem_id="podium-debug-graph", buttons=[])
+                breaks = gr.CheckboxGroup(tab.nodes, label="Break before", elem_id="podium-debug-breaks")
+                with gr.Accordion("Mermaid", open=False):
+                    gr.Code(draw.mermaid(podium.graph), language="markdown", interactive=False)
+            with gr.Column(scale=5):
+                with gr.Row():
+                    thread = gr.Dropdown(tab.thread_choices(), label="Thread", allow_custom_value=True, scale=3,
+                                         elem_id="podium-debug-thread")
+                    load = gr.Button("Load", size="sm", scale=1, elem_id="podium-debug-load")
+                with gr.Row():
+                    message = gr.Textbox(show_label=False, placeholder="Message to run with breakpoints",
+                                         scale=4, elem_id="podium-debug-input")
+                    run = gr.Button("Run", variant="primary", scale=1, elem_id="podium-debug-run")
+                    cont = gr.Button("Continue", scale=1, elem_id="podium-debug-continue")
+                    step = gr.Button("Step", scale=1, elem_id="podium-debug-step")
+                status = gr.Markdown("Pick a thread, or run a turn.", elem_id="podium-debug-status")
+                answer = gr.Markdown(elem_id="podium-debug-answer")
+                steps = gr.Dataframe(headers=STEP_HEADERS, label="Steps (click one)", interactive=False, wrap=True,
+                                     elem_id="podium-debug-steps", column_widths=STEP_WIDTHS)
+                with gr.Row():
+                    delta = gr.JSON(label="Step delta", elem_id="podium-debug-delta")
+                    state = gr.JSON(label="Full state after the step", elem_id="podium-debug-state")
+                checkpoints = gr.Dataframe(headers=CHECKPOINT_HEADERS, label="Checkpoints (click one)",
+                                           interactive=False, elem_id="podium-debug-checkpoints")
+                with gr.Row():
+                    checkpoint = gr.Textbox(label="Checkpoint", scale=3, elem_id="podium-debug-checkpoint")
+                    replay = gr.Button("Replay from here", scale=1, elem_id="podium-debug-replay")
+                with gr.Row():
+                    key = gr.Dropdown(list(typing.get_type_hints(State)), value="route_reason", label="Set key",
+                                      scale=1)
+                    value = gr.Textbox(label="to JSON value", value=json.dumps("edited in the debugger"), scale=3)
+                    fork = gr.Button("Fork", scale=1, elem_id="podium-debug-fork")
+    view = [graph, steps, status, answer, checkpoints, thread, dsession]
+    queued = {"concurrency_id": "chat", "concurrency_limit": CHAT_CONCURRENCY, "show_progress": "minimal"}
+    run.click(tab.run, [message, thread, breaks, model, dsession], view,
+              api_name="debug_run", **queued)
+    cont.click(tab.resume, [thread, breaks, dsession], view, api_name="debug_continue", **queued)
+    step.click(tab.step, [thread, breaks, dsession], view, api_name="debug_step", **queued)
+    replay.click(tab.replay, [thread, checkpoint, breaks, dsession], view, api_name="debug_replay", **queued)
+    light = {"concurrency_limit": None}
+    load.click(tab.load, [thread, breaks, dsession], view, api_name="debug_load", **light)
+    thread.input(tab.load, [thread, breaks, dsession], view, api_name=False, **light)
+    breaks.change(lambda b, s: tab.diagram(s.get("paused") or [], b), [breaks, dsession], [graph], api_name=False,
+                  **light)
+    fork.click(tab.fork, [thread, checkpoint, key, value, dsession], [status, checkpoints, checkpoint],
+               api_name="debug_fork", **light)
+    steps.select(tab.select_step, [dsession], [delta, state], api_name=False, **light)
+    checkpoints.select(tab.select_checkpoint, [thread], [checkpoint, state], api_name=False, **light)
+    if parts is not None:  # opening the tab shows the Chat tab's current thread
+        debug_tab.select(lambda s, b, d: tab.load(s.get("thread_id"), b, d) if s.get("thread_id") else
+                         tuple(gr.skip() for _ in view), [parts.session, breaks, dsession], view, api_name=False,
+                         **light)
+    return tab

@@ -1,0 +1,110 @@
+"""Per-browser-session bookkeeping for the web UI: stop signals and thread ownership.
+
+Gradio deep-copies ``gr.State`` values per session, so things that cannot be copied
+(a ``threading.Event``) or must outlive a session (who owns which thread) live here,
+keyed by Gradio's session hash or by the signed-in user.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from pathlib import Path
+from typing import Any
+
+from langchain_core.callbacks import BaseCallbackHandler
+
+from podium.errors import PodiumError
+
+
+class TurnStopped(PodiumError):
+    """The user pressed Stop; the turn was cancelled and rolled back."""
+
+    def __init__(self) -> None:
+        super().__init__("stopped", hint="this turn was not saved; send the message again to retry")
+
+
+class StopSignal(BaseCallbackHandler):
+    """A run callback that aborts generation at the next token once ``event`` is set.
+
+    ``raise_error`` makes LangChain re-raise instead of logging, so the exception leaves
+    the model's token loop (releasing the shared llama.cpp lock) and ends the turn.
+    """
+
+    raise_error = True
+
+    def __init__(self, event: threading.Event) -> None:
+        self.event = event
+
+    def _check(self) -> None:
+        if self.event.is_set():
+            raise TurnStopped()
+
+    def on_llm_new_token(self, token: str, **kwargs: Any) -> None:
+        """Stop between two tokens."""
+        self._check()
+
+    def on_chat_model_start(self, serialized: dict[str, Any], messages: Any, **kwargs: Any) -> None:
+        """Stop before a model call starts (a queued turn stopped while it waited)."""
+        self._check()
+
+
+class StopBoard:
+    """One stop event per browser session, replaced at the start of every turn."""
+
+    def __init__(self) -> None:
+        self._events: dict[str, threading.Event] = {}
+        self._lock = threading.Lock()
+
+    def start(self, session: str) -> threading.Event:
+        """A fresh, unset event for the session's new turn."""
+        with self._lock:
+            self._events[session] = threading.Event()
+            return self._events[session]
+
+    def current(self, session: str) -> threading.Event:
+        """The event of the session's turn (armed by ``start``, or a fresh one)."""
+        with self._lock:
+            return self._events.setdefault(session, threading.Event())
+
+    def stop(self, session: str) -> bool:
+        """Signal the session's running turn; ``False`` when it has none."""
+        with self._lock:
+            event = self._events.get(session)
+        if event is None or event.is_set():
+            return False
+        event.set()
+        return True
+
+    def forget(self, session: str) -> None:
+        """Drop a finished session's event."""
+        with self._lock:
+            self._events.pop(session, None)
+
+
+class ThreadOwners:
+    """Which signed-in user started which thread (only used when the UI runs with ``--auth``)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        with self._conn() as conn:
+            conn.execute("CREATE TABLE IF NOT EXISTS owners (thread_id TEXT PRIMARY KEY, user TEXT NOT NULL)")
+
+    def _conn(self) -> sqlite3.Connection:
+        return sqlite3.connect(self.path, timeout=30)
+
+    def claim(self, thread_id: str, user: str) -> None:
+        """Record the owner of a new thread (the first claim wins)."""
+        with self._conn() as conn:
+            conn.execute("INSERT OR IGNORE INTO owners VALUES (?, ?)", (thread_id, user))
+
+    def owner(self, thread_id: str) -> str | None:
+        """The user who started a thread, ``None`` for threads started elsewhere (CLI)."""
+        with self._conn() as conn:
+            row = conn.execute("SELECT user FROM owners WHERE thread_id = ?", (thread_id,)).fetchone()
+        return row[0] if row else None
+
+    def of(self, user: str) -> set[str]:
+        """Thread ids a user owns."""
+        with self._conn() as conn:
+            return {r[0] for r in conn.execute("SELECT thread_id FROM owners WHERE user = ?", (user,))}
