@@ -150,6 +150,8 @@ def _answer(ctx: Context, node: str, spec: ModelSpec, messages: list[BaseMessage
             base_url = spec.extra.get("base_url")
             error = classify(exc, provider=spec.provider, model=spec.spec, base_url=base_url)
             failures += 1
+            if spec.local and isinstance(error, ModelError):
+                error.retryable = False  # a local failure is not a network hiccup: retrying redoes the same work
             delay = routing.retry_delay(settings, failures, error)
             _finish_failed(ctx, spec, prompt, attempt, exc, error,
                            "retried" if delay is not None else "fell_back" if after else "failed")
@@ -184,7 +186,9 @@ def _stream(model: Any, spec: ModelSpec, prompt: list[BaseMessage], options: dic
                 attempt.first = time.perf_counter()
             attempt.chunks.append(chunk)
             # The client's own timeout catches a silent server; this catches one that trickles forever.
-            if time.perf_counter() - attempt.started > timeout_s:
+            # A local model's clock starts at its first token: waiting in line for it is not a failure.
+            since = (attempt.first or attempt.started) if spec.local else attempt.started
+            if time.perf_counter() - since > timeout_s:
                 raise DeadlineError(f"{spec.spec} took longer than {timeout_s:g}s")
     finally:
         close = getattr(stream, "close", None)

@@ -103,7 +103,11 @@ def _ask_router(ctx: Context, router: str, text: str, available: dict[str, str])
         HumanMessage(text),
     ]
     sub = replace(ctx, agent_models={"conductor": router}, fallbacks=[])
-    answer = call_model(sub, "conductor", prompt).text.strip().lower()
+    try:
+        answer = call_model(sub, "conductor", prompt).text.strip().lower()
+    except PodiumError as exc:  # a failing router must not end the turn: the rules' default still answers
+        notify("notice", text=f"router model {router} failed ({exc.message}); routing by rules")
+        return None
     word = re.sub(r"[^a-z_]", "", answer.split()[0]) if answer.split() else ""
     return word if word in available else None
 

@@ -93,3 +93,19 @@ def test_system_prompt_and_few_shot_reach_the_model(app):
     prompt = build_prompt("Be terse.", [("2+2?", "4")], [HumanMessage("3+3?")])
     assert [m.type for m in prompt] == ["system", "human", "ai", "human"]
     assert prompt[0].content == "Be terse." and prompt[2].content == "4"
+
+
+def test_a_failing_router_model_falls_back_to_the_rules(settings):
+    from graph.app import PodiumApp
+    from models.spec import ModelSpec
+
+    register_script("router-down", [])  # any call fails
+    app = PodiumApp(settings.model_copy(update={"router_model": "scripted/router-down"}))
+    app.services["specialists"] = {"chat": "conversation", "other": "something else"}
+    # The scripted router counts as capable here: routing must survive its failure.
+    app.models._specs["scripted/router-down"] = ModelSpec(
+        spec="scripted/router-down", provider="scripted", name="router-down", local=False
+    )
+    result = app.ask("hello", model="scripted/echo")
+    assert result.answer == "You said: hello"
+    assert any("router model" in n for n in result.notices)
