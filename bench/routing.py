@@ -5,7 +5,9 @@
    checks (goal: together <= 1000 us); plus call_model's whole overhead over a bare
    model.stream() on a scripted model.
 2. 8 sessions (2 turns each) asking the embedded SmolLM2 at once through the full app: no
-   errors, and total tokens/s >= 0.9 x the same sessions run one at a time.
+   errors, and total tokens/s >= 0.9 x the same sessions run one at a time. Sessions that
+   interleave on the one model resume their saved KV states (PODIUM_KV_CACHE_MB); the same
+   run with the states off is printed for reference.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ from podium.settings import Settings, load_settings  # noqa: E402
 CALLS = int(os.environ.get("BENCH_CALLS", "2000"))
 SESSIONS = int(os.environ.get("BENCH_SESSIONS", "8"))
 TURNS = int(os.environ.get("BENCH_TURNS", "2"))
-ROUNDS = int(os.environ.get("BENCH_ROUNDS", "2"))
+ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
 MAX_TOKENS = int(os.environ.get("BENCH_MAX_TOKENS", "48"))
 LOCAL = "llamacpp/smollm2-135m"
 
@@ -89,10 +91,13 @@ def overhead(home: Path) -> bool:
     return worst <= 1000
 
 
-def sessions(home: Path) -> tuple[bool, bool]:
+def sessions(home: Path, kv_cache_mb: int | None = None) -> tuple[bool, bool]:
     # load_settings: PODIUM_N_THREADS and friends from the environment apply (a loaded machine runs
     # steadier with fewer llama.cpp threads); both sides of the ratio use the same settings.
-    app = PodiumApp(load_settings(home=home, temperature=0.0, max_tokens=MAX_TOKENS))
+    overrides = {} if kv_cache_mb is None else {"kv_cache_mb": kv_cache_mb}
+    app = PodiumApp(load_settings(home=home, temperature=0.0, max_tokens=MAX_TOKENS, **overrides))
+    states = app.models.model(LOCAL).loaded().states
+    restores = states.restores
     app.ask("Warm up: say hi.", model=LOCAL)  # load the model and fill caches outside the timings
     questions = [f"Tell me one fact about the number {n}." for n in range(SESSIONS)]
 
@@ -133,9 +138,10 @@ def sessions(home: Path) -> tuple[bool, bool]:
     errors += [e for _, _, errs in singles for e in errs]
     failed = [c for c in app.ledger.calls() if c.outcome != "ok"]
     ratio = statistics.median(ratios)
-    print(f"errors: {len(errors)} raised, {len(failed)} failed ledger rows")
+    print(f"errors: {len(errors)} raised, {len(failed)} failed ledger rows; "
+          f"KV states restored: {states.restores - restores} (limit {app.settings.kv_cache_mb} MB)")
     print(f"throughput ratio {SESSIONS} concurrent sessions / one session: {ratio:.3f} (median of {ROUNDS}; "
-          f"goal >= 0.9: {'met' if ratio >= 0.9 else 'MISSED'})")
+          f"goal >= 0.9: {'met' if ratio >= 0.9 else 'MISSED'})" if kv_cache_mb is None else "; reference only)")
     return not (errors or failed), ratio >= 0.9
 
 
@@ -143,6 +149,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         overhead(Path(tmp) / "overhead")
         clean, _ = sessions(Path(tmp) / "sessions")
+        print("\nreference, the same with saved KV states off (PODIUM_KV_CACHE_MB=0):")
+        sessions(Path(tmp) / "sessions-off", kv_cache_mb=0)
     if not clean:
         sys.exit(1)
 

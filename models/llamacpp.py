@@ -7,6 +7,7 @@ process and guarded by a lock, so concurrent requests queue instead of crashing.
 from __future__ import annotations
 
 import atexit
+import ctypes
 import importlib.util
 import json
 import os
@@ -14,9 +15,12 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from collections import OrderedDict
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from langchain_core.callbacks import CallbackManagerForLLMRun
 from langchain_core.language_models.chat_models import BaseChatModel
@@ -137,12 +141,115 @@ def resolve(name: str, settings: Settings) -> ModelSpec:
     )
 
 
+def _common_prefix(a: np.ndarray, b: np.ndarray) -> int:
+    n = min(len(a), len(b))
+    differ = np.flatnonzero(a[:n] != b[:n])
+    return int(differ[0]) if differ.size else n
+
+
+@dataclass
+class _Saved:
+    tokens: np.ndarray
+    data: bytes
+
+
+class KVStates:
+    """KV states of conversations that take turns on one ``Llama``, so each resumes its own prefix.
+
+    A ``Llama`` keeps one KV cache and reuses only the prefix it shares with the next
+    prompt. When sessions interleave, each turn would otherwise re-read its whole
+    conversation. Before a completion overwrites the cache, the part it would lose is
+    saved (llama.cpp's per-sequence state: only the used cells, about 23 KB a token on
+    SmolLM2); the saved state sharing the longest prefix with the prompt is then put
+    back. Saving happens only on a switch, so one conversation at a time pays nothing.
+    Bounded by ``capacity`` bytes, least recently used first out. Use under the model's lock.
+    """
+
+    MIN_GAIN = 32
+    """Tokens below which re-reading the prompt is cheaper than saving or restoring a state."""
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self._saved: OrderedDict[int, _Saved] = OrderedDict()
+        self._next = 0
+        self.saves = self.restores = self.restored_tokens = 0
+
+    @property
+    def size(self) -> int:
+        """Bytes held."""
+        return sum(len(s.data) for s in self._saved.values())
+
+    def __len__(self) -> int:
+        return len(self._saved)
+
+    def clear(self) -> None:
+        self._saved.clear()
+
+    def prepare(self, llm: Any, prompt: list[int]) -> int:
+        """Park what ``prompt`` would overwrite and restore its best saved prefix; tokens restored."""
+        if self.capacity <= 0:
+            return 0
+        wanted = np.asarray(prompt, dtype=np.intc)
+        current = llm.input_ids[: llm.n_tokens]
+        keep = _common_prefix(current, wanted)
+        best_key, best = None, keep
+        for key, saved in self._saved.items():
+            shared = _common_prefix(saved.tokens, wanted)
+            if shared > best:
+                best_key, best = key, shared
+        if len(current) - keep >= self.MIN_GAIN:
+            self._save(llm, current.copy())
+        if best_key is None or best - keep < self.MIN_GAIN:
+            return 0
+        saved = self._saved.pop(best_key)  # it is saved again, grown, when another session takes over
+        return best if self._restore(llm, saved) else 0
+
+    def _save(self, llm: Any, tokens: np.ndarray) -> None:
+        import llama_cpp
+
+        ctx = llm._ctx.ctx  # noqa: SLF001 - the per-sequence state API needs the raw context
+        size = llama_cpp.llama_state_seq_get_size(ctx, 0)
+        if not size or size > self.capacity:
+            return
+        buffer = (ctypes.c_uint8 * size)()
+        written = llama_cpp.llama_state_seq_get_data(ctx, buffer, size, 0)
+        if not written:
+            return
+        for key in [k for k, s in self._saved.items() if _common_prefix(s.tokens, tokens) == len(s.tokens)]:
+            del self._saved[key]  # a shorter state of the same conversation is superseded
+        self._saved[self._next] = _Saved(tokens, ctypes.string_at(buffer, written))
+        self._next += 1
+        self.saves += 1
+        while self.size > self.capacity:
+            self._saved.popitem(last=False)
+
+    def _restore(self, llm: Any, saved: _Saved) -> bool:
+        import llama_cpp
+
+        ctx = llm._ctx.ctx  # noqa: SLF001
+        llama_cpp.llama_memory_clear(llama_cpp.llama_get_memory(ctx), True)
+        buffer = (ctypes.c_uint8 * len(saved.data)).from_buffer_copy(saved.data)
+        if llama_cpp.llama_state_seq_set_data(ctx, buffer, len(saved.data), 0) != len(saved.data):
+            llama_cpp.llama_memory_clear(llama_cpp.llama_get_memory(ctx), True)
+            llm.n_tokens = 0
+            llm._requires_eval = True  # noqa: SLF001
+            return False
+        n = len(saved.tokens)
+        llm.input_ids[:n] = saved.tokens
+        llm.n_tokens = n
+        llm._requires_eval = True  # noqa: SLF001 - logits are not part of the state: decode before sampling
+        self.restores += 1
+        self.restored_tokens += n
+        return True
+
+
 @dataclass
 class Loaded:
-    """One ``Llama`` instance, its chat template, and the lock that serializes its use."""
+    """One ``Llama`` instance, its chat template, the lock that serializes its use, and saved KV states."""
 
     llm: Any
     lock: threading.Lock = field(default_factory=threading.Lock)
+    states: KVStates = field(default_factory=lambda: KVStates(0))
     _formatter: Any = None
 
     def render(self, messages: list[dict[str, str]]) -> tuple[list[int], list[str]]:
@@ -239,6 +346,8 @@ class ChatLlamaCpp(BaseChatModel):
     """Most tokens per answer."""
     seed: int = 0
     """Sampling seed."""
+    kv_cache_mb: int = 256
+    """Memory for saved KV states of interleaved conversations (0: off)."""
 
     @property
     def _llm_type(self) -> str:
@@ -305,6 +414,8 @@ class ChatLlamaCpp(BaseChatModel):
             params["grammar"] = _grammar(kwargs["grammar"])
         completion, finish, started = 0, None, time.perf_counter()
         with loaded.lock:
+            loaded.states.capacity = self.kv_cache_mb * 2**20
+            loaded.states.prepare(loaded.llm, tokens)
             try:
                 for part in loaded.llm.create_completion(tokens, **params):
                     choice = part["choices"][0]
@@ -383,4 +494,5 @@ def build(spec: ModelSpec, settings: Settings) -> ChatLlamaCpp:
         temperature=settings.temperature,
         max_tokens=settings.max_tokens,
         seed=settings.seed,
+        kv_cache_mb=settings.kv_cache_mb,
     )

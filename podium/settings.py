@@ -45,6 +45,9 @@ class Settings(BaseSettings):
     """Cap on the context window a local model is loaded with (memory grows with it)."""
     n_threads: int | None = None
     """CPU threads for llama.cpp; default: all cores."""
+    kv_cache_mb: int = 256
+    """Memory for saved KV states of local-model conversations (0: off). Sessions that take
+    turns on one loaded model resume from their own saved prefix instead of re-reading it."""
     seed: int = 0
     """Sampling seed for local models, so runs at temperature 0 repeat exactly."""
     system_prompt: str = "You are Podium, a helpful assistant. Answer clearly and concisely."
@@ -106,7 +109,7 @@ class Settings(BaseSettings):
         return value
 
     @field_validator("budget_thread_usd", "budget_day_usd", "backoff_s", "backoff_max_s", "cooldown_s",
-                     "retries", "cooldown_after", "structured_repairs", mode="after")
+                     "retries", "cooldown_after", "structured_repairs", "kv_cache_mb", mode="after")
     @classmethod
     def _not_negative(cls, value: float | None, info: ValidationInfo) -> float | None:
         if value is not None and value < 0:

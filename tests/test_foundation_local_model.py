@@ -69,6 +69,64 @@ def test_concurrent_requests_queue_on_the_shared_model(settings: Settings):
     assert not errors and len(answers) == 4 and all(answers)
 
 
+def _fresh(model) -> None:
+    """Empty the shared model's KV cache and its saved states, so a run starts from nothing."""
+    import llama_cpp
+
+    loaded = model.loaded()
+    loaded.llm.reset()
+    llama_cpp.llama_memory_clear(llama_cpp.llama_get_memory(loaded.llm._ctx.ctx), True)
+    loaded.states.clear()
+
+
+def test_interleaved_conversations_resume_their_own_kv_prefix(settings: Settings):
+    """A second turn after another session's turn restores its saved state and answers exactly as uninterrupted."""
+    from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
+
+    model = registry.build(registry.resolve(LOCAL_MODEL, settings), settings)
+    states = model.loaded().states
+    first = [SystemMessage("You are a helpful assistant."), HumanMessage("Tell me one fact about the number 7.")]
+    other = [SystemMessage("You are a helpful assistant."), HumanMessage("Tell me one fact about the number 3.")]
+
+    def second(answer: str) -> list:
+        return [*first, AIMessage(answer), HumanMessage("And another one?")]
+
+    _fresh(model)
+    saves = states.saves
+    alone_1 = model.invoke(first).content
+    alone_2 = model.invoke(second(alone_1)).content
+    assert states.saves == saves  # one conversation at a time: its prefix stays in place, nothing is parked
+
+    _fresh(model)
+    restores = states.restores
+    mixed_1 = model.invoke(first).content
+    model.invoke(other)  # another session takes the model between the two turns
+    assert len(states) == 1 and 0 < states.size <= settings.kv_cache_mb * 2**20
+    mixed_2 = model.invoke(second(mixed_1)).content
+    assert states.restores == restores + 1
+    assert (mixed_1, mixed_2) == (alone_1, alone_2)
+
+
+def test_kv_states_stay_within_their_memory_and_can_be_turned_off(settings: Settings):
+    from langchain_core.messages import HumanMessage
+
+    def take_turns(mb: int) -> tuple[int, int]:
+        model = registry.build(registry.resolve(LOCAL_MODEL, settings), settings.model_copy(update={"kv_cache_mb": mb}))
+        _fresh(model)
+        states, peak = model.loaded().states, 0
+        for i in range(4):
+            model.invoke([HumanMessage(f"Write two sentences about the number {i}. " * 3)], max_tokens=8)
+            peak = max(peak, states.size)
+        return peak, len(states)
+
+    assert take_turns(0) == (0, 0)
+    unbounded_peak, kept = take_turns(256)
+    assert kept == 3  # every session but the current one is parked
+    one = unbounded_peak // 3
+    small_peak, kept = take_turns(1)  # 1 MB holds fewer of them
+    assert small_peak <= 2**20 and kept < 3 and (kept > 0) == (one <= 2**20)
+
+
 def test_long_threads_are_trimmed_and_the_trace_says_so(tmp_path):
     settings = Settings(home=tmp_path / "h", temperature=0.0, max_tokens=48, max_context=256)
     app = PodiumApp(settings)
