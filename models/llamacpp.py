@@ -13,15 +13,14 @@ import json
 import os
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from collections import OrderedDict
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-
 from langchain_core.callbacks import CallbackManagerForLLMRun
 from langchain_core.language_models.chat_models import BaseChatModel
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
@@ -183,6 +182,7 @@ class KVStates:
         return len(self._saved)
 
     def clear(self) -> None:
+        """Forget every saved state."""
         self._saved.clear()
 
     def prepare(self, llm: Any, prompt: list[int]) -> int:
