@@ -148,18 +148,10 @@ def _native(ctx: Context, state: State, records: list[dict[str, Any]], allowed: 
             options["tool_choice"] = {"type": "function", "function": {"name": next(iter(hits))}}
     else:
         notify("notice", text=f"stopped calling tools after {MAX_ROUNDS} rounds; answering from the results")
-    reply = call_model(ctx, "tools", [SystemMessage(SYSTEM), *earlier, *map(_with_content, turn)], **options)
+    reply = call_model(ctx, "tools", [SystemMessage(SYSTEM), *earlier, *turn], **options)
     if not reply.tool_calls and not reply.invalid_tool_calls:
         return {"messages": [reply]}
     return _act(ctx, reply, records, allowed, template=False)
-
-
-def _with_content(message: BaseMessage) -> BaseMessage:
-    """A tool-calling message with empty text gets a space: LangChain sends empty content as ``null``,
-    which OpenAI accepts and llama-cpp-python's server rejects (HTTP 500)."""
-    if isinstance(message, AIMessage) and message.tool_calls and not message.content:
-        return message.model_copy(update={"content": " "})
-    return message
 
 
 def _act(ctx: Context, ai: AIMessage, records: list[dict[str, Any]], allowed: dict[str, Tool], *,

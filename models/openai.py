@@ -104,6 +104,17 @@ def chat_class() -> type[BaseChatModel]:
     class PodiumChatOpenAI(ChatOpenAI):
         """ChatOpenAI whose token counts work offline, for context fitting and usage when a server reports none."""
 
+        def _get_request_payload(self, input_: Any, *, stop: list[str] | None = None, **kwargs: Any) -> dict:
+            """The payload, with ``""`` where LangChain sends ``null`` content beside tool calls.
+
+            OpenAI accepts ``null`` there; llama-cpp-python's server answers HTTP 500.
+            """
+            payload = super()._get_request_payload(input_, stop=stop, **kwargs)
+            for message in payload.get("messages", []):
+                if message.get("content") is None and message.get("role") == "assistant":
+                    message["content"] = ""
+            return payload
+
         def get_token_ids(self, text: str) -> list[int]:
             """Token ids are not needed by Podium; a list of the right length is."""
             return [0] * count_tokens(text)

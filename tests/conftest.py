@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -50,3 +51,18 @@ def run_cli(
         [sys.executable, "-m", "ui.cli", *args], capture_output=True, text=True, timeout=timeout,
         env=full_env, cwd=ROOT, input=input,
     )
+
+
+@pytest.fixture(scope="session")
+def llama_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """llama-cpp-python's OpenAI-compatible server on 127.0.0.1 serving the embedded SmolLM2, once per session."""
+    from models.llamacpp import locate
+    from tests.servers import free_port, serve
+
+    gguf = locate("smollm2-135m", Settings(home=tmp_path_factory.mktemp("llama-home")))[0]
+    port = free_port()
+    url = f"http://127.0.0.1:{port}/v1"
+    command = [sys.executable, "-m", "llama_cpp.server", "--model", str(gguf), "--host", "127.0.0.1",
+               "--port", str(port), "--n_ctx", "2048", "--seed", "0"]
+    with serve(command, f"{url}/models", tmp_path_factory.mktemp("llama-log") / "server.log"):
+        yield url

@@ -3,21 +3,20 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
-from conftest import ROOT
 
 from memory.ingest import ingest
 from memory.store import KnowledgeBase
 from podium.errors import ConfigError, NotFoundError
 from podium.settings import Settings
+from tests.conftest import ROOT
+from tests.servers import free_port, serve
 
 GUIDE = ("# Podium guide\n\n## Install\n\n" + "Run make run on a fresh machine to install Podium. " * 30
          + "\n\n## Threads\n\n" + "Every conversation is a thread saved in SQLite. " * 30 + "\n")
@@ -183,36 +182,16 @@ def test_second_writer_waits_for_the_lock_and_says_so(settings, docs):
     assert set(stored(base)) == {"plants.txt", "errors.md"}
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture
 def chroma_server(tmp_path: Path) -> Iterator[str]:
     chroma = Path(sys.executable).with_name("chroma")
     if not chroma.exists():
         pytest.skip("the chroma server CLI is not installed")
-    port = _free_port()
-    proc = subprocess.Popen([str(chroma), "run", "--path", str(tmp_path / "server"), "--host", "127.0.0.1",
-                             "--port", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    port = free_port()
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            if httpx.get(f"{url}/api/v2/heartbeat", timeout=1).status_code == 200:
-                break
-        except httpx.TransportError:
-            pass
-        assert proc.poll() is None and time.monotonic() < deadline, "chroma run did not come up"
-        try:
-            proc.wait(timeout=0.1)
-        except subprocess.TimeoutExpired:
-            pass
-    yield url
-    proc.terminate()
-    proc.wait(timeout=10)
+    command = [str(chroma), "run", "--path", str(tmp_path / "server"), "--host", "127.0.0.1", "--port", str(port)]
+    with serve(command, f"{url}/api/v2/heartbeat", tmp_path / "chroma.log", startup_s=30):
+        yield url
 
 
 def test_chroma_server_through_http_client(settings, docs, chroma_server):
@@ -223,4 +202,4 @@ def test_chroma_server_through_http_client(settings, docs, chroma_server):
     assert hits[0].source == "sub/errors.md"
     assert not (settings.home / "knowledge" / "chroma").exists(), "nothing was written to the embedded store"
     with pytest.raises(ConfigError, match="cannot reach the Chroma server"):
-        kb(Settings(home=settings.home, chroma_url=f"http://127.0.0.1:{_free_port()}")).collections()
+        kb(Settings(home=settings.home, chroma_url=f"http://127.0.0.1:{free_port()}")).collections()

@@ -16,7 +16,7 @@ from models.scripted import ScriptedChatModel
 from models.spec import ModelSpec
 from podium.errors import ConfigError
 from tests.conftest import run_cli
-from tests.ui_server import free_port
+from tests.servers import free_port
 from ui.cli_ui import parse_auth
 from ui.gradio_app import launch
 
