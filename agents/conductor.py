@@ -56,17 +56,49 @@ def last_user_text(state: State) -> str:
     return ""
 
 
-def decide(text: str, available: dict[str, str], ctx: Context | None = None) -> tuple[str, str]:
+# A short message that leans on the one before it: it opens like a continuation or points back with a pronoun.
+_FOLLOW_UP = re.compile(r"^\s*(?:and|also|but|so|what about|how about|why|how so|tell me more|what else|more)\b"
+                        r"|\b(?:it|its|they|them|their|that|those|these|he|she|him|his|her|there|then)\b", re.I)
+FOLLOW_UP_WORDS = 14
+"""Longest message (in words) still read as a follow-up; longer ones stand on their own."""
+
+
+def user_texts(state: State) -> list[str]:
+    """Texts of the human messages, oldest first."""
+    return [m.text if isinstance(m.text, str) else str(m.content)
+            for m in state.get("messages", []) if isinstance(m, HumanMessage)]
+
+
+def follow_up_query(state: State) -> str | None:
+    """The question to retrieve with when this message follows up the previous turn's documents question.
+
+    Read before the conductor overwrites ``route``: ``route`` is still the last turn's. A follow-up
+    such as "And when are they most active?" says nothing a search can use; the previous
+    question joined to it does. ``None`` when the message stands on its own.
+    """
+    texts = user_texts(state)
+    if state.get("route") != "knowledge" or len(texts) < 2:
+        return None
+    text = texts[-1]
+    if len(text.split()) > FOLLOW_UP_WORDS or not _FOLLOW_UP.search(text):
+        return None
+    return f"{state.get('query') or texts[-2]} {text}"  # the last turn's query: follow-ups of follow-ups chain
+
+
+def decide(text: str, available: dict[str, str], ctx: Context | None = None,
+           follow_up: str | None = None) -> tuple[str, str]:
     """Return ``(route, reason)`` for a message, among ``available`` specialists.
 
-    Deterministic rules first; then document questions: ``--collection`` given, or the
-    knowledge base holds a chunk similar enough to the question (an embedding check, not a
-    model's opinion); then, only when a capable router model is configured, that model
-    picks; otherwise the chat specialist answers.
+    Deterministic rules first; then document questions: a follow-up of the previous
+    documents question, ``--collection`` given, or the knowledge base holds a chunk similar
+    enough to the question (an embedding check, not a model's opinion); then, only when a
+    capable router model is configured, that model picks; otherwise the chat specialist answers.
     """
     for rule in RULES:
         if rule.route in available and rule.pattern.search(text):
             return rule.route, f"rule: {rule.why}"
+    if follow_up and "knowledge" in available:
+        return "knowledge", "rule: follows up the previous question about the documents"
     if ctx is not None and "knowledge" in available:
         if ctx.collection:
             return "knowledge", f"rule: --collection {ctx.collection} scopes the turn to the knowledge base"
@@ -116,6 +148,9 @@ def conductor(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     """Choose this turn's specialist and reset the per-turn fields."""
     ctx = runtime.context
     available: dict[str, str] = ctx.services.get("specialists", {"chat": "general conversation"})
-    route, reason = decide(last_user_text(state), available, ctx)
+    text = last_user_text(state)
+    follow_up = follow_up_query(state)
+    route, reason = decide(text, available, ctx, follow_up)
     notify("route", route=route, reason=reason)
-    return {"route": route, "route_reason": reason, **{k: list(v) for k, v in TURN_FIELDS.items()}}
+    query = follow_up if route == "knowledge" and follow_up else text
+    return {"route": route, "route_reason": reason, "query": query, **{k: list(v) for k, v in TURN_FIELDS.items()}}

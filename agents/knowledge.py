@@ -50,8 +50,9 @@ def knowledge(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     kb = ctx.services["knowledge"]
     collection = ctx.collection or DEFAULT_COLLECTION
     question = last_user_text(state)
+    query = state.get("query") or question
     try:
-        hits = kb.search(question, collection, k=TOP_K)
+        hits = kb.search(query, collection, k=TOP_K)
     except NotFoundError:
         names = ", ".join(c["name"] for c in kb.collections()) or "none yet"
         text = (f"There is no knowledge collection {collection!r} (collections: {names}). "
@@ -64,7 +65,8 @@ def knowledge(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
         text = f"I found nothing relevant to that in the knowledge collection {collection!r}, so I won't guess.{best}"
         _say(text)
         return {"messages": [AIMessage(text)], "sources": []}
-    prompt = [SystemMessage(SYSTEM), HumanMessage(f"Passages:\n{fence(passages)}\n\nQuestion: {question}")]
+    earlier = f"Earlier question: {query[: -len(question)].strip()}\n" if query != question else ""
+    prompt = [SystemMessage(SYSTEM), HumanMessage(f"Passages:\n{fence(passages)}\n\n{earlier}Question: {question}")]
     reply = call_model(ctx, "knowledge", prompt)
     answer = reply.text.strip()
     numbers = cited(answer, len(passages))

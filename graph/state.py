@@ -21,6 +21,9 @@ class State(TypedDict, total=False):
     """The specialist the conductor chose for this turn."""
     route_reason: str
     """Why it chose it (the rule, the similarity, or the router model's answer)."""
+    query: str
+    """This turn's question as specialists should search with it: the message itself, or joined to
+    the previous question when it only follows that one up ("And when are they active?")."""
     sources: list[dict[str, Any]]
     """Citations of this turn's answer: ``{source, heading, score, ...}``."""
     tool_calls: list[dict[str, Any]]

@@ -36,10 +36,10 @@ def kb_app(settings: Settings, tmp_path: Path) -> PodiumApp:
     return app
 
 
-def run(app: PodiumApp, text: str, **turn) -> tuple[object, str]:
+def run(app: PodiumApp, text: str, thread: str | None = None, **turn) -> tuple[object, str]:
     """One turn; returns its result and the text a front end streamed from token events."""
     streamed, result = [], None
-    for event in app.stream_turn(text, **turn):
+    for event in app.stream_turn(text, thread, **turn):
         if event.kind == "token":
             streamed.append(event.data["text"])
         elif event.kind == "done":
@@ -126,3 +126,24 @@ def test_local_model_gives_a_cited_answer(kb_app: PodiumApp):
     assert "[1]" in result.answer and "Sources:\n[1] pets/cats.txt" in result.answer
     assert result.sources[0]["source"] == "pets/cats.txt" and result.sources[0]["cited"]
     assert streamed == result.answer
+
+
+def test_a_follow_up_stays_with_the_documents_and_searches_with_the_question_before(kb_app: PodiumApp):
+    spec = register_script("kb-follow", ["Cats sleep about sixteen hours [1].", "At dawn and dusk [1].",
+                                         "Sixteen hours [1].", "Here is a poem."])
+    first, _ = run(kb_app, "How long do cats sleep, according to my notes?", model=spec)
+    follow, _ = run(kb_app, "And when are they most active?", first.thread_id, model=spec)
+    assert follow.route == ["conductor", "knowledge"]
+    assert follow.sources[0]["source"] == "pets/cats.txt"
+    state = kb_app.graph.get_state({"configurable": {"thread_id": first.thread_id}}).values
+    assert state["route_reason"] == "rule: follows up the previous question about the documents"
+    assert state["query"] == "How long do cats sleep, according to my notes? And when are they most active?"
+    again, _ = run(kb_app, "Why is that?", first.thread_id, model=spec)  # a follow-up of the follow-up
+    assert again.route[-1] == "knowledge" and again.sources[0]["source"] == "pets/cats.txt"
+    # A message that stands on its own goes where it would have gone anyway.
+    poem, _ = run(kb_app, "Write a poem about the sea for my grandmother's birthday party next week", first.thread_id,
+                  model=spec)
+    assert poem.route == ["conductor", "chat"]
+    # Alone, the follow-up is not a documents question: the previous turn is what makes it one.
+    alone, _ = run(kb_app, "And when are they most active?", model=register_script("kb-alone", ["Mornings."]))
+    assert alone.route == ["conductor", "chat"]
