@@ -66,6 +66,12 @@ class Settings(BaseSettings):
     """Postgres URL for the shared checkpointer of several app replicas; SQLite when unset."""
     workspace: Path | None = None
     """Folder the file tools may read; default ``<home>/workspace``."""
+    sandbox_wall_s: float = 10.0
+    """Wall-clock seconds a python-tool snippet may run before its process tree is killed."""
+    sandbox_cpu_s: int = 5
+    """CPU seconds a python-tool snippet may use."""
+    sandbox_memory_mb: int = 256
+    """Address space a python-tool snippet may use, in MB."""
     prices_file: Path | None = None
     """JSON file overriding model prices (USD per 1M input/output tokens)."""
     policy: str = "local-first"
@@ -115,6 +121,14 @@ class Settings(BaseSettings):
         if value is not None and value < 0:
             raise ConfigError(f"PODIUM_{info.field_name.upper()} is negative ({value})",
                               setting=f"PODIUM_{info.field_name.upper()}", hint="use 0 or a positive number")
+        return value
+
+    @field_validator("sandbox_wall_s", "sandbox_cpu_s", "sandbox_memory_mb", mode="after")
+    @classmethod
+    def _positive(cls, value: float, info: ValidationInfo) -> float:
+        if value <= 0:
+            raise ConfigError(f"PODIUM_{info.field_name.upper()} must be positive ({value})",
+                              setting=f"PODIUM_{info.field_name.upper()}", hint="use a number above 0")
         return value
 
     @field_validator("agent_models", "timeouts", mode="before")

@@ -204,3 +204,18 @@ def test_the_working_folder_is_temporary(sandbox):
     assert not Path(first.stdout.strip()).exists()
     assert sandbox.run("print(open('note.txt').read())").status == "error"
     assert os.environ.get("HOME") != first.stdout.strip()
+
+
+def test_limits_come_from_the_settings_and_bad_ones_are_one_line_errors(tmp_path, monkeypatch):
+    from podium.errors import ConfigError
+    from podium.settings import load_settings
+
+    monkeypatch.setenv("PODIUM_SANDBOX_WALL_S", "2")
+    monkeypatch.setenv("PODIUM_SANDBOX_MEMORY_MB", "64")
+    env = ToolEnv.from_settings(load_settings())
+    assert (env.sandbox.limits.wall_s, env.sandbox.limits.cpu_s, env.sandbox.limits.memory_mb) == (2, 5, 64)
+    asleep = env.sandbox.run("import time\ntime.sleep(30)")
+    assert asleep.status == "timeout" and asleep.message == "stopped: still running after the 2 s wall-clock limit"
+    monkeypatch.setenv("PODIUM_SANDBOX_CPU_S", "0")
+    with pytest.raises(ConfigError, match="PODIUM_SANDBOX_CPU_S must be positive"):
+        load_settings()

@@ -36,7 +36,10 @@ class ToolEnv:
 
     @classmethod
     def from_settings(cls, settings: Any, limits: Limits | None = None, knowledge: Any = None) -> ToolEnv:
-        """The environment for a process's settings."""
+        """The environment for a process's settings (the sandbox's limits from ``PODIUM_SANDBOX_*``)."""
+        if limits is None:
+            limits = Limits(wall_s=settings.sandbox_wall_s, cpu_s=settings.sandbox_cpu_s,
+                            memory_mb=settings.sandbox_memory_mb)
         return cls(workspace=settings.workspace_dir, sandbox=Sandbox(limits), knowledge=knowledge)
 
 
