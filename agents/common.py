@@ -155,6 +155,7 @@ def _answer(ctx: Context, node: str, spec: ModelSpec, messages: list[BaseMessage
             delay = routing.retry_delay(settings, failures, error)
             _finish_failed(ctx, spec, prompt, attempt, exc, error,
                            "retried" if delay is not None else "fell_back" if after else "failed")
+            _retract(node, attempt, options)
             if delay is None:
                 raise error from exc
             notify("notice", text=f"{error.message}; retrying {spec.spec} in {delay:.2f}s")
@@ -175,6 +176,15 @@ def _answer(ctx: Context, node: str, spec: ModelSpec, messages: list[BaseMessage
             raise error
         prompt = [*messages, AIMessage(reply.text), HumanMessage(REPAIR_PROMPT.format(
             problem=problem, schema=json.dumps(schema_dict)))]
+
+
+def _retract(node: str, attempt: _Attempt, options: dict[str, Any]) -> None:
+    """Tell front ends to take back the text a failed attempt already streamed (the retry starts afresh)."""
+    if "nostream" in ((options.get("config") or {}).get("tags") or []):
+        return
+    shown = sum(len(c.content) for c in attempt.chunks if isinstance(c.content, str))
+    if shown:
+        notify("retract", node=node, chars=shown, text=f"discarded {shown} characters of a failed attempt")
 
 
 def _stream(model: Any, spec: ModelSpec, prompt: list[BaseMessage], options: dict[str, Any],

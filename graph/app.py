@@ -38,7 +38,8 @@ class Event:
     """One thing that happened during a turn, in order."""
 
     kind: str
-    """``token``, ``step``, ``route``, ``notice``, ``interrupt`` or ``done``; with ``trace=True`` also
+    """``token``, ``retract`` (drop the last ``chars`` streamed: a failed attempt's, the retry streams
+    again), ``step``, ``route``, ``notice``, ``interrupt`` or ``done``; with ``trace=True`` also
     ``task`` (a node starting or finishing) and ``checkpoint`` (a checkpoint saved)."""
     node: str = ""
     """The graph node it came from."""
@@ -244,6 +245,8 @@ class PodiumApp:
                 route.append(node)
                 yield Event("step", node, {"update": update or {}})
         elif mode == "custom":
+            if chunk.get("kind") == "retract" and chunk.get("node") not in TOKEN_NODES:
+                return  # its tokens were never shown
             yield Event(chunk.get("kind", "custom"), chunk.get("node", ""), chunk)
         elif mode == "tasks":
             yield Event("task", chunk["name"], chunk)

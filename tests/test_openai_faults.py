@@ -165,3 +165,33 @@ def test_bad_routing_input_is_a_one_line_cli_error(tmp_path, _isolated_env):
     assert bad.returncode == 2 and "PODIUM_PRICES_FILE" in bad.stderr and "Traceback" not in bad.stderr
     bad = run_cli("usage", "--since", "yesterday-ish")
     assert bad.returncode == 2 and "--since" in bad.stderr
+
+
+def test_text_streamed_by_a_failed_attempt_is_taken_back(tmp_path, server):
+    """The stream was cut after two words; the retry answers in full, and front ends drop the two words."""
+    import time
+
+    from ui.chat_view import TurnView
+
+    server.set("drop-mid", default="ok")
+    app, view, shown, retracted, result = make_app(tmp_path, server), TurnView(time.perf_counter()), "", [], None
+    for event in app.stream_turn("hello", model=REMOTE):
+        if event.kind == "done":
+            streamed_in_view = view.answer  # the final answer replaces it at "done": check it before
+        view.apply(event)
+        if event.kind == "token":
+            shown += event.data["text"]
+        elif event.kind == "retract":
+            retracted.append(shown[len(shown) - event.data["chars"]:])
+            shown = shown[: len(shown) - event.data["chars"]]
+        elif event.kind == "done":
+            result = event.data["result"]
+    assert len(retracted) == 1 and retracted[0] and REPLY.startswith(retracted[0])
+    assert shown == result.answer == REPLY and streamed_in_view == REPLY
+    assert [c["outcome"] for c in result.usage["calls"]] == ["retried", "ok"]
+
+    # A terminal cannot take text back: `podium ask` says which text to ignore, and prints the answer in full.
+    server.set("drop-mid", default="ok")
+    cli = run_cli("ask", "--model", REMOTE, "hello", env={"OPENAI_BASE_URL": server.url, "PODIUM_BACKOFF_S": "0.001"})
+    assert cli.returncode == 0 and "came from an attempt that failed" in cli.stderr
+    assert cli.stdout.rstrip().endswith(REPLY)

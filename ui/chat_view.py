@@ -211,6 +211,8 @@ class TurnView:
         if kind == "token":
             self._step(node)
             self.answer += data.get("text", "")
+        elif kind == "retract":  # a failed attempt's partial text: the retry streams the answer again
+            self.answer = self.answer[: max(len(self.answer) - int(data.get("chars", 0)), 0)]
         elif kind == "route":
             self._step(node or "conductor")["content"] = f"routing to **{data.get('route')}**"
         elif kind == "notice":

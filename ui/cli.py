@@ -121,6 +121,10 @@ def chat(model: ModelOpt = None, thread: ThreadOpt = None, collection: Collectio
                     out.print(event.data["text"], end="")
                 elif event.kind == "notice":
                     err.print(f"\n[dim]· {event.data['text']}[/dim]")
+                elif event.kind == "retract":
+                    from ui.cli_tools import RETRACTED
+
+                    err.print("\n" + RETRACTED, style="dim", markup=False)
                 elif event.kind == "done":
                     result = event.data["result"]
                     thread = result.thread_id

@@ -20,6 +20,9 @@ from podium.errors import PodiumError
 PENDING_EXIT = 3
 """Exit status of a command that stopped with a tool call waiting for approval."""
 
+RETRACTED = "· the text above came from an attempt that failed; the answer starts again below"
+"""What a terminal prints when a failed attempt's streamed text is taken back (a terminal cannot unprint)."""
+
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object instead of text.")]
 
 
@@ -33,6 +36,8 @@ def drive(events: Iterable[Any], *, as_json: bool) -> Any:
             out.print(event.data["text"], end="", markup=False, highlight=False)
         elif event.kind == "notice" and not as_json:
             err.print("· " + event.data["text"], style="dim", markup=False)
+        elif event.kind == "retract" and not as_json:
+            err.print("\n" + RETRACTED, style="dim", markup=False)
         elif event.kind == "done":
             result = event.data["result"]
     return result

@@ -166,6 +166,8 @@ class DebugTab:
                 done = recorder.feed(event)
                 if event.kind == "token":
                     answer += event.data["text"]
+                elif event.kind == "retract":
+                    answer = answer[: max(len(answer) - int(event.data.get("chars", 0)), 0)]
                 elif event.kind == "done":
                     result = event.data["result"]
                 if done or event.kind == "task":
