@@ -155,7 +155,8 @@ def _answer(ctx: Context, node: str, spec: ModelSpec, messages: list[BaseMessage
             delay = routing.retry_delay(settings, failures, error)
             _finish_failed(ctx, spec, prompt, attempt, exc, error,
                            "retried" if delay is not None else "fell_back" if after else "failed")
-            _retract(node, attempt, options)
+            if delay is not None or after is not None:  # something follows: its answer replaces this text
+                _retract(node, attempt, options)
             if delay is None:
                 raise error from exc
             notify("notice", text=f"{error.message}; retrying {spec.spec} in {delay:.2f}s")
