@@ -47,3 +47,23 @@ class Context:
         # A turn's explicit choice beats configuration; per-agent settings beat the default model.
         return (self.agent_models.get(node) or self.model or self.settings.agent_models.get(node)
                 or self.settings.model)
+
+
+@dataclass
+class StudioContext:
+    """What LangGraph Studio or ``langgraph dev`` may set for a run; the rest comes from ``PODIUM_*``.
+
+    Plain fields, so Studio can show them as a form. ``make_graph`` turns them into a full
+    :class:`Context` with the process's models, ledger, knowledge base and tools.
+    """
+
+    model: str = ""
+    """Model spec answering the run (default: ``PODIUM_MODEL``)."""
+    fallbacks: list[str] = field(default_factory=list)
+    """Specs tried in order when ``model`` fails (default: ``PODIUM_FALLBACKS``)."""
+    policy: str = ""
+    """Routing policy (default: ``PODIUM_POLICY``)."""
+    collection: str | None = None
+    """Knowledge collection the run is scoped to."""
+    system_prompt: str | None = None
+    """System prompt of the chat specialist."""

@@ -104,3 +104,26 @@ def test_langgraph_json_loads_the_graph_for_langgraph_cli():
     spec.loader.exec_module(module)
     graph = getattr(module, attr)()
     assert {"conductor", "chat"} <= set(graph.nodes) and graph.checkpointer is None
+
+
+def test_the_studio_graph_runs_with_a_plain_context_or_none(monkeypatch, _isolated_env: Path):
+    """Studio sends a dict (or nothing) as context; the nodes still get models, ledger and tools from PODIUM_*."""
+    from langchain_core.messages import HumanMessage
+    from langgraph.checkpoint.memory import InMemorySaver
+
+    from graph import graph as G
+    from models.ledger import Ledger
+    from models.scripted import register_script
+
+    monkeypatch.setattr(G, "_STUDIO", {})
+    monkeypatch.setenv("PODIUM_MODEL", "scripted/echo")
+    studio = G.make_graph()
+    studio.checkpointer = InMemorySaver()  # what the LangGraph server attaches
+    config = {"configurable": {"thread_id": "studio-1"}}
+    out = studio.invoke({"messages": [HumanMessage("hello there")]}, config)  # no context at all
+    assert out["messages"][-1].text == "You said: hello there" and out["route"] == "chat"
+    scripted = register_script("studio", ["Hello from the script."])
+    out = studio.invoke({"messages": [HumanMessage("and again")]}, config, context={"model": scripted})
+    assert out["messages"][-1].text == "Hello from the script." and len(out["messages"]) == 4
+    calls = Ledger(_isolated_env / "ledger.sqlite").calls()
+    assert {c.thread for c in calls} == {"studio-1"} and len({c.turn for c in calls}) == 2
