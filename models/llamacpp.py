@@ -149,7 +149,11 @@ def _common_prefix(a: np.ndarray, b: np.ndarray) -> int:
 @dataclass
 class _Saved:
     tokens: np.ndarray
-    data: bytes
+    """The tokens whose keys and values the state holds."""
+    data: Any
+    """llama.cpp's serialized sequence state (a ctypes byte array, handed back to it as it is)."""
+    size: int
+    """Bytes of ``data`` in use."""
 
 
 class KVStates:
@@ -176,7 +180,7 @@ class KVStates:
     @property
     def size(self) -> int:
         """Bytes held."""
-        return sum(len(s.data) for s in self._saved.values())
+        return sum(s.size for s in self._saved.values())
 
     def __len__(self) -> int:
         return len(self._saved)
@@ -186,7 +190,20 @@ class KVStates:
         self._saved.clear()
 
     def prepare(self, llm: Any, prompt: list[int]) -> int:
-        """Park what ``prompt`` would overwrite and restore its best saved prefix; tokens restored."""
+        """Park what ``prompt`` would overwrite and restore its best saved prefix; tokens restored.
+
+        Never fails a call: on any error the saved states are dropped and the model starts
+        from an empty cache, which only costs re-reading the prompt.
+        """
+        try:
+            return self._prepare(llm, prompt)
+        except Exception:  # noqa: BLE001 - a cache must not break answers
+            self._saved.clear()
+            _clear(llm)
+            return 0
+
+    def _prepare(self, llm: Any, prompt: list[int]) -> int:
+        self._evict()  # the limit may have been lowered since the last call
         if self.capacity <= 0:
             return 0
         wanted = np.asarray(prompt, dtype=np.intc)
@@ -197,12 +214,18 @@ class KVStates:
             shared = _common_prefix(saved.tokens, wanted)
             if shared > best:
                 best_key, best = key, shared
+        # Taken out before parking the current state, whose room may evict it: it is saved again,
+        # grown, when another session takes over.
+        chosen = self._saved.pop(best_key) if best_key is not None and best - keep >= self.MIN_GAIN else None
         if len(current) - keep >= self.MIN_GAIN:
             self._save(llm, current.copy())
-        if best_key is None or best - keep < self.MIN_GAIN:
+        if chosen is None:
             return 0
-        saved = self._saved.pop(best_key)  # it is saved again, grown, when another session takes over
-        return best if self._restore(llm, saved) else 0
+        return best if self._restore(llm, chosen) else 0
+
+    def _evict(self) -> None:
+        while self._saved and self.size > max(self.capacity, 0):
+            self._saved.popitem(last=False)
 
     def _save(self, llm: Any, tokens: np.ndarray) -> None:
         import llama_cpp
@@ -217,22 +240,18 @@ class KVStates:
             return
         for key in [k for k, s in self._saved.items() if _common_prefix(s.tokens, tokens) == len(s.tokens)]:
             del self._saved[key]  # a shorter state of the same conversation is superseded
-        self._saved[self._next] = _Saved(tokens, ctypes.string_at(buffer, written))
+        self._saved[self._next] = _Saved(tokens, buffer, written)
         self._next += 1
         self.saves += 1
-        while self.size > self.capacity:
-            self._saved.popitem(last=False)
+        self._evict()
 
     def _restore(self, llm: Any, saved: _Saved) -> bool:
         import llama_cpp
 
         ctx = llm._ctx.ctx  # noqa: SLF001
-        llama_cpp.llama_memory_clear(llama_cpp.llama_get_memory(ctx), True)
-        buffer = (ctypes.c_uint8 * len(saved.data)).from_buffer_copy(saved.data)
-        if llama_cpp.llama_state_seq_set_data(ctx, buffer, len(saved.data), 0) != len(saved.data):
-            llama_cpp.llama_memory_clear(llama_cpp.llama_get_memory(ctx), True)
-            llm.n_tokens = 0
-            llm._requires_eval = True  # noqa: SLF001
+        _clear(llm)
+        if llama_cpp.llama_state_seq_set_data(ctx, saved.data, saved.size, 0) != saved.size:
+            _clear(llm)
             return False
         n = len(saved.tokens)
         llm.input_ids[:n] = saved.tokens
@@ -241,6 +260,15 @@ class KVStates:
         self.restores += 1
         self.restored_tokens += n
         return True
+
+
+def _clear(llm: Any) -> None:
+    """Empty a ``Llama``'s KV cache and its record of what the cache holds."""
+    import llama_cpp
+
+    llama_cpp.llama_memory_clear(llama_cpp.llama_get_memory(llm._ctx.ctx), True)  # noqa: SLF001
+    llm.n_tokens = 0
+    llm._requires_eval = True  # noqa: SLF001
 
 
 @dataclass

@@ -127,6 +127,22 @@ def test_kv_states_stay_within_their_memory_and_can_be_turned_off(settings: Sett
     assert small_peak <= 2**20 and kept < 3 and (kept > 0) == (one <= 2**20)
 
 
+def test_conversations_taking_turns_beyond_the_memory_limit_still_answer(settings: Settings):
+    """When the state to restore is also the oldest, parking another must not evict it from under the restore."""
+    from langchain_core.messages import AIMessage, HumanMessage
+
+    model = registry.build(registry.resolve(LOCAL_MODEL, settings), settings.model_copy(update={"kv_cache_mb": 3}))
+    _fresh(model)
+    states = model.loaded().states
+    talks = [[HumanMessage(f"Tell me two facts about {topic}, please, in two sentences.")]
+             for topic in ("volcanoes", "penguins", "the moon")]
+    for _ in range(3):  # round robin: each conversation comes back when its state is the oldest one kept
+        for talk in talks:
+            talk += [AIMessage(model.invoke(talk, max_tokens=24).content), HumanMessage("And another one?")]
+            assert states.size <= 3 * 2**20
+    assert states.restores > 0 and all(len(talk) == 7 for talk in talks)
+
+
 def test_long_threads_are_trimmed_and_the_trace_says_so(tmp_path):
     settings = Settings(home=tmp_path / "h", temperature=0.0, max_tokens=48, max_context=256)
     app = PodiumApp(settings)
