@@ -58,9 +58,20 @@ def last_user_text(state: State) -> str:
 
 # A short message that leans on the one before it: it opens like a continuation or points back with a pronoun.
 _FOLLOW_UP = re.compile(r"^\s*(?:and|also|but|so|what about|how about|why|how so|tell me more|what else|more)\b"
-                        r"|\b(?:it|its|they|them|their|that|those|these|he|she|him|his|her|there|then)\b", re.I)
+                        r"|\b(?:it|its|they|them|their|that|those|these|he|she|him|his|her)\b", re.I)
+# Thanks and acknowledgements close a topic rather than follow it up.
+_ACKNOWLEDGE = re.compile(r"^\s*(?:thanks|thank you|thx|ty|ok|okay|great|cool|nice|perfect|awesome|got it|i see"
+                          r"|understood|good|fine|alright|sure)\b", re.I)
+_FUNCTION_WORDS = frozenset("""
+a about above after again all also an and any are as at be been before but by can could did do does doing done
+each else for from had has have how i if in into is it its just like many me more most much my no not now of off
+on once one only or other our out over please same say says should so some still such tell than that the their
+them then there these they this those to too under up us very was we were what when where which while who whom
+why will with would you your he she him his her mean means often long""".split())
 FOLLOW_UP_WORDS = 14
 """Longest message (in words) still read as a follow-up; longer ones stand on their own."""
+OWN_TOPIC_WORDS = 2
+"""Content words from which a follow-up must itself resemble the documents ("What is it like on Mars?" does not)."""
 
 
 def user_texts(state: State) -> list[str]:
@@ -69,20 +80,30 @@ def user_texts(state: State) -> list[str]:
             for m in state.get("messages", []) if isinstance(m, HumanMessage)]
 
 
-def follow_up_query(state: State) -> str | None:
-    """The question to retrieve with when this message follows up the previous turn's documents question.
+def content_words(text: str) -> list[str]:
+    """The words of ``text`` that carry a topic of their own (not function words, not short)."""
+    return [w for w in re.findall(r"[a-z][a-z'-]+", text.lower()) if len(w) > 2 and w not in _FUNCTION_WORDS]
 
-    Read before the conductor overwrites ``route``: ``route`` is still the last turn's. A follow-up
-    such as "And when are they most active?" says nothing a search can use; the previous
-    question joined to it does. ``None`` when the message stands on its own.
+
+def follow_up_query(state: State) -> str | None:
+    """The question to search with when this message follows up the previous turn's answer from the documents.
+
+    Read before the conductor resets the turn: ``route``, ``sources`` and ``query`` are still the
+    last turn's. A follow-up ("And when are they most active?") says little a search can use; the
+    question it follows, joined to it, does. Only after an answer that had sources (not after
+    "nothing found"), never for thanks, and only for short messages. In a chain of follow-ups the
+    first question is kept and the latest message added, so the query does not grow.
+    ``None`` when the message stands on its own.
     """
     texts = user_texts(state)
-    if state.get("route") != "knowledge" or len(texts) < 2:
+    if state.get("route") != "knowledge" or not state.get("sources") or len(texts) < 2:
         return None
     text = texts[-1]
-    if len(text.split()) > FOLLOW_UP_WORDS or not _FOLLOW_UP.search(text):
+    if len(text.split()) > FOLLOW_UP_WORDS or _ACKNOWLEDGE.search(text) or not _FOLLOW_UP.search(text):
         return None
-    return f"{state.get('query') or texts[-2]} {text}"  # the last turn's query: follow-ups of follow-ups chain
+    last_text, last_query = texts[-2], state.get("query") or texts[-2]
+    first = last_query[: -len(last_text)].strip() if last_query.endswith(last_text) else ""
+    return f"{first or last_query} {text}"
 
 
 def decide(text: str, available: dict[str, str], ctx: Context | None = None,
@@ -97,7 +118,7 @@ def decide(text: str, available: dict[str, str], ctx: Context | None = None,
     for rule in RULES:
         if rule.route in available and rule.pattern.search(text):
             return rule.route, f"rule: {rule.why}"
-    if follow_up and "knowledge" in available:
+    if follow_up and "knowledge" in available and _stays_on_documents(ctx, text):
         return "knowledge", "rule: follows up the previous question about the documents"
     if ctx is not None and "knowledge" in available:
         if ctx.collection:
@@ -111,6 +132,20 @@ def decide(text: str, available: dict[str, str], ctx: Context | None = None,
         if choice:
             return choice, f"router model {router}"
     return "chat", "default: conversation"
+
+
+def _stays_on_documents(ctx: Context | None, text: str) -> bool:
+    """A follow-up with few words of its own leans on the documents; one with a topic of its own must match them."""
+    if len(content_words(text)) < OWN_TOPIC_WORDS:
+        return True
+    kb = ctx.services.get("knowledge") if ctx is not None else None
+    if kb is None:
+        return False
+    try:
+        hit = kb.best_match(text, ctx.collection)
+    except PodiumError:
+        return False
+    return hit is not None and hit.similarity >= kb.embedder.relevance
 
 
 def _near_documents(ctx: Context, text: str) -> str | None:
@@ -150,7 +185,10 @@ def conductor(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     available: dict[str, str] = ctx.services.get("specialists", {"chat": "general conversation"})
     text = last_user_text(state)
     follow_up = follow_up_query(state)
+    if follow_up and not ctx.collection and state.get("collection"):
+        ctx = replace(ctx, collection=state["collection"])  # a follow-up stays in the collection it followed
     route, reason = decide(text, available, ctx, follow_up)
     notify("route", route=route, reason=reason)
     query = follow_up if route == "knowledge" and follow_up else text
-    return {"route": route, "route_reason": reason, "query": query, **{k: list(v) for k, v in TURN_FIELDS.items()}}
+    return {"route": route, "route_reason": reason, "query": query, "collection": ctx.collection,
+            **{k: list(v) for k, v in TURN_FIELDS.items()}}

@@ -48,9 +48,11 @@ def knowledge(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     """Retrieve passages for the question and answer from them with citations, or say nothing was found."""
     ctx = runtime.context
     kb = ctx.services["knowledge"]
-    collection = ctx.collection or DEFAULT_COLLECTION
+    collection = state.get("collection") or ctx.collection or DEFAULT_COLLECTION
     question = last_user_text(state)
     query = state.get("query") or question
+    if not query.endswith(question):  # a query from before the message was edited (a debugger fork)
+        query = question
     try:
         hits = kb.search(query, collection, k=TOP_K)
     except NotFoundError:

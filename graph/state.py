@@ -24,6 +24,8 @@ class State(TypedDict, total=False):
     query: str
     """This turn's question as specialists should search with it: the message itself, or joined to
     the previous question when it only follows that one up ("And when are they active?")."""
+    collection: str | None
+    """The knowledge collection this turn is scoped to (``--collection``, or the one a follow-up followed)."""
     sources: list[dict[str, Any]]
     """Citations of this turn's answer: ``{source, heading, score, ...}``."""
     tool_calls: list[dict[str, Any]]

@@ -140,6 +140,8 @@ def test_a_follow_up_stays_with_the_documents_and_searches_with_the_question_bef
     assert state["query"] == "How long do cats sleep, according to my notes? And when are they most active?"
     again, _ = run(kb_app, "Why is that?", first.thread_id, model=spec)  # a follow-up of the follow-up
     assert again.route[-1] == "knowledge" and again.sources[0]["source"] == "pets/cats.txt"
+    state = kb_app.graph.get_state({"configurable": {"thread_id": first.thread_id}}).values
+    assert state["query"] == "How long do cats sleep, according to my notes? Why is that?", "the query does not grow"
     # A message that stands on its own goes where it would have gone anyway.
     poem, _ = run(kb_app, "Write a poem about the sea for my grandmother's birthday party next week", first.thread_id,
                   model=spec)
@@ -147,3 +149,31 @@ def test_a_follow_up_stays_with_the_documents_and_searches_with_the_question_bef
     # Alone, the follow-up is not a documents question: the previous turn is what makes it one.
     alone, _ = run(kb_app, "And when are they most active?", model=register_script("kb-alone", ["Mornings."]))
     assert alone.route == ["conductor", "chat"]
+
+
+def test_what_is_not_a_follow_up_leaves_the_documents(kb_app: PodiumApp):
+    """Thanks, and short messages with a topic of their own that the documents do not share, go to chat."""
+    for n, text in enumerate(("Thanks, that helps!", "Is there a good pizza place near here?",
+                              "What is it like to live on Mars?", "Write me a haiku about the sea, then.")):
+        spec = register_script(f"kb-leave-{n}", ["Cats sleep sixteen hours [1].", "Chat reply."])
+        start, _ = run(kb_app, "How long do cats sleep, according to my notes?", model=spec)
+        result, _ = run(kb_app, text, start.thread_id, model=spec)
+        assert result.route == ["conductor", "chat"], text
+
+
+def test_after_nothing_found_a_follow_up_is_free_to_leave(kb_app: PodiumApp):
+    spec = register_script("kb-free", ["Mercury boils at 357 C."])
+    first, _ = run(kb_app, "According to my notes, what is the boiling point of mercury?", model=spec)
+    assert "found nothing relevant" in first.answer
+    result, _ = run(kb_app, "Then just tell me what you know about it.", first.thread_id, model=spec)
+    assert result.route == ["conductor", "chat"] and result.answer == "Mercury boils at 357 C."
+
+
+def test_a_follow_up_stays_in_the_collection_of_the_question_it_follows(settings: Settings, tmp_path: Path):
+    app = PodiumApp(settings)
+    ingest(app.services["knowledge"], [write_docs(tmp_path / "docs")], "handbook")
+    spec = register_script("kb-coll", ["Sixteen hours [1].", "At dawn and dusk [1]."])
+    first, _ = run(app, "How long do cats sleep?", model=spec, collection="handbook")
+    follow, _ = run(app, "And when are they most active?", first.thread_id, model=spec)  # no --collection this time
+    assert follow.route == ["conductor", "knowledge"] and follow.sources[0]["source"] == "pets/cats.txt"
+    assert "no knowledge collection" not in follow.answer
