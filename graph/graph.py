@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import functools
+import json
+import threading
 from collections.abc import Callable
 from typing import Any, Literal
 
@@ -82,7 +84,8 @@ def build_graph(
 
 
 _STUDIO: dict[str, Any] = {}
-"""The process-wide PodiumApp behind Studio runs, and the Context of each run (by run id)."""
+"""The process-wide PodiumApp behind Studio runs, and the Context of each turn (by thread, message, overrides)."""
+_STUDIO_LOCK = threading.Lock()
 
 
 def _studio_context(state: State, given: Any) -> Context:
@@ -99,16 +102,17 @@ def _studio_context(state: State, given: Any) -> Context:
 
     thread = str(get_config().get("configurable", {}).get("thread_id") or "studio")
     asked = next((m.id for m in reversed(state.get("messages", [])) if isinstance(m, HumanMessage)), None)
-    key = f"{thread}/{asked}"
-    contexts: dict[str, Context] = _STUDIO.setdefault("contexts", {})
-    if key not in contexts:
-        if "app" not in _STUDIO:
-            _STUDIO["app"] = PodiumApp(load_settings())
-        overrides = {k: v for k, v in vars(given).items() if v} if isinstance(given, StudioContext) else {}
-        while len(contexts) >= 64:
-            contexts.pop(next(iter(contexts)))
-        contexts[key] = _STUDIO["app"].context(thread, **overrides)
-    return contexts[key]
+    overrides = {k: v for k, v in vars(given).items() if v} if isinstance(given, StudioContext) else {}
+    key = f"{thread}/{asked}/{json.dumps(overrides, sort_keys=True)}"  # a re-run with other settings is a new turn
+    with _STUDIO_LOCK:
+        contexts: dict[str, Context] = _STUDIO.setdefault("contexts", {})
+        if key not in contexts:
+            if "app" not in _STUDIO:
+                _STUDIO["app"] = PodiumApp(load_settings())
+            while len(contexts) >= 64:
+                contexts.pop(next(iter(contexts)))
+            contexts[key] = _STUDIO["app"].context(thread, **overrides)
+        return contexts[key]
 
 
 def _podium_context(node: Callable[..., Any]) -> Callable[..., Any]:

@@ -127,3 +127,8 @@ def test_the_studio_graph_runs_with_a_plain_context_or_none(monkeypatch, _isolat
     assert out["messages"][-1].text == "Hello from the script." and len(out["messages"]) == 4
     calls = Ledger(_isolated_env / "ledger.sqlite").calls()
     assert {c.thread for c in calls} == {"studio-1"} and len({c.turn for c in calls}) == 2
+    # Re-running the last turn from its checkpoint with another model uses that model.
+    before = next(s for s in studio.get_state_history(config) if s.next == ("conductor",))
+    other = register_script("studio-other", ["Another model."])
+    out = studio.invoke(None, before.config, context={"model": other})
+    assert out["messages"][-1].text == "Another model."

@@ -190,8 +190,21 @@ def test_text_streamed_by_a_failed_attempt_is_taken_back(tmp_path, server):
     assert shown == result.answer == REPLY and streamed_in_view == REPLY
     assert [c["outcome"] for c in result.usage["calls"]] == ["retried", "ok"]
 
-    # A terminal cannot take text back: `podium ask` says which text to ignore, and prints the answer in full.
+    # Into a pipe or a file, `podium ask` holds the answer until the turn ends: the failed words never arrive.
     server.set("drop-mid", default="ok")
     cli = run_cli("ask", "--model", REMOTE, "hello", env={"OPENAI_BASE_URL": server.url, "PODIUM_BACKOFF_S": "0.001"})
-    assert cli.returncode == 0 and "came from an attempt that failed" in cli.stderr
-    assert cli.stdout.rstrip().endswith(REPLY)
+    assert cli.returncode == 0 and cli.stdout == REPLY + "\n"
+
+
+def test_a_terminal_is_told_which_streamed_text_to_ignore(capsys, monkeypatch):
+    from ui import cli
+    from ui.cli_tools import AnswerPrinter
+
+    monkeypatch.setattr(type(cli.out), "is_terminal", property(lambda self: True))
+    printer = AnswerPrinter()
+    printer.token("Hello fr")
+    printer.retract(8)
+    printer.token("Hello from the server.")
+    printer.flush()
+    captured = capsys.readouterr()
+    assert captured.out == "Hello frHello from the server." and "came from an attempt that failed" in captured.err

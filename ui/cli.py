@@ -93,6 +93,7 @@ def ask(
 def chat(model: ModelOpt = None, thread: ThreadOpt = None, collection: CollectionOpt = None,
          fallback: FallbackOpt = None, policy: PolicyOpt = None) -> None:
     """Chat interactively with streamed answers (/new starts a thread, /exit quits)."""
+    from ui.cli_tools import AnswerPrinter
     from ui.render import usage_footer
 
     podium = _app()
@@ -116,18 +117,18 @@ def chat(model: ModelOpt = None, thread: ThreadOpt = None, collection: Collectio
         try:
             out.print("[bold green]podium>[/bold green] ", end="")
             turn = {"model": model, "collection": collection, "fallbacks": fallback or None, "policy": policy}
+            answer = AnswerPrinter()
             for event in podium.stream_turn(text, thread, **turn):
                 if event.kind == "token":
-                    out.print(event.data["text"], end="")
+                    answer.token(event.data["text"])
                 elif event.kind == "notice":
                     err.print(f"\n[dim]· {event.data['text']}[/dim]")
                 elif event.kind == "retract":
-                    from ui.cli_tools import RETRACTED
-
-                    err.print("\n" + RETRACTED, style="dim", markup=False)
+                    answer.retract(int(event.data.get("chars", 0)))
                 elif event.kind == "done":
                     result = event.data["result"]
                     thread = result.thread_id
+                    answer.flush()
                     out.print()
                     err.print(f"[dim]{usage_footer(result.model, result.usage)} · thread {thread}[/dim]")
             if result.pending:  # a tool call waits for approval: ask here, then the turn goes on

@@ -26,20 +26,61 @@ RETRACTED = "· the text above came from an attempt that failed; the answer star
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object instead of text.")]
 
 
+class AnswerPrinter:
+    """Answer tokens to stdout: live on a terminal; into a pipe or a file, held until the turn ends.
+
+    Held text can still be taken back, so a failed attempt's words never reach a file; a
+    terminal cannot unprint, so it is told which text to ignore.
+    """
+
+    def __init__(self) -> None:
+        from ui.cli import out
+
+        self.live = out.is_terminal
+        self.held = ""
+
+    def token(self, text: str) -> None:
+        """One streamed piece of the answer."""
+        from ui.cli import out
+
+        if self.live:
+            out.print(text, end="", markup=False, highlight=False)
+        else:
+            self.held += text
+
+    def retract(self, chars: int) -> None:
+        """Take back the last ``chars`` characters (a failed attempt's)."""
+        from ui.cli import err
+
+        if self.live:
+            err.print("\n" + RETRACTED, style="dim", markup=False)
+        else:
+            self.held = self.held[: max(len(self.held) - chars, 0)]
+
+    def flush(self) -> None:
+        """Print what is held (the turn has ended)."""
+        from ui.cli import out
+
+        if self.held:
+            out.print(self.held, end="", markup=False, highlight=False)
+            self.held = ""
+
+
 def drive(events: Iterable[Any], *, as_json: bool) -> Any:
     """Print a run's answer tokens and notices as they stream; return its :class:`TurnResult`."""
-    from ui.cli import err, out
+    from ui.cli import err
 
-    result = None
+    result, answer = None, AnswerPrinter()
     for event in events:
         if event.kind == "token" and not as_json:
-            out.print(event.data["text"], end="", markup=False, highlight=False)
+            answer.token(event.data["text"])
         elif event.kind == "notice" and not as_json:
             err.print("· " + event.data["text"], style="dim", markup=False)
         elif event.kind == "retract" and not as_json:
-            err.print("\n" + RETRACTED, style="dim", markup=False)
+            answer.retract(int(event.data.get("chars", 0)))
         elif event.kind == "done":
             result = event.data["result"]
+    answer.flush()
     return result
 
 
