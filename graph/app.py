@@ -210,8 +210,9 @@ class PodiumApp:
         turn = {"model": ctx.model, "fallbacks": ctx.fallbacks, "agent_models": ctx.agent_models, "policy": ctx.policy,
                 "system_prompt": ctx.system_prompt, "collection": ctx.collection, "turn_id": ctx.turn_id,
                 "break_before": break_before or []}
+        # podium_run_started: when this run began, so a step after a pause is not timed from the pause.
         config: dict[str, Any] = {"configurable": {"thread_id": thread_id},
-                                  "metadata": {"podium_turn": json.dumps(turn)}}
+                                  "metadata": {"podium_turn": json.dumps(turn), "podium_run_started": time.time()}}
         if checkpoint_id:
             config["configurable"]["checkpoint_id"] = checkpoint_id
         if callbacks:

@@ -117,9 +117,16 @@ def trace(app: PodiumApp, thread_id: str, checkpoint_id: str | None = None) -> l
         parent = by_id.get(parent_id(child))
         if parent is None:
             continue
-        # A step runs between the checkpoint saved just before its own (in time) and its own;
-        # the parent can be much older when the step is a replay.
-        start, end = previous.get(cid(child), epoch(parent)), epoch(child)
+        # A step runs from its parent checkpoint, or from the start of its run when that is later
+        # (a resume after a breakpoint or an approval, a replay of an old checkpoint), to its own.
+        run_started = child.metadata.get("podium_run_started")
+        if isinstance(run_started, (int, float)):
+            start = max(epoch(parent), float(run_started))
+        else:  # checkpoints written before runs were stamped: the checkpoint saved just before, in time
+            start = previous.get(cid(child), epoch(parent))
+        end = epoch(child)
+        if child.metadata.get("source", "loop") != "loop":
+            start = end  # an input, an edit or a replay copy happens at once, when it is saved
         records += _records(app.ledger, thread_id, parent, child, start, end)
     records += _unfinished(app.ledger, thread_id, head)
     return records

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 
@@ -136,8 +137,12 @@ def test_breakpoints_stop_step_and_continue(settings):
     app2 = PodiumApp(settings)
     step = list(app2.resume(paused.thread_id))[-1].data["result"]
     assert step.paused_before == ["chat"] and step.route == ["conductor"]
+    resumed_at = time.time()
     done = list(PodiumApp(settings).resume(paused.thread_id))[-1].data["result"]
     assert done.paused_before == [] and done.answer == "after the break" and done.model == model
+    # The time spent paused is not the step's: it is timed from the resume, not from the pause.
+    chat_step = next(r for r in T.trace(app, paused.thread_id) if r.node == "chat")
+    assert chat_step.started >= resumed_at and chat_step.duration_s <= time.time() - resumed_at
     calls = app.ledger.calls(thread=paused.thread_id)
     assert len({c.turn for c in calls}) == 1  # the resumed turn is the same ledger turn
     with pytest.raises(PodiumError, match="nothing to resume"):
