@@ -12,7 +12,7 @@ from agents.common import call_model, notify
 from agents.conductor import last_user_text
 from memory.citations import attribute, cited, footer, source_line
 from memory.store import DEFAULT_COLLECTION
-from podium.errors import NotFoundError
+from podium.errors import NotFoundError, PodiumError
 
 if TYPE_CHECKING:
     from graph.context import Context
@@ -44,6 +44,23 @@ def _say(text: str) -> None:
     notify("token", node="knowledge", text=text)
 
 
+def _fit(ctx: Context, passages: list[Hit], prompt_for: Any) -> list[Hit]:
+    """The best passages whose prompt fits the model's context, least relevant dropped first (at least one)."""
+    try:
+        spec = ctx.models.spec(ctx.model_for("knowledge"))
+        model = ctx.models.model(spec.spec)
+        budget = spec.context_length - ctx.settings.max_tokens
+        kept = list(passages)
+        while len(kept) > 1 and model.get_num_tokens_from_messages(prompt_for(kept)) > budget:
+            kept.pop()
+    except PodiumError:  # a model that cannot be built fails, and is recorded, when call_model tries it
+        return passages
+    if len(kept) < len(passages):
+        notify("notice", text=f"showed the model {len(kept)} of {len(passages)} passages to fit "
+                              f"{spec.spec}'s {spec.context_length}-token context")
+    return kept
+
+
 def knowledge(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     """Retrieve passages for the question and answer from them with citations, or say nothing was found."""
     ctx = runtime.context
@@ -68,7 +85,12 @@ def knowledge(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
         _say(text)
         return {"messages": [AIMessage(text)], "sources": []}
     earlier = f"Earlier question: {query[: -len(question)].strip()}\n" if query != question else ""
-    prompt = [SystemMessage(SYSTEM), HumanMessage(f"Passages:\n{fence(passages)}\n\n{earlier}Question: {question}")]
+
+    def prompt_for(shown: list[Hit]) -> list[Any]:
+        return [SystemMessage(SYSTEM), HumanMessage(f"Passages:\n{fence(shown)}\n\n{earlier}Question: {question}")]
+
+    passages = _fit(ctx, passages, prompt_for)
+    prompt = prompt_for(passages)
     reply = call_model(ctx, "knowledge", prompt)
     answer = reply.text.strip()
     numbers = cited(answer, len(passages))

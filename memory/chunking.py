@@ -76,7 +76,7 @@ def _cut(word: str, count: Counter, limit: int) -> list[str]:
     """Cut a single over-long word (a URL, a base64 blob) by characters into pieces that fit."""
     pieces, start = [], 0
     while start < len(word):
-        end = len(word)
+        end = min(len(word), start + limit * CHARS_PER_TOKEN)  # no more characters than that can fit
         while end - start > 1 and count([word[start:end]])[0] > limit:
             end = start + max(1, (end - start) * 3 // 4)
         pieces.append(word[start:end])
@@ -167,8 +167,23 @@ def _common(a: tuple[str, ...], b: tuple[str, ...]) -> tuple[str, ...]:
     return a[:n]
 
 
+CHARS_PER_TOKEN = 8
+"""Characters from which a text counts one more token than its tokenizer says: WordPiece reads any
+word over 100 characters (minified JSON, base64, a line of ``x``) as one unknown token, so without
+this floor one such line would become a single chunk of any length."""
+
+
+def _bounded(count: Counter) -> Counter:
+    """``count``, but never fewer than one token per ``CHARS_PER_TOKEN`` characters."""
+    def sizes(texts: Sequence[str]) -> list[int]:
+        return [max(n, -(-len(text) // CHARS_PER_TOKEN)) for text, n in zip(texts, count(texts), strict=True)]
+
+    return sizes
+
+
 def chunk_blocks(blocks: Sequence[Block], count: Counter, max_tokens: int = 200, overlap: int = 32) -> list[Chunk]:
     """Pack a document's blocks into token-bounded chunks (see the module docstring)."""
+    count = _bounded(count)
     blocks = [b for b in blocks if b.text.strip()]
     if not blocks:
         return []

@@ -177,3 +177,19 @@ def test_a_follow_up_stays_in_the_collection_of_the_question_it_follows(settings
     follow, _ = run(app, "And when are they most active?", first.thread_id, model=spec)  # no --collection this time
     assert follow.route == ["conductor", "knowledge"] and follow.sources[0]["source"] == "pets/cats.txt"
     assert "no knowledge collection" not in follow.answer
+
+
+@pytest.mark.model
+def test_passages_that_would_overflow_a_small_context_are_dropped_least_relevant_first(tmp_path: Path):
+    settings = Settings(home=tmp_path / "home", temperature=0.0, max_tokens=32, max_context=512)
+    app = PodiumApp(settings)
+    docs = tmp_path / "cats"
+    docs.mkdir()
+    for n in range(4):  # four long passages about cats, each relevant
+        (docs / f"cats{n}.txt").write_text(" ".join(
+            f"Cats sleep for many hours every day, fact {n}.{i}, and they hunt at dawn and dusk." for i in range(9)))
+    ingest(app.services["knowledge"], [docs])
+    result, _ = run(app, "How long do cats sleep?", collection="default")
+    assert result.route == ["conductor", "knowledge"] and result.sources
+    assert any(n.startswith("showed the model") and "512-token context" in n for n in result.notices)
+    assert len(result.sources) < 4

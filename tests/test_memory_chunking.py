@@ -107,3 +107,12 @@ def test_every_word_lands_in_a_chunk_within_the_limit(count, parts, limit):
     for text, _, _ in parts:
         for word in text.split():
             assert word in words
+
+
+def test_a_line_the_tokenizer_reads_as_one_unknown_token_is_still_cut(count):
+    """WordPiece reads a 300,000-character word as one [UNK]: characters bound the chunk too."""
+    blob = "x" * 300_000
+    assert count([blob]) == [1]
+    chunks = chunk_blocks([Block("Intro line."), Block(blob)], count, max_tokens=200)
+    assert all(len(c.text) <= 200 * 8 for c in chunks) and len(chunks) >= 300_000 // 1600
+    assert "".join(c.text for c in chunks).count("x") >= 300_000  # cut, not lost (overlap may repeat some)
