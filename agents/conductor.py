@@ -107,7 +107,7 @@ def follow_up_query(state: State) -> str | None:
 
 
 def decide(text: str, available: dict[str, str], ctx: Context | None = None,
-           follow_up: str | None = None) -> tuple[str, str]:
+           follow_up: str | None = None, followed: str | None = None) -> tuple[str, str]:
     """Return ``(route, reason)`` for a message, among ``available`` specialists.
 
     Deterministic rules first; then document questions: a follow-up of the previous
@@ -118,7 +118,7 @@ def decide(text: str, available: dict[str, str], ctx: Context | None = None,
     for rule in RULES:
         if rule.route in available and rule.pattern.search(text):
             return rule.route, f"rule: {rule.why}"
-    if follow_up and "knowledge" in available and _stays_on_documents(ctx, text):
+    if follow_up and "knowledge" in available and _stays_on_documents(ctx, text, followed):
         return "knowledge", "rule: follows up the previous question about the documents"
     if ctx is not None and "knowledge" in available:
         if ctx.collection:
@@ -134,7 +134,7 @@ def decide(text: str, available: dict[str, str], ctx: Context | None = None,
     return "chat", "default: conversation"
 
 
-def _stays_on_documents(ctx: Context | None, text: str) -> bool:
+def _stays_on_documents(ctx: Context | None, text: str, collection: str | None) -> bool:
     """A follow-up with few words of its own leans on the documents; one with a topic of its own must match them."""
     if len(content_words(text)) < OWN_TOPIC_WORDS:
         return True
@@ -142,10 +142,17 @@ def _stays_on_documents(ctx: Context | None, text: str) -> bool:
     if kb is None:
         return False
     try:
-        hit = kb.best_match(text, ctx.collection)
+        _, hit = _match(kb, text, collection)
     except PodiumError:
         return False
     return hit is not None and hit.similarity >= kb.embedder.relevance
+
+
+def _match(kb: Any, text: str, collection: str | None) -> tuple[str | None, Any]:
+    """The closest chunk in ``collection``, or, when the turn names none, in whichever collection holds it."""
+    if collection:
+        return collection, kb.best_match(text, collection)
+    return kb.best_collection(text)
 
 
 def _near_documents(ctx: Context, text: str) -> str | None:
@@ -154,13 +161,13 @@ def _near_documents(ctx: Context, text: str) -> str | None:
     if kb is None or not text.strip():
         return None
     try:
-        hit = kb.best_match(text, ctx.collection)
+        collection, hit = _match(kb, text, ctx.collection)
     except PodiumError as exc:  # a broken knowledge base must not stop conversation
         notify("notice", text=f"knowledge base skipped: {exc.one_line()}")
         return None
     if hit is None or hit.similarity < kb.embedder.route:
         return None
-    return f"similarity {hit.similarity:.2f} to {hit.source} (threshold {kb.embedder.route})"
+    return f"similarity {hit.similarity:.2f} to {hit.source} in {collection} (threshold {kb.embedder.route})"
 
 
 def _ask_router(ctx: Context, router: str, text: str, available: dict[str, str]) -> str | None:
@@ -185,10 +192,15 @@ def conductor(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     available: dict[str, str] = ctx.services.get("specialists", {"chat": "general conversation"})
     text = last_user_text(state)
     follow_up = follow_up_query(state)
-    if follow_up and not ctx.collection and state.get("collection"):
-        ctx = replace(ctx, collection=state["collection"])  # a follow-up stays in the collection it followed
-    route, reason = decide(text, available, ctx, follow_up)
+    followed = ctx.collection or state.get("collection") if follow_up else None  # a follow-up stays there
+    route, reason = decide(text, available, ctx, follow_up, followed)
     notify("route", route=route, reason=reason)
     query = follow_up if route == "knowledge" and follow_up else text
-    return {"route": route, "route_reason": reason, "query": query, "collection": ctx.collection,
+    collection = ctx.collection or (followed if route == "knowledge" else None)
+    if route == "knowledge" and not collection and ctx.services.get("knowledge") is not None:
+        try:  # no collection named: search the one that holds the closest passage
+            collection = ctx.services["knowledge"].best_collection(query)[0]
+        except PodiumError:
+            collection = None
+    return {"route": route, "route_reason": reason, "query": query, "collection": collection,
             **{k: list(v) for k, v in TURN_FIELDS.items()}}

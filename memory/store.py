@@ -319,6 +319,25 @@ class KnowledgeBase:
 
         return search(self, query, collection or DEFAULT_COLLECTION, k, mode, source)
 
+    def best_collection(self, query: str, limit: int = 32) -> tuple[str | None, Any | None]:
+        """The collection holding the chunk closest to ``query``, and that chunk (``(None, None)`` when none).
+
+        For turns that name no collection: the question goes where its documents are, whatever
+        the collection is called. Collections that cannot be searched (another embedding model)
+        are skipped.
+        """
+        best: tuple[str | None, Any | None] = (None, None)
+        for info in self.collections()[:limit]:
+            if not info["chunks"]:
+                continue
+            try:
+                hit = self.best_match(query, info["name"])
+            except PodiumError:
+                continue
+            if hit is not None and (best[1] is None or hit.similarity > best[1].similarity):
+                best = (info["name"], hit)
+        return best
+
     def best_match(self, query: str, collection: str | None = None) -> Any | None:
         """The single closest chunk by dense similarity, or ``None`` when the collection is empty or absent."""
         try:

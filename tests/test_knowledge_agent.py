@@ -88,12 +88,24 @@ def test_unknown_collection_fails_before_the_turn(kb_app: PodiumApp):
     assert kb_app.threads() == []
 
 
-def test_document_phrase_without_the_default_collection_explains(settings: Settings, tmp_path: Path):
+def test_without_a_collection_named_the_question_goes_where_its_documents_are(settings: Settings, tmp_path: Path):
+    """No --collection and no 'default': the phrase rule and the similarity check both find 'notes'."""
     app = PodiumApp(settings)
     ingest(app.services["knowledge"], [write_docs(tmp_path / "docs")], "notes")
-    result, _ = run(app, "What do my notes say about bread?", model=register_script("kb-none2", []))
-    assert result.route[-1] == "knowledge"
-    assert "no knowledge collection 'default'" in result.answer and "notes" in result.answer
+    spec = register_script("kb-notes", ["A ripe starter, flour, water and salt [1].", "Sixteen hours [1]."])
+    result, _ = run(app, "What do my notes say about bread?", model=spec)
+    assert result.route[-1] == "knowledge" and result.sources[0]["source"] == "food/bread.md"
+    by_similarity, _ = run(app, "how long do cats sleep?", model=spec)
+    assert by_similarity.route[-1] == "knowledge" and by_similarity.sources[0]["source"] == "pets/cats.txt"
+    state = app.graph.get_state({"configurable": {"thread_id": by_similarity.thread_id}}).values
+    assert state["collection"] == "notes" and "in notes" in state["route_reason"]
+
+
+def test_a_named_collection_that_is_missing_explains(settings: Settings, tmp_path: Path):
+    app = PodiumApp(settings)
+    ingest(app.services["knowledge"], [write_docs(tmp_path / "docs")], "notes")
+    with pytest.raises(NotFoundError, match="unknown collection 'default'"):
+        run(app, "What do my notes say about bread?", model=register_script("kb-none2", []), collection="default")
 
 
 def test_conductor_routes_documents_by_phrase_flag_and_similarity(kb_app: PodiumApp):
