@@ -144,11 +144,25 @@ class PodiumApp:
         self.check_breakpoints(break_before)
         if thread_id:
             self.require_thread(thread_id)
+            self._require_idle(thread_id)
         thread_id = thread_id or uuid.uuid4().hex[:12]
         ctx = self.context(thread_id, **overrides)
         self.preflight(ctx, text)
         yield from self._run({"messages": [HumanMessage(text)]}, ctx, callbacks=callbacks,
                              break_before=break_before, trace=trace)
+
+    def _require_idle(self, thread_id: str) -> None:
+        """Refuse a new message on a thread whose turn is paused: the paused turn would be lost unanswered
+        (and a tool call left without its result, which remote providers reject)."""
+        snapshot = self.graph.get_state({"configurable": {"thread_id": thread_id}})
+        if not snapshot.next:
+            return
+        waiting = [i.value.get("name", "?") if isinstance(i.value, dict) else "?" for i in snapshot.interrupts]
+        if waiting:
+            raise PodiumError(f"thread {thread_id!r} is waiting for your approval of {', '.join(map(str, waiting))}",
+                              hint=f"answer it first: podium resume {thread_id} --approve | --reject | --edit JSON")
+        raise PodiumError(f"thread {thread_id!r} is paused before {', '.join(snapshot.next)}",
+                          hint=f"finish that turn first with `podium resume {thread_id}`, or start a new thread")
 
     def resume(self, thread_id: str, decision: Any = None, *, command: Any = None, checkpoint_id: str | None = None,
                break_before: list[str] | None = None, trace: bool = False, callbacks: list[Any] | None = None,

@@ -37,6 +37,10 @@ def test_reject_runs_nothing_and_says_so(podium):
     result, call = paused(podium)
     with pytest.raises(PodiumError, match="waiting for your approval of python"):
         list(podium.resume(result.thread_id))
+    before = podium.history(result.thread_id)
+    with pytest.raises(PodiumError, match="waiting for your approval of python") as refused:
+        list(podium.stream_turn("something else", result.thread_id))  # would orphan the pending call
+    assert "podium resume" in refused.value.hint and podium.history(result.thread_id) == before
     done = list(podium.resume(result.thread_id, "reject"))[-1].data["result"]
     assert done.answer == "You rejected the python call, so it was not run."
     (record,) = done.tool_calls
@@ -65,6 +69,8 @@ def test_a_plain_breakpoint_resumes_without_a_decision(podium):
     assert result.paused_before == ["chat"] and result.pending == []
     with pytest.raises(PodiumError, match="no tool call waiting for approval"):
         list(podium.resume(result.thread_id, "approve"))
+    with pytest.raises(PodiumError, match="is paused before chat"):
+        list(podium.stream_turn("another message", result.thread_id, model="scripted/echo"))
     done = list(podium.resume(result.thread_id))[-1].data["result"]
     assert done.answer == "You said: hello there" and done.paused_before == []
 
