@@ -22,7 +22,7 @@ from memory.chunking import Chunk, chunk_blocks
 from memory.loaders import MAX_FILE_BYTES, SUPPORTED, LoadError, load_blocks
 from memory.manifest import DocRecord
 from memory.store import DEFAULT_COLLECTION, check_name
-from podium.errors import ModelError
+from podium.errors import ModelError, NotFoundError
 
 if TYPE_CHECKING:
     from memory.store import KnowledgeBase
@@ -131,6 +131,17 @@ def discover(paths: Sequence[str | Path]) -> tuple[list[tuple[str, Path]], list[
     return sorted(found.items()), failed
 
 
+def check_paths(paths: Sequence[str | Path]) -> None:
+    """Raise :class:`NotFoundError` for the first path that does not exist, named as given.
+
+    A path the user typed that is not there is a mistake to fix, not a file to report
+    among the results: nothing is ingested and no collection is created.
+    """
+    for raw in paths:
+        if not os.path.lexists(Path(raw).expanduser()):
+            raise NotFoundError("file or folder", str(raw), hint="check the path; give files or folders that exist")
+
+
 def _os_reason(exc: OSError) -> str:
     return {13: "permission denied", 2: "no such file or directory"}.get(exc.errno or 0, exc.strerror or str(exc))
 
@@ -149,10 +160,12 @@ def ingest(kb: KnowledgeBase, paths: Sequence[str | Path], collection: str = DEF
            max_bytes: int = MAX_FILE_BYTES) -> IngestReport:
     """Ingest ``paths`` into ``collection`` (created on first use); see the module docstring.
 
+    A path that does not exist raises :class:`NotFoundError` before anything is written.
     With ``prune``, documents of the collection that are not among this run's files are deleted.
     """
     started = time.perf_counter()
     check_name(collection)
+    check_paths(paths)
     files, failures = discover(paths)
     with kb.writing(on_wait):
         run = _Run(kb, kb.collection(collection, create=True), IngestReport(collection), progress or _Silent())

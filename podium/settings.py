@@ -13,7 +13,7 @@ import os
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
+from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from pydantic_settings.exceptions import SettingsError
 
@@ -22,6 +22,8 @@ from podium.errors import ConfigError
 DEFAULT_MODEL = "llamacpp/smollm2-135m"
 POLICIES = ("local-first", "quality-first", "budget")
 """Routing policies, the default first."""
+MIN_CONTEXT = 256
+"""Smallest ``PODIUM_MAX_CONTEXT``: below it no prompt and answer fit a local model."""
 
 
 class Settings(BaseSettings):
@@ -48,6 +50,9 @@ class Settings(BaseSettings):
     kv_cache_mb: int = 256
     """Memory for saved KV states of local-model conversations (0: off). Sessions that take
     turns on one loaded model resume from their own saved prefix instead of re-reading it."""
+    stream: bool = False
+    """Print answers token by token into a pipe or a file too (a terminal always gets them live);
+    a failed attempt's words may then reach the file, followed by a note to ignore them."""
     seed: int = 0
     """Sampling seed for local models, so runs at temperature 0 repeat exactly."""
     system_prompt: str = "You are Podium, a helpful assistant. Answer clearly and concisely."
@@ -123,6 +128,41 @@ class Settings(BaseSettings):
                               setting=f"PODIUM_{info.field_name.upper()}", hint="use 0 or a positive number")
         return value
 
+    @field_validator("max_tokens", "n_threads", mode="after")
+    @classmethod
+    def _at_least_one(cls, value: int | None, info: ValidationInfo) -> int | None:
+        if value is not None and value < 1:
+            raise ConfigError(f"PODIUM_{info.field_name.upper()} must be at least 1 ({value})",
+                              setting=f"PODIUM_{info.field_name.upper()}",
+                              hint="use a whole number of 1 or more" + (" (or unset it for all cores)"
+                                                                        if info.field_name == "n_threads" else ""))
+        return value
+
+    @field_validator("temperature", mode="after")
+    @classmethod
+    def _sampling_temperature(cls, value: float) -> float:
+        if not 0 <= value <= 2:
+            raise ConfigError(f"PODIUM_TEMPERATURE must be between 0 and 2 ({value})", setting="PODIUM_TEMPERATURE",
+                              hint="0 answers the same way every time; 0.2 is the default; 2 is the most random")
+        return value
+
+    @field_validator("max_context", mode="after")
+    @classmethod
+    def _usable_context(cls, value: int) -> int:
+        if value < MIN_CONTEXT:
+            raise ConfigError(f"PODIUM_MAX_CONTEXT is {value} tokens; the smallest usable context is {MIN_CONTEXT}",
+                              setting="PODIUM_MAX_CONTEXT", hint=f"use {MIN_CONTEXT} or more (the default is 8192)")
+        return value
+
+    @model_validator(mode="after")
+    def _room_for_prompt(self) -> Settings:
+        # An answer of max_tokens is reserved in the local context: nothing would be left for the prompt.
+        if self.max_tokens >= self.max_context:
+            raise ConfigError(f"PODIUM_MAX_TOKENS ({self.max_tokens}) leaves no room for the prompt in "
+                              f"PODIUM_MAX_CONTEXT ({self.max_context} tokens)", setting="PODIUM_MAX_TOKENS",
+                              hint="lower PODIUM_MAX_TOKENS or raise PODIUM_MAX_CONTEXT")
+        return self
+
     @field_validator("sandbox_wall_s", "sandbox_cpu_s", "sandbox_memory_mb", mode="after")
     @classmethod
     def _positive(cls, value: float, info: ValidationInfo) -> float:
@@ -162,20 +202,37 @@ class Settings(BaseSettings):
     @property
     def data_dir(self) -> Path:
         """The data directory, created on first use."""
-        self.home.mkdir(parents=True, exist_ok=True)
-        return self.home
+        return _make_dir(self.home, "PODIUM_HOME")
 
     @property
     def workspace_dir(self) -> Path:
         """The tools' workspace folder, created on first use."""
-        path = self.workspace or self.home / "workspace"
+        if self.workspace is None:
+            return _make_dir(self.data_dir / "workspace", "PODIUM_HOME")
+        return _make_dir(self.workspace, "PODIUM_WORKSPACE")
+
+
+def _make_dir(path: Path, setting: str) -> Path:
+    """Create a settings folder, or raise a one-line :class:`ConfigError` naming the setting."""
+    try:
         path.mkdir(parents=True, exist_ok=True)
-        return path
+    except FileExistsError:
+        raise ConfigError(f"{setting}: {path} is a file, not a folder", setting=setting,
+                          hint=f"point {setting} at a folder (it is created if missing)") from None
+    except OSError as exc:
+        raise ConfigError(f"{setting}: cannot create the folder {path} ({exc.strerror or exc})", setting=setting,
+                          hint=f"point {setting} at a folder you can write to") from None
+    return path
 
 
 def load_settings(**overrides: object) -> Settings:
     """Build the settings from the environment (and ``PODIUM_ENV_FILE`` when set)."""
-    env_file = os.environ.get("PODIUM_ENV_FILE")
+    env_file = os.environ.get("PODIUM_ENV_FILE") or None
+    if env_file is not None and not Path(env_file).expanduser().is_file():
+        what = "is a folder" if Path(env_file).expanduser().is_dir() else "does not exist"
+        raise ConfigError(f"PODIUM_ENV_FILE: {env_file} {what}", setting="PODIUM_ENV_FILE",
+                          hint="name a .env file of KEY=value lines, or unset PODIUM_ENV_FILE")
+    env_file = str(Path(env_file).expanduser()) if env_file else None
     try:
         return Settings(_env_file=env_file, **overrides)  # type: ignore[call-arg]
     except (ValidationError, SettingsError, ValueError) as exc:

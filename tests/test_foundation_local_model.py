@@ -179,7 +179,7 @@ def test_thread_continues_across_processes():
         (["--model", "/nowhere/model.gguf"], {}, "not found"),
         (["--model", "openai/gpt-4o-mini"], {}, "OPENAI_API_KEY"),
         (["--thread", "missing-thread"], {}, "unknown thread"),
-        ([], {"PODIUM_MAX_CONTEXT": "128"}, "tokens"),
+        ([], {"PODIUM_MAX_CONTEXT": "256", "PODIUM_MAX_TOKENS": "64"}, "tokens"),
     ],
 )
 def test_bad_input_is_one_line_and_writes_nothing(args, env, needle):

@@ -75,10 +75,14 @@ def test_ingest_is_incremental_and_prunes(settings, docs):
 
 def test_single_files_are_named_by_file_name_and_missing_paths_fail(settings, docs, tmp_path):
     (docs / "sub" / "dangling.md").symlink_to(tmp_path / "moved-away.md")
-    report = ingest(kb(settings), [docs / "sub", tmp_path / "nope.md", docs / "image.png"], "single")
+    report = ingest(kb(settings), [docs / "sub", docs / "image.png"], "single")
     assert {f.source: (f.status, f.reason) for f in report.files} == {
         "errors.md": ("added", ""), "plants.txt": ("added", ""), "dangling.md": ("failed", "no such file or directory"),
-        "nope.md": ("failed", "no such file or directory"), "image.png": ("failed", "binary file (contains NUL bytes)")}
+        "image.png": ("failed", "binary file (contains NUL bytes)")}
+    # A path the user typed that is not there is their mistake: an error before anything is written.
+    with pytest.raises(NotFoundError, match="nope.md"):
+        ingest(kb(settings), [docs / "sub", tmp_path / "nope.md"], "ghost")
+    assert "ghost" not in kb(settings).catalog()
 
 
 @pytest.mark.skipif(os.geteuid() == 0, reason="root reads every file")

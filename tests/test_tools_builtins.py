@@ -89,6 +89,28 @@ def test_current_time_errors_and_spans(env):
     assert "Asia/Tokyo" in zone_spans("time in Asia/Tokyo please")
 
 
+@pytest.mark.parametrize("message, span, label", [
+    ("what time is it in UTC+5:30", "UTC+5:30", "UTC+05:30"),
+    ("What time is it in UTC-03:30?", "UTC-03:30", "UTC-03:30"),
+    ("what's the time in GMT+5:45", "GMT+5:45", "UTC+05:45"),
+    ("time in UTC +5:30 please", "UTC +5:30", "UTC+05:30"),
+    ("what time is it in UTC+5", "UTC+5", "UTC+05:00"),
+])
+def test_offsets_with_minutes_are_offered_whole(message, span, label):
+    assert zone_spans(message) == [span]
+    assert resolve_zone(span)[1] == label
+
+
+@pytest.mark.model
+def test_the_tiny_model_asks_for_an_offset_with_its_minutes(settings):
+    from graph.app import PodiumApp
+
+    result = PodiumApp(settings).ask("What time is it in UTC+5:30?")
+    (call,) = result.tool_calls
+    assert (call["name"], call["args"], call["error"]) == ("current_time", {"timezone": "UTC+5:30"}, None)
+    assert "(UTC+05:30, UTC+05:30)" in result.answer
+
+
 def test_read_and_list_files_inside_the_workspace(env):
     assert run("read_file", env, path="notes/todo.md") == "- buy milk\n- call Ada\n"
     assert run("read_file", env, path="./notes/../readme.txt") == "hello workspace"

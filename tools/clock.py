@@ -59,7 +59,8 @@ def resolve_zone(name: str) -> tuple[tzinfo, str]:
 
 def zone_spans(message: str) -> list[str]:
     """Places, zone names and abbreviations mentioned in a message (one to three words long)."""
-    words = re.findall(r"[A-Za-z][\w/+-]*|[+-]\d{1,2}(?::\d{2})?", message)
+    # An offset's minutes ride along with its hours ('UTC+5:30', 'GMT+5:45', '-03:30').
+    words = re.findall(r"[A-Za-z][\w/+-]*(?:(?<=\d):\d{2})?|[+-]\d{1,2}(?::\d{2})?", message)
     found = []
     for size in (3, 2, 1):
         for i in range(len(words) - size + 1):

@@ -13,9 +13,10 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
-from podium.errors import PodiumError
+from podium.errors import ConfigError, PodiumError
 from podium.settings import load_settings
 
 app = typer.Typer(
@@ -71,35 +72,52 @@ def ask(
     approve: Annotated[bool, typer.Option("--approve", help="Approve every tool call that asks for approval "
                                           "(otherwise the turn stops with exit status 3).")] = False,
 ) -> None:
-    """Ask one question and print the streamed answer (or one JSON object with --json)."""
+    """Ask one question and print the streamed answer (or one JSON object with --json).
+
+    Ctrl-C stops the answer at the next token, rolls the turn back and exits with status 130.
+    """
+    from ui.cli_tools import ctrl_c_stops, drive, finish
+
+    if not question.strip():
+        raise PodiumError("empty question", hint='type a question, e.g. podium ask "What is 2 + 2?"')
     podium = _app()
     turn = {"model": model, "system_prompt": system, "collection": collection, "fallbacks": fallback or None,
             "policy": policy}
+    stream = podium.settings.stream
     if trace or break_before:  # the debugger's run loop: step records, and a note where it paused
         from ui.cli_debug import run_traced
 
-        events = podium.stream_turn(question, thread, trace=trace, break_before=break_before, **turn)
-        run_traced(podium, events, as_json=as_json, show_steps=trace, approve=approve)
+        with ctrl_c_stops() as callbacks:
+            events = podium.stream_turn(question, thread, trace=trace, break_before=break_before,
+                                        callbacks=callbacks, **turn)
+            run_traced(podium, events, as_json=as_json, show_steps=trace, approve=approve, callbacks=callbacks)
         return
-    from ui.cli_tools import drive, finish
-
-    result = drive(podium.stream_turn(question, thread, **turn), as_json=as_json)
-    while approve and result.pending:  # --approve: answer every approval of the turn with yes
-        result = drive(podium.resume(result.thread_id, "approve"), as_json=as_json)
+    with ctrl_c_stops() as callbacks:
+        result = drive(podium.stream_turn(question, thread, callbacks=callbacks, **turn), as_json=as_json,
+                       stream=stream)
+        while approve and result.pending:  # --approve: answer every approval of the turn with yes
+            result = drive(podium.resume(result.thread_id, "approve", callbacks=callbacks), as_json=as_json,
+                           stream=stream)
     finish(result, as_json=as_json)  # exits with status 3 while a call still awaits approval
 
 
 @app.command()
 def chat(model: ModelOpt = None, thread: ThreadOpt = None, collection: CollectionOpt = None,
          fallback: FallbackOpt = None, policy: PolicyOpt = None) -> None:
-    """Chat interactively with streamed answers (/new starts a thread, /exit quits)."""
-    from ui.cli_tools import AnswerPrinter
+    """Chat interactively with streamed answers (/new starts a thread, /exit quits).
+
+    Ctrl-C during an answer stops it (the turn is not saved); Ctrl-C or Ctrl-D at the prompt quits.
+    """
+    from ui.cli_tools import ask_approvals, ctrl_c_stops, drive
     from ui.render import usage_footer
 
     podium = _app()
+    turn = {"model": model, "collection": collection, "fallbacks": fallback or None, "policy": policy}
     if thread:
         podium.require_thread(thread)
-    err.print(f"[bold]Podium[/bold] on {model or podium.settings.model}. /new for a new thread, /exit to quit.")
+    podium.preflight(podium.context(thread or "", **turn), "")  # a bad option fails now, not every turn
+    err.print(f"[bold]Podium[/bold] on {escape(model or podium.settings.model)}. "
+              "/new for a new thread, /exit to quit.")
     while True:
         try:
             text = out.input("[bold cyan]you>[/bold cyan] ").strip()
@@ -110,38 +128,29 @@ def chat(model: ModelOpt = None, thread: ThreadOpt = None, collection: Collectio
             return
         if text == "/new":
             thread = None
-            err.print("[dim]new thread[/dim]")
+            err.print("new thread", style="dim", markup=False)
             continue
         if not text:
             continue
         try:
-            out.print("[bold green]podium>[/bold green] ", end="")
-            turn = {"model": model, "collection": collection, "fallbacks": fallback or None, "policy": policy}
-            answer = AnswerPrinter()
-            for event in podium.stream_turn(text, thread, **turn):
-                if event.kind == "token":
-                    answer.token(event.data["text"])
-                elif event.kind == "notice":
-                    err.print(f"\n[dim]· {event.data['text']}[/dim]")
-                elif event.kind == "retract":
-                    answer.retract(int(event.data.get("chars", 0)))
-                elif event.kind == "done":
-                    result = event.data["result"]
-                    thread = result.thread_id
-                    answer.flush()
-                    out.print()
-                    err.print(f"[dim]{usage_footer(result.model, result.usage)} · thread {thread}[/dim]")
+            result = None
+            with ctrl_c_stops(quit_code=None) as callbacks:  # Ctrl-C: back to the prompt
+                result = drive(podium.stream_turn(text, thread, callbacks=callbacks, **turn), as_json=False,
+                               stream=podium.settings.stream, prefix="podium> ")
+            if result is None:
+                continue
+            thread = result.thread_id
+            out.print()
+            err.print(f"{usage_footer(result.model, result.usage)} · thread {thread}", style="dim", markup=False)
             if result.pending:  # a tool call waits for approval: ask here, then the turn goes on
-                from ui.cli_tools import ask_approvals
-
                 ask_approvals(podium, result)
         except PodiumError as exc:
-            out.print()
-            err.print(f"[red]error:[/red] {exc.one_line()}")
+            err.print(f"error: {exc.one_line()}", style="red", markup=False)
 
 
 @app.command()
-def threads(as_json: JsonOpt = False) -> None:
+def threads(as_json: Annotated[bool, typer.Option("--json", help="Print one JSON array of threads instead of "
+                                                 "a table.")] = False) -> None:
     """List saved conversation threads, newest first."""
     items = _app().threads()
     if as_json:
@@ -149,7 +158,7 @@ def threads(as_json: JsonOpt = False) -> None:
         return
     table = Table("thread", "messages", "updated", "title")
     for t in items:
-        table.add_row(t.thread_id, str(t.messages), t.updated[:19], t.title)
+        table.add_row(escape(t.thread_id), str(t.messages), t.updated[:19], escape(t.title))
     out.print(table)
 
 
@@ -161,7 +170,7 @@ def history(thread_id: Annotated[str, typer.Argument(help="Thread id.")], as_jso
         _print_json({"thread_id": thread_id, "messages": messages})
         return
     for m in messages:
-        out.print(f"[bold]{m['role']}>[/bold] {m['content']}")
+        out.print(f"[bold]{m['role']}>[/bold] {escape(m['content'])}")
 
 
 @app.command()
@@ -193,7 +202,7 @@ def models(as_json: JsonOpt = False) -> None:
     wide = Console(width=max(out.width, 160), highlight=False)
     wide.print(table)
     for p in problems:
-        err.print(f"[dim]{p['spec']}: {p['error']}[/dim]")
+        err.print(f"{p['spec']}: {p['error']}", style="dim", markup=False)
 
 
 def _register_plugins() -> None:
@@ -210,17 +219,27 @@ def _register_plugins() -> None:
 _register_plugins()
 
 
+def _log_level() -> str:
+    """``PODIUM_LOG_LEVEL`` (default WARNING), checked so a typo is a one-line error."""
+    level = os.environ.get("PODIUM_LOG_LEVEL", "").strip().upper() or "WARNING"
+    if level not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
+        raise ConfigError(f"PODIUM_LOG_LEVEL: unknown log level {os.environ['PODIUM_LOG_LEVEL']!r}",
+                          setting="PODIUM_LOG_LEVEL", hint="use DEBUG, INFO, WARNING (the default) or ERROR")
+    return level
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console entry point: run the CLI, turning Podium errors into one-line messages."""
-    logging.basicConfig(level=os.environ.get("PODIUM_LOG_LEVEL", "WARNING"))
     try:
+        logging.basicConfig(level=_log_level())
         code = app(args=argv, standalone_mode=False)
         if isinstance(code, int) and code:  # non-standalone click returns typer.Exit's code instead of exiting
             raise SystemExit(code)
-    except PodiumError as exc:
-        err.print(f"[red]error:[/red] {exc.message}")
+    except PodiumError as exc:  # markup off: messages quote user text, and hints such as 'podium[gemma]'
+        err.print("error: ", style="red", end="", markup=False)
+        err.print(exc.message, markup=False)
         if exc.hint:
-            err.print(f"[dim]hint: {exc.hint}[/dim]")
+            err.print(f"hint: {exc.hint}", style="dim", markup=False)
         raise SystemExit(exc.exit_code) from None
     except KeyboardInterrupt:
         raise SystemExit(130) from None

@@ -41,9 +41,12 @@ def print_steps(records: Iterable[Any]) -> None:
 
 
 def run_traced(podium: Any, events: Iterable[Any], *, as_json: bool, show_steps: bool = True,
-               approve: bool = False) -> None:
+               approve: bool = False, callbacks: list[Any] | None = None) -> None:
     """Drive a run like ``podium ask`` (tokens on stdout, approvals, exit status 3 while one waits),
-    printing each step record on stderr as it ends, or adding them as ``steps`` to the JSON object."""
+    printing each step record on stderr as it ends, or adding them as ``steps`` to the JSON object.
+
+    ``callbacks`` (from :func:`ui.cli_tools.ctrl_c_stops`) go to the resumed runs of ``approve`` too.
+    """
     from graph.debug import StepRecorder, redact
     from ui.cli import _print_json
     from ui.cli_tools import PENDING_EXIT, drive, finish
@@ -66,9 +69,11 @@ def run_traced(podium: Any, events: Iterable[Any], *, as_json: bool, show_steps:
         if live:
             print_steps(left)
 
-    result = drive(steps(events), as_json=as_json)
+    stream = podium.settings.stream
+    result = drive(steps(events), as_json=as_json, stream=stream)
     while approve and result.pending:  # --approve: answer every approval of the turn with yes
-        result = drive(steps(podium.resume(result.thread_id, "approve", trace=True)), as_json=as_json)
+        resumed = podium.resume(result.thread_id, "approve", trace=True, callbacks=callbacks)
+        result = drive(steps(resumed), as_json=as_json, stream=stream)
     if as_json and show_steps:
         _print_json(redact({**result.to_dict(), "steps": [r.to_dict() for r in recorder.records]}))
         if result.pending:
@@ -100,7 +105,11 @@ def graph_cmd(
 
     drawing = draw(build_graph(), fmt)
     if output is not None:
-        output.write_bytes(drawing) if isinstance(drawing, bytes) else output.write_text(drawing)
+        try:
+            output.write_bytes(drawing) if isinstance(drawing, bytes) else output.write_text(drawing)
+        except OSError as exc:
+            raise ConfigError(f"--output: cannot write {output} ({exc.strerror or exc})", setting="output",
+                              hint="give a file in a folder that exists and that you can write to") from None
         return
     if isinstance(drawing, bytes):
         if sys.stdout.isatty():
@@ -173,10 +182,12 @@ def replay_cmd(
 ) -> None:
     """Re-run a thread from a past checkpoint as a new branch, printing each step."""
     from graph.trace import replay
+    from ui.cli_tools import ctrl_c_stops
 
     podium = _podium()
-    run_traced(podium, replay(podium, thread_id, checkpoint, break_before=break_before, model=model),
-               as_json=as_json)
+    with ctrl_c_stops() as callbacks:
+        events = replay(podium, thread_id, checkpoint, break_before=break_before, model=model, callbacks=callbacks)
+        run_traced(podium, events, as_json=as_json, callbacks=callbacks)
 
 
 @debug_app.command("fork")
@@ -197,7 +208,11 @@ def fork_cmd(
         if not as_json:
             err.print(f"forked {forked['checkpoint_id']}; running {', '.join(forked['next'])}", style="dim",
                       markup=False)
-        run_traced(podium, replay(podium, thread_id, forked["checkpoint_id"]), as_json=as_json)
+        from ui.cli_tools import ctrl_c_stops
+
+        with ctrl_c_stops() as callbacks:
+            run_traced(podium, replay(podium, thread_id, forked["checkpoint_id"], callbacks=callbacks),
+                       as_json=as_json, callbacks=callbacks)
         return
     if as_json:
         _json(forked)

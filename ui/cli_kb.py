@@ -64,8 +64,10 @@ def ingest(
     as_json: JsonOpt = False,
 ) -> None:
     """Add documents to a knowledge collection; unchanged files are skipped, changed ones replaced."""
+    from memory.ingest import check_paths
     from memory.ingest import ingest as run
 
+    check_paths(paths)  # a mistyped path is an error before anything opens (or a progress bar shows)
     kb = _kb()
     columns = (SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                TextColumn("files · {task.fields[chunks]}"), TimeElapsedColumn())
@@ -96,7 +98,7 @@ def search(
         _json({"query": query, "collection": collection, "mode": mode, "hits": [h.to_dict() for h in hits]})
         return
     if not hits:
-        err.print(f"no matches in {collection!r}")
+        err.print(f"no matches in {collection!r}", markup=False)
     for rank, hit in enumerate(hits, 1):
         where = hit.source + (f" > {hit.heading}" if hit.heading else "") + (f" (p. {hit.page})" if hit.page else "")
         scores = f"score {hit.score:.4f} · similarity {hit.similarity:.2f}"
@@ -114,7 +116,7 @@ def list_(as_json: JsonOpt = False) -> None:
     table = Table("collection", "documents", "chunks", "embedding model", "updated")
     for r in rows:
         updated = time.strftime("%Y-%m-%d %H:%M", time.localtime(r["updated"])) if r["updated"] else "-"
-        table.add_row(r["name"], str(r["documents"]), str(r["chunks"]), r["embedder"], updated)
+        table.add_row(r["name"], str(r["documents"]), str(r["chunks"]), escape(r["embedder"]), updated)
     out.print(table)
 
 
@@ -135,9 +137,9 @@ def stats(name: Annotated[str, typer.Argument(help="Collection.")], as_json: Jso
         _json(data)
         return
     for key in ("name", "embedder", "documents", "chunks", "tokens", "avg_chunk_tokens", "location"):
-        out.print(f"{key:>17}: {data[key]}")
-    out.print(f"{'file types':>17}: " + ", ".join(f"{k} {v}" for k, v in data["file_types"].items()))
-    out.print(f"{'most chunks':>17}: " + ", ".join(f"{s} ({n})" for s, n in data["largest"]))
+        out.print(f"{key:>17}: {data[key]}", markup=False)
+    out.print(f"{'file types':>17}: " + ", ".join(f"{k} {v}" for k, v in data["file_types"].items()), markup=False)
+    out.print(f"{'most chunks':>17}: " + ", ".join(f"{s} ({n})" for s, n in data["largest"]), markup=False)
 
 
 @kb_app.command("eval")

@@ -8,7 +8,11 @@ later process. Without a decision, ``resume`` continues a thread paused at a bre
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+import logging
+import signal
+import threading
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from typing import Annotated, Any
 
 import typer
@@ -27,17 +31,23 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object ins
 
 
 class AnswerPrinter:
-    """Answer tokens to stdout: live on a terminal; into a pipe or a file, held until the turn ends.
+    """Answer tokens to stdout: live on a terminal; into a pipe or a file, held until the turn ends
+    (unless ``PODIUM_STREAM=1`` asks for them live there too).
 
     Held text can still be taken back, so a failed attempt's words never reach a file; a
     terminal cannot unprint, so it is told which text to ignore.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, *, stream: bool = False, prefix: str = "") -> None:
         from ui.cli import out
 
-        self.live = out.is_terminal
+        self.live = out.is_terminal or stream
+        """Print tokens as they come (a terminal, or ``PODIUM_STREAM=1``), else hold them."""
         self.held = ""
+        if prefix:  # podium chat's "podium> ", printed at once
+            out.print(prefix, end="", style="bold green", markup=False)
+        self.mid_line = bool(prefix)
+        """Text was printed and no newline followed it yet."""
 
     def token(self, text: str) -> None:
         """One streamed piece of the answer."""
@@ -45,8 +55,17 @@ class AnswerPrinter:
 
         if self.live:
             out.print(text, end="", markup=False, highlight=False)
+            self.mid_line = True
         else:
             self.held += text
+
+    def end_line(self) -> None:
+        """End a live answer's line (a turn failed or was stopped mid-answer), so messages start afresh."""
+        from ui.cli import out
+
+        if self.mid_line:
+            out.print()
+            self.mid_line = False
 
     def retract(self, chars: int) -> None:
         """Take back the last ``chars`` characters (a failed attempt's)."""
@@ -54,6 +73,7 @@ class AnswerPrinter:
 
         if self.live:
             err.print("\n" + RETRACTED, style="dim", markup=False)
+            self.mid_line = False
         else:
             self.held = self.held[: max(len(self.held) - chars, 0)]
 
@@ -66,22 +86,72 @@ class AnswerPrinter:
             self.held = ""
 
 
-def drive(events: Iterable[Any], *, as_json: bool) -> Any:
-    """Print a run's answer tokens and notices as they stream; return its :class:`TurnResult`."""
+def drive(events: Iterable[Any], *, as_json: bool, stream: bool = False, prefix: str = "") -> Any:
+    """Print a run's answer tokens and notices as they stream; return its :class:`TurnResult`.
+
+    ``stream`` prints tokens live even into a pipe (``PODIUM_STREAM``); a run that fails or
+    is stopped prints none of the text it held. ``prefix`` starts the answer's line.
+    """
     from ui.cli import err
 
-    result, answer = None, AnswerPrinter()
-    for event in events:
-        if event.kind == "token" and not as_json:
-            answer.token(event.data["text"])
-        elif event.kind == "notice" and not as_json:
-            err.print("· " + event.data["text"], style="dim", markup=False)
-        elif event.kind == "retract" and not as_json:
-            answer.retract(int(event.data.get("chars", 0)))
-        elif event.kind == "done":
-            result = event.data["result"]
+    result, answer = None, AnswerPrinter(stream=stream, prefix=prefix)
+    try:
+        for event in events:
+            if event.kind == "token" and not as_json:
+                answer.token(event.data["text"])
+            elif event.kind == "notice" and not as_json:
+                answer.end_line()
+                err.print("· " + event.data["text"], style="dim", markup=False)
+            elif event.kind == "retract" and not as_json:
+                answer.retract(int(event.data.get("chars", 0)))
+            elif event.kind == "done":
+                result = event.data["result"]
+    except BaseException:
+        answer.end_line()
+        raise
     answer.flush()
     return result
+
+
+@contextmanager
+def ctrl_c_stops(*, quit_code: int | None = 130) -> Iterator[list[Any]]:
+    """The callbacks of a run that Ctrl-C stops at the next token, as the web app's Stop button does.
+
+    LangGraph generates in a worker thread that a ``KeyboardInterrupt`` in the main thread
+    does not stop, so Ctrl-C only sets a stop event (``StopSignal`` raises at the next token
+    and the turn is rolled back); a second Ctrl-C interrupts at once. A stopped run prints
+    one line, then exits with ``quit_code``, or returns (``None``: ``podium chat`` goes on).
+    """
+    from ui.cli import err
+    from ui.session import StopSignal, TurnStopped
+
+    event = threading.Event()
+    previous = None
+
+    def on_sigint(signum: int, frame: Any) -> None:
+        if event.is_set():  # asked twice: stop waiting for the next token
+            signal.signal(signal.SIGINT, previous or signal.default_int_handler)
+            raise KeyboardInterrupt
+        event.set()
+
+    if threading.current_thread() is threading.main_thread():  # only the main thread may handle signals
+        previous = signal.signal(signal.SIGINT, on_sigint)
+    manager_log = logging.getLogger("langchain_core.callbacks.manager")
+    manager_log.addFilter(_quiet_stop)  # LangChain logs the stop as a callback error before re-raising it
+    try:
+        yield [StopSignal(event)]
+    except (TurnStopped, KeyboardInterrupt):
+        err.print("■ stopped: nothing of this turn was saved", style="yellow", markup=False)
+        if quit_code is not None:
+            raise typer.Exit(quit_code) from None
+    finally:
+        manager_log.removeFilter(_quiet_stop)
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
+
+
+def _quiet_stop(record: logging.LogRecord) -> bool:
+    return "TurnStopped" not in record.getMessage()
 
 
 def finish(result: Any, *, as_json: bool) -> None:
@@ -126,11 +196,18 @@ def ask_approvals(podium: Any, result: Any) -> Any:
             show_pending(call, result.thread_id)
             return result
         try:
-            out.print("podium> ", end="", style="bold green")
-            result = drive(podium.resume(result.thread_id, decision), as_json=False)
-            out.print()
+            stopped = True
+            with ctrl_c_stops(quit_code=None) as callbacks:
+                result = drive(podium.resume(result.thread_id, decision, callbacks=callbacks), as_json=False,
+                               stream=podium.settings.stream, prefix="podium> ")
+                stopped = False
+                out.print()
         except PodiumError as exc:  # e.g. edited arguments that do not validate: ask again
             err.print(f"error: {exc.one_line()}", style="red", markup=False)
+            continue
+        if stopped:  # Ctrl-C: the run was rolled back, so the call still waits in the checkpoint
+            show_pending(call, result.thread_id)
+            return result
     return result
 
 
@@ -139,13 +216,13 @@ def _ask_decision() -> Any:
     from ui.cli import err, out
 
     while True:
-        answer = out.input("approve? [y]es / [n]o / [e]dit: ").strip().lower()
+        answer = out.input("approve? [y]es / [n]o / [e]dit: ", markup=False).strip().lower()
         if answer in ("y", "yes"):
             return "approve"
         if answer in ("n", "no"):
             return "reject"
         if answer in ("e", "edit"):
-            text = out.input("arguments as JSON: ")
+            text = out.input("arguments as JSON: ", markup=False)
             try:
                 return {"action": "edit", "args": json.loads(text)}
             except json.JSONDecodeError as exc:
@@ -200,7 +277,10 @@ def register(app: typer.Typer) -> None:
         """Continue a paused thread: answer a pending approval, or go on from a breakpoint."""
         decision = _decision(approve, reject, edit)
         podium = _app()
-        result = drive(podium.resume(thread_id, decision), as_json=as_json)
-        while result.pending and decision in ("approve", "reject"):  # the same answer for the turn's later calls
-            result = drive(podium.resume(thread_id, decision), as_json=as_json)
+        with ctrl_c_stops() as callbacks:  # Ctrl-C: exit status 130, the thread stays where it paused
+            result = drive(podium.resume(thread_id, decision, callbacks=callbacks), as_json=as_json,
+                           stream=podium.settings.stream)
+            while result.pending and decision in ("approve", "reject"):  # the same answer for later calls
+                result = drive(podium.resume(thread_id, decision, callbacks=callbacks), as_json=as_json,
+                               stream=podium.settings.stream)
         finish(result, as_json=as_json)

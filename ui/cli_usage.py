@@ -15,6 +15,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from podium.errors import ConfigError
@@ -70,7 +71,7 @@ def render(groups: list[dict[str, Any]], by: str) -> Table:
     table = Table(by, "calls", "outcomes", "prompt tok", "completion tok", "avg ttft", "avg tok/s", "GPU-s", "cost USD",
                   show_footer=True)
     for g in groups:
-        table.add_row(str(g[by] or "-"), str(g["calls"]), outcome_text(g), _num(g["prompt_tokens"]),
+        table.add_row(escape(str(g[by] or "-")), str(g["calls"]), escape(outcome_text(g)), _num(g["prompt_tokens"]),
                       _num(g["completion_tokens"]), _num(g["ttft_s"], "{:.2f}s"), _num(g["tokens_per_s"], "{:.1f}"),
                       _num(g["gpu_s"], "{:.1f}"), _money(g["cost_usd"], g["unpriced"]))
     total = total_of(groups)
@@ -79,6 +80,15 @@ def render(groups: list[dict[str, Any]], by: str) -> Table:
                                             _money(total["cost_usd"], total["unpriced"])), strict=True):
         column.footer = text
     return table
+
+
+def _require_thread(settings: Any, thread: str) -> None:
+    """Raise the usual unknown-thread error unless the checkpointer has ``thread``."""
+    from graph.checkpoint import latest_checkpoint_id, open_checkpointer
+    from podium.errors import NotFoundError
+
+    if latest_checkpoint_id(open_checkpointer(settings), thread) is None:
+        raise NotFoundError("thread", thread, hint="list threads with `podium threads`, or omit --thread for all")
 
 
 def register(app: typer.Typer) -> None:
@@ -98,7 +108,11 @@ def register(app: typer.Typer) -> None:
         if by not in GROUPS:
             raise ConfigError(f"--by: cannot group by {by!r}", setting="--by", hint=f"use one of {', '.join(GROUPS)}")
         start = parse_since(since) if since else None
-        groups = open_ledger(load_settings()).totals(by=by, thread=thread, since=start)
+        settings = load_settings()
+        ledger = open_ledger(settings)
+        groups = ledger.totals(by=by, thread=thread, since=start)
+        if thread and not groups and not ledger.totals(thread=thread):
+            _require_thread(settings, thread)  # a typo is an error; a thread without model calls is not
         if as_json:
             data = {"by": by, "thread": thread, "since": datetime.fromtimestamp(start).isoformat() if start else None,
                     "groups": groups, "total": total_of(groups)}
@@ -107,7 +121,7 @@ def register(app: typer.Typer) -> None:
         err = Console(stderr=True, highlight=False, soft_wrap=True)
         if not groups:
             scope = (f" for thread {thread}" if thread else "") + (f" since {since}" if since else "")
-            err.print(f"no model calls recorded{scope}")
+            err.print(f"no model calls recorded{scope}", markup=False)
             return
         Console(highlight=False, width=max(Console().width, 150)).print(render(groups, by))
         if any(g["unpriced"] for g in groups):
