@@ -21,7 +21,7 @@ PAUSED_SCREENSHOT = SCREENSHOTS / "debug-paused.png"
 
 
 def last(outputs):
-    """The final view of a streaming handler: (image, steps, status, answer, checkpoints, picker, session)."""
+    """The final view of a streaming handler (``gradio_debug.VIEW``): image, steps, status, answer, ..., session."""
     outputs = list(outputs)
     assert outputs, "the handler yielded nothing"
     return outputs[-1]
@@ -32,10 +32,10 @@ def test_run_pauses_at_a_breakpoint_then_continues(app):
     model = register_script("dbg-ui", ["paused then answered"])
     views = list(tab.run("hello", None, ["chat"], model, new_debug_session()))
     assert any("Running" in v[2] for v in views[:-1])  # the table updated while the turn ran
-    image, rows, status, answer, checkpoints, _, session = views[-1]
+    image, rows, status, answer, checkpoints, _, approval, *_, session = views[-1]
     assert "paused before **chat**" in status and answer == ""
     assert [r[1] for r in rows] == ["__start__", "conductor"] and session["paused"] == ["chat"]
-    assert checkpoints[0][0] == ">" and checkpoints[0][5] == "chat"
+    assert checkpoints[0][0] == ">" and checkpoints[0][5] == "chat" and approval["visible"] is False
     boxes, _ = draw.layout(app.graph)
     x0, y0, _, y1 = boxes["chat"]
     assert image.convert("RGB").getpixel((int(x0) + 6, int((y0 + y1) / 2))) == (0xFF, 0xB3, 0x47)
@@ -45,7 +45,9 @@ def test_run_pauses_at_a_breakpoint_then_continues(app):
     assert [r[1] for r in rows] == ["__start__", "conductor", "chat"] and rows[2][7] == model
     delta, state = tab.step_detail(session, 2)
     assert delta["messages_added"][0]["content"] == "paused then answered"
-    assert state["checkpoint_id"] == rows[2][10] and len(state["values"]["messages"]) == 2
+    assert delta["checkpoint_id"] == state["checkpoint_id"] and len(state["values"]["messages"]) == 2
+    assert state["checkpoint_id"].startswith(rows[2][10]) and 8 <= len(rows[2][10]) < len(state["checkpoint_id"])
+    assert len({r[10] for r in rows}) == 3, "short ids still tell the steps apart"
 
 
 def test_step_runs_one_node_at_a_time(app):
@@ -65,7 +67,8 @@ def test_fork_and_replay_from_the_tab(app):
     after_conductor = next(s["checkpoint_id"] for s in session["steps"] if s["node"] == "conductor")
     status, table, new_id = tab.fork(thread, after_conductor, "route_reason", '"from the ui"', session)
     assert new_id in status and table[0][1] == new_id and table[0][5] == "chat"
-    error, *_ = tab.fork(thread, after_conductor, "route", "7", session)
+    with pytest.warns(UserWarning, match="route"):  # a toast in the app: the button may be far from the status
+        error, *_ = tab.fork(thread, after_conductor, "route", "7", session)
     assert error.startswith("**Error:**") and "route" in error
     _, rows, status, answer, *_ = last(tab.replay(thread, new_id, [], session))
     assert answer == "You said: fork here"

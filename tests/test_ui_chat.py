@@ -15,7 +15,7 @@ from langchain_core.outputs import ChatGenerationChunk
 
 from graph.app import PodiumApp
 from models import registry
-from models.scripted import ScriptedChatModel
+from models.scripted import ScriptedChatModel, register_script
 from models.spec import ModelSpec
 from podium.settings import Settings
 from tests.conftest import LOCAL_MODEL
@@ -45,15 +45,34 @@ def tab(app: PodiumApp) -> ChatTab:
     return ChatTab(app)
 
 
-def test_bad_messages_are_refused_before_anything_runs(tab: ChatTab, app: PodiumApp):
-    for text in ("", "   \n "):
-        with pytest.raises(gr.Error, match="Type a message first"):
-            tab.send(text, new_session(), request())
-    with pytest.raises(gr.Error, match="limit is"):
-        tab.send("x" * (MAX_MESSAGE_CHARS + 1), new_session(), request())
-    with pytest.raises(gr.Error, match="pending tool call"):
-        tab.send("hi", {**new_session(), "pending": [{"name": "calc"}]}, request())
+def test_bad_messages_are_a_warning_and_change_nothing(tab: ChatTab, app: PodiumApp):
+    """A refused message is a toast; an error would mark the chat as failed and blank it."""
+    with gr.Blocks():
+        tab.build(app.settings)
+    skip = gr.skip()
+    paused = {**new_session(), "chat": [{"role": "user", "content": "run it"}], "pending": [{"name": "python"}]}
+    for text, session, why in (("", new_session(), "Type a message first"),
+                               ("   \n ", new_session(), "Type a message first"),
+                               ("x" * (MAX_MESSAGE_CHARS + 1), new_session(), "limit is"),
+                               ("hi", paused, "pending tool call")):
+        with pytest.warns(UserWarning, match=why):
+            assert tab.send(text, session, request()) == (skip, skip, skip), "box, chat and session stay"
+        # The chained generate step then finds no text and leaves every output (the approval panel too) alone.
+        assert list(tab.generate(session, ECHO, None, request())) == [(skip,) * 7]
     assert app.threads() == []
+
+
+def test_the_thread_list_counts_turns_not_internal_messages(app: PodiumApp):
+    tab = ChatTab(app)
+    with gr.Blocks():
+        tab.approvals.build()
+    _, session = turn(tab, "What is 2 + 2?", new_session(), request(),
+                      model=register_script("ui-two", ['[{"tool": "calculator", "args": {"expression": "2 + 2"}}]']))
+    assert len(app.history(session["thread_id"])) > 2, "the tool call and its result are messages too"
+    (label, thread), = tab.thread_list(session, request()).choices
+    assert thread == session["thread_id"] and label.startswith("What is 2 + 2? · 1 turn · ")
+    _, session = turn(tab, "and again", session, request())
+    assert " · 2 turns · " in tab.thread_list(session, request()).choices[0][0]
 
 
 def test_a_turn_streams_steps_and_tokens_then_persists_the_thread(tab: ChatTab, app: PodiumApp):
@@ -154,6 +173,7 @@ def test_stop_cancels_local_generation_at_the_next_token(settings: Settings):
             tab.stop(req)
             after_stop = 1
     final_chat, final_session = updates[-1][0], updates[-1][1]
+    assert updates[-1][2].value == "Write a very long story about a dragon and a knight.", "back in the box to resend"
     assert after_stop and after_stop <= 4, "generation ends within a token or two of Stop"
     assert answer_of(final_chat).split("\n\n")[-2].startswith("■ **Stopped.**")
     calls = app.ledger.calls()

@@ -18,6 +18,7 @@ from ui.chat_view import (
     history_messages,
     model_choices,
     model_table,
+    settle,
     sources_block,
     strip_text_sources,
     thread_choices,
@@ -104,22 +105,31 @@ def test_an_answer_cut_inside_a_code_block_does_not_swallow_the_footer():
 
 
 def test_footer_leaves_out_what_was_not_measured():
-    assert (
-        answer_footer("m", {"prompt_tokens": 3, "completion_tokens": 0, "cost_usd": 0}) == "m · 3+0 tokens · $0.000000"
-    )
+    assert answer_footer("m", {"prompt_tokens": 3, "completion_tokens": 0, "cost_usd": 0}) == "m · 3+0 tokens · $0"
+
+
+def test_footer_cost_says_free_for_local_calls_and_keeps_decimals_only_for_tiny_costs():
+    local = [{"provider": "llamacpp", "outcome": "ok"}]
+    assert answer_footer("m", {"cost_usd": 0, "calls": local}).endswith(" · free (local)")
+    remote = [{"provider": "openai", "outcome": "ok"}]
+    assert answer_footer("m", {"cost_usd": 0, "calls": remote}).endswith(" · $0")
+    assert answer_footer("m", {"cost_usd": 0.000123, "calls": remote}).endswith(" · $0.000123")
+    assert answer_footer("m", {"cost_usd": 0.25, "calls": remote + local}).endswith(" · $0.2500")
+    unpriced = [{"provider": "openai", "outcome": "ok", "cost_usd": None}]
+    assert answer_footer("m", {"cost_usd": 0, "calls": unpriced}).endswith(" · cost unknown")
 
 
 def test_citations_are_numbered_with_file_and_heading():
     sources = [
-        {"source": "/data/docs/guide.md", "heading": "Install", "score": 0.8312},
+        {"source": "/data/docs/guide.md", "heading": "Install", "score": 0.0312, "similarity": 0.7234},
         {"source": "notes/faq.txt", "heading": "", "score": 0.5},
     ]
     block = sources_block(sources)
     assert block.splitlines() == [
         "**Sources**",
-        "1. guide.md — Install (score 0.83)",
-        "2. notes/faq.txt (score 0.50)",
-    ]
+        "1. guide.md — Install (similarity 0.72)",
+        "2. notes/faq.txt",
+    ], "the similarity is shown, never the rank-fusion score (0.03 would read as 3% confidence)"
     view = TurnView(started=0.0)
     view.apply(ev("done", result=result(sources=sources)))
     assert "1. guide.md — Install" in view.messages()[-1]["content"]
@@ -128,14 +138,14 @@ def test_citations_are_numbered_with_file_and_heading():
 def test_only_cited_sources_are_listed_and_the_text_list_is_replaced():
     sources = [
         {"n": 1, "source": "a.md", "heading": "Intro", "score": 0.03, "page": None, "cited": False},
-        {"n": 2, "source": "b.pdf", "heading": "Setup", "score": 0.02, "page": 4, "cited": True},
+        {"n": 2, "source": "b.pdf", "heading": "Setup", "score": 0.02, "similarity": 0.61, "page": 4, "cited": True},
     ]
     answer = "Run make [2].\n\nSources:\n[2] b.pdf > Setup (p. 4)"
     view = TurnView(started=0.0)
     view.apply(ev("token", "knowledge", 0.1, text=answer))
     view.apply(ev("done", result=result(answer=answer, sources=sources)))
     text = view.messages()[-1]["content"]
-    assert text.startswith("Run make [2].\n\n**Sources**\n2. b.pdf — Setup (score 0.02, p. 4)\n\n<sub>")
+    assert text.startswith("Run make [2].\n\n**Sources**\n2. b.pdf — Setup (similarity 0.61, p. 4)\n\n<sub>")
     assert "Sources:" not in text and "a.md" not in text
     assert strip_text_sources("No list here.") == "No list here."
     assert sources_block([]) == ""
@@ -200,13 +210,17 @@ def test_interrupts_become_pending_approvals():
     view = TurnView(started=0.0)
     view.apply(ev("interrupt", "__interrupt__", 0.3, interrupts=[payload]))
     assert view.pending == [payload]
-    assert view.messages()[-1]["metadata"]["status"] == "pending"
+    waiting = view.messages()[-1]["metadata"]
+    assert waiting["title"] == "⚠ Waiting for your approval" and "status" not in waiting, "open, with no spinner"
+    assert settle(view.messages(), "approved")[-1]["metadata"] == {**waiting, "status": "done", "log": "approved"}
     title, args = approval_text(payload)
     assert "`write_file`" in title and "Write a.txt" in title and args == {"path": "a.txt", "text": "hi"}
     assert approval_text({"name": "calc", "args": {"x": 1}})[1] == {"x": 1}
     assert approval_text("Proceed?")[0].endswith("Proceed?")
     chosen = decision_message(title, {"action": "edit", "args": {"path": "b.txt"}})
-    assert chosen["metadata"]["title"] == "✎ You chose edit" and '"path": "b.txt"' in chosen["content"]
+    assert chosen["metadata"]["title"] == "✎ Edited and approved" and '"path": "b.txt"' in chosen["content"]
+    assert decision_message(title, {"action": "approve"})["metadata"]["title"] == "✓ Approved"
+    assert decision_message(title, {"action": "reject"})["metadata"]["title"] == "✗ Rejected"
 
 
 def test_saved_history_threads_and_rows():
@@ -219,8 +233,10 @@ def test_saved_history_threads_and_rows():
     msgs = history_messages(history)
     assert [m["role"] for m in msgs] == ["user", "assistant", "assistant"]
     assert msgs[1]["metadata"]["title"].endswith("Tool result")
-    threads = [ThreadInfo("abc", "What is up", 4, "2025-01-02T03:04:05.000+00:00")]
-    assert thread_choices(threads) == [("What is up · 4 msgs · 2025-01-02 03:04", "abc")]
+    threads = [ThreadInfo("abc", "What is up", 4, "2025-01-02T03:04:05.000+00:00"),
+               ThreadInfo("def", "Run this", 9, "2025-01-01T00:00:00.000+00:00")]
+    assert thread_choices(threads, {"abc": 1, "def": 2}) == [
+        ("What is up · 1 turn · 2025-01-02 03:04", "abc"), ("Run this · 2 turns · 2025-01-01 00:00", "def")]
 
 
 def test_model_table_rows_and_choices():

@@ -44,7 +44,7 @@ def test_a_chat_streams_answers_and_persists_the_thread(url: str):
     final = updates[-1]
     answer = text_of(final[-1])
     assert answer.split("<sub>")[0].strip(), "the final answer is not empty"
-    assert f"{LOCAL_MODEL} · " in answer and "tok/s" in answer and "$0.000000" in answer
+    assert f"{LOCAL_MODEL} · " in answer and "tok/s" in answer and "free (local)" in answer
     steps = [m["metadata"]["title"] for m in final if m["metadata"]]
     assert steps == ["⚙ Conductor", "✎ Chat specialist"]
 
@@ -80,8 +80,8 @@ def test_two_browser_sessions_chat_at_once_without_seeing_each_other(url: str):
 
 def test_bad_input_is_refused_and_the_app_keeps_serving(url: str):
     client = Client(url, verbose=False)
-    with pytest.raises(AppError, match="Type a message first"):
-        client.predict("   ", api_name="/send")
+    # A warning toast in the browser; the box and the chat are left as they are.
+    assert client.predict("   ", api_name="/send") == ({"__type__": "update"},) * 2
     updates = chat(client, "Hello", model="openai/gpt-4o-mini")
     assert "OPENAI_API_KEY" in text_of(updates[-1][-1])
     with pytest.raises(AppError, match="OPENAI_API_KEY"):

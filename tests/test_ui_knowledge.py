@@ -103,6 +103,6 @@ def test_a_document_question_in_chat_shows_numbered_sources(app: PodiumApp, uplo
     assert steps == ["⚙ Conductor", "☰ Knowledge specialist"]
     answer = final[-1]["content"]
     assert answer.startswith(
-        "Run make run on a fresh machine [1].\n\n**Sources**\n1. guide.md — Podium guide > Install (score "
+        "Run make run on a fresh machine [1].\n\n**Sources**\n1. guide.md — Podium guide > Install (similarity "
     )
     assert "Sources:" not in answer

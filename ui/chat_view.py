@@ -82,12 +82,16 @@ def call_key(call: dict[str, Any]) -> str:
     return str(call.get("id") or f"{call.get('name')}:{json.dumps(call.get('args'), sort_keys=True, default=str)}")
 
 
+WAITING_TITLE = "⚠ Waiting for your approval"
+"""Title of the work message that shows a pending approval (open, without a spinner: nothing runs)."""
+
+
 def settle(chat: list[dict[str, Any]], log: str) -> list[dict[str, Any]]:
-    """The chat with every still-spinning work message closed (a decision was taken, a turn ended)."""
+    """The chat with every still-open wait closed (a decision was taken, a turn ended)."""
     out = []
     for message in chat:
         meta = message.get("metadata") or {}
-        if meta.get("status") == "pending":
+        if meta.get("status") == "pending" or meta.get("title") == WAITING_TITLE and meta.get("status") != "done":
             message = {**message, "metadata": {**meta, "status": "done", "log": log}}
         out.append(message)
     return out
@@ -103,7 +107,10 @@ def source_label(source: dict[str, Any]) -> str:
 
 
 def sources_block(sources: list[dict[str, Any]]) -> str:
-    """Citations as a numbered Markdown list with file, heading, page and score.
+    """Citations as a numbered Markdown list with file, heading, page and cosine similarity.
+
+    The similarity (0..1) is shown, not the rank-fusion score: a fused score of 0.03 would
+    read as 3% confidence for a passage that matches the question well.
 
     When the specialist marks which passages the answer ``cited``, only those are listed,
     under the numbers the answer uses; otherwise every retrieved passage is.
@@ -113,9 +120,11 @@ def sources_block(sources: list[dict[str, Any]]) -> str:
     shown = [s for s in sources if s.get("cited")] or sources
     lines = ["**Sources**"]
     for i, src in enumerate(shown, 1):
-        score = src.get("score")
-        page = f", p. {src['page']}" if src.get("page") else ""
-        extra = f" (score {score:.2f}{page})" if isinstance(score, int | float) else f" ({page[2:]})" if page else ""
+        similarity = src.get("similarity")
+        facts = [f"similarity {similarity:.2f}" if isinstance(similarity, int | float) else "",
+                 f"p. {src['page']}" if src.get("page") else ""]
+        extra = ", ".join(f for f in facts if f)
+        extra = f" ({extra})" if extra else ""
         lines.append(f"{src.get('n', i)}. {source_label(src)}{extra}")
     return "\n".join(lines)
 
@@ -144,8 +153,27 @@ def answer_footer(model: str, usage: dict[str, Any]) -> str:
     ttft = usage.get("ttft_s")
     parts = [model, f"{usage.get('prompt_tokens', 0)}+{usage.get('completion_tokens', 0)} tokens",
              f"ttft {ttft:.2f}s" if ttft is not None else "", f"{speed:.1f} tok/s" if speed else "",
-             f"${usage.get('cost_usd', 0):.6f}"]
+             cost_text(usage)]
     return " · ".join(p for p in parts if p)
+
+
+LOCAL_PROVIDERS = frozenset({"llamacpp", "scripted"})
+"""Providers that run on this machine: a call to them costs nothing."""
+
+
+def cost_text(usage: dict[str, Any]) -> str:
+    """A turn's cost for the footer: ``free (local)``, ``$0``, or dollars (6 decimals only below a cent).
+
+    A call to a remote model missing from the price table has no cost (``None``): the total is then unknown.
+    """
+    calls = usage.get("calls") or []
+    if any("cost_usd" in c and c["cost_usd"] is None and c.get("outcome") != "running" for c in calls):
+        return "cost unknown"
+    cost = usage.get("cost_usd") or 0
+    if cost:
+        return f"${cost:.6f}" if cost < 0.01 else f"${cost:.4f}"
+    providers = {c.get("provider") for c in calls}
+    return "free (local)" if providers and providers <= LOCAL_PROVIDERS else "$0"
 
 
 def step_summary(node: str, update: dict[str, Any]) -> str:
@@ -224,7 +252,7 @@ class TurnView:
             for payload in self.pending:
                 text, args = approval_text(payload)
                 body = f"{text}\n\n```json\n{json.dumps(args, indent=1, ensure_ascii=False)}\n```"
-                self.work.append(work_message("⚠ Waiting for your approval", body, status="pending"))
+                self.work.append(work_message(WAITING_TITLE, body, status=None))
         elif kind == "tool":  # a tool call finished (or was decided) just now
             self._step(node or "tools")  # the call shows after the step that made it
             self._tool(data)
@@ -299,13 +327,17 @@ def approval_text(payload: Any) -> tuple[str, dict[str, Any]]:
     return text, args
 
 
+DECISION_TITLES = {"approve": "✓ Approved", "edit": "✎ Edited and approved", "reject": "✗ Rejected"}
+"""How each approval decision is titled in the chat."""
+
+
 def decision_message(title: str, decision: dict[str, Any]) -> dict[str, Any]:
     """The user's approval decision as it appears in the chat."""
     action = decision.get("action", "?")
-    icon = {"approve": "✓", "edit": "✎", "reject": "✗"}.get(action, "•")
+    heading = DECISION_TITLES.get(action, f"• {action}")
     body = title.replace("**", "").removeprefix("Approve ").split("\n")[0].rstrip("?")
     extra = f" with `{_short(decision['args'], 200)}`" if "args" in decision else ""
-    return work_message(f"{icon} You chose {action}", f"{body}{extra}")
+    return work_message(heading, f"{body}{extra}")
 
 
 def history_messages(history: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -320,10 +352,18 @@ def history_messages(history: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
-def thread_choices(threads: list[Any]) -> list[tuple[str, str]]:
-    """Saved threads as ``(label, thread_id)`` choices, newest first."""
-    return [(f"{t.title or '(empty)'} · {t.messages} msgs · {t.updated[:16].replace('T', ' ')}", t.thread_id)
-            for t in threads]
+def thread_choices(threads: list[Any], turns: dict[str, int]) -> list[tuple[str, str]]:
+    """Saved threads as ``(label, thread_id)`` choices, newest first.
+
+    ``turns`` counts each thread's user messages: a thread's message count also has tool
+    calls and results, which the user never typed.
+    """
+    out = []
+    for t in threads:
+        n = turns.get(t.thread_id, 0)
+        label = f"{t.title or '(empty)'} · {n} turn{'s' * (n != 1)} · {t.updated[:16].replace('T', ' ')}"
+        out.append((label, t.thread_id))
+    return out
 
 
 MODEL_HEADERS = ["spec", "architecture", "parameters", "layers", "context", "quantization", "size", "license",

@@ -62,7 +62,7 @@ def build_models_tab(podium: Any, parts: ChatParts) -> None:
             podium.models.model(spec)  # validates the spec and the provider's key (a local GGUF loads lazily)
         except Exception as exc:  # noqa: BLE001 - shown to the user, who picks another
             message = exc.one_line() if hasattr(exc, "one_line") else str(exc)
-            raise gr.Error(message, duration=10) from None
+            raise gr.Error(message, duration=10, print_exception=False) from None
         return gr.Dropdown(value=spec), f"This session now answers with **{spec}**."
 
     gr.Markdown("Every model Podium knows, with internals read from GGUF metadata and prices per 1M tokens. "
@@ -80,11 +80,11 @@ def build_models_tab(podium: Any, parts: ChatParts) -> None:
     refresh.click(table, None, [grid], api_name="models", concurrency_limit=None)
 
 
-def _add_optional_tab(module: str, function: str, *args: Any) -> None:
-    """Call ``ui.<module>.<function>(*args)`` when another part of Podium has provided it."""
+def _add_optional_tab(module: str, function: str, *args: Any) -> Any:
+    """Call ``ui.<module>.<function>(*args)`` when another part of Podium has provided it; its result."""
     if importlib.util.find_spec(f"ui.{module}") is None:
-        return
-    getattr(importlib.import_module(f"ui.{module}"), function)(*args)
+        return None
+    return getattr(importlib.import_module(f"ui.{module}"), function)(*args)
 
 
 def build_app(podium: Any, *, debug: bool = False, auth: bool = False) -> gr.Blocks:
@@ -98,11 +98,16 @@ def build_app(podium: Any, *, debug: bool = False, auth: bool = False) -> gr.Blo
             knowledge = add_knowledge_tab(podium, parts)
             with gr.Tab("Models", id="models"):
                 build_models_tab(podium, parts)
-            if debug:
-                _add_optional_tab("gradio_debug", "add_debug_tab", podium, parts)
-        demo.load(chat.thread_list, [parts.session], [chat.threads], api_name=False, concurrency_limit=None)
+            debugger = _add_optional_tab("gradio_debug", "add_debug_tab", podium, parts) if debug else None
+        # Choices laid out at build time go stale (threads, models, collections made since, by the CLI
+        # too), so each page load reads them afresh.
+        light = {"api_name": False, "concurrency_limit": None, "show_progress": "hidden"}
+        demo.load(chat.thread_list, [parts.session], [chat.threads], **light)
+        demo.load(chat.model_picker, None, [parts.model], **light)
         if knowledge is not None:
-            demo.load(knowledge.listing, None, knowledge.outputs, api_name=False, concurrency_limit=None)
+            demo.load(knowledge.listing, None, knowledge.outputs, **light)
+        if getattr(debugger, "picker", None) is not None:
+            demo.load(debugger.thread_picker, None, [debugger.picker], **light)
     demo.queue(default_concurrency_limit=DEFAULT_CONCURRENCY, max_size=QUEUE_SIZE)
     return demo
 

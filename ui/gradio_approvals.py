@@ -28,7 +28,8 @@ class ApprovalPanel:
 
     def build(self) -> None:
         """Lay out the (hidden) panel; call inside the chat column."""
-        with gr.Group(visible=False, elem_id="podium-approval") as group:
+        # The id sits on an inner column: Gradio renders a Group as two nested divs that share its elem_id.
+        with gr.Group(visible=False) as group, gr.Column(elem_id="podium-approval"):
             info = gr.Markdown()
             args = gr.Code(language="json", label="Arguments (edit, then press Edit)", interactive=True,
                            lines=3)
@@ -72,20 +73,24 @@ class ApprovalPanel:
 
     def decide(self, action: str, args_text: str, session: dict[str, Any],
                request: gr.Request) -> Iterator[tuple[Any, ...]]:
-        """Resume the session's interrupted turn with the user's decision."""
+        """Resume the session's interrupted turn with the user's decision.
+
+        A decision that cannot be taken (nothing pending, arguments that are not JSON) is a
+        warning toast and changes nothing: an error would blank the chat, an output of this event.
+        """
         pending = session.get("pending") or []
-        if not pending or not session.get("thread_id"):
-            raise gr.Error("There is no tool call waiting for approval.", duration=5)
-        resume = getattr(self.chat.podium, "resume", None)
-        if resume is None:
-            raise gr.Error("This Podium cannot resume tool calls.", duration=8)
         decision: dict[str, Any] = {"action": action}
-        if action == "edit":
+        why = "" if pending and session.get("thread_id") else "There is no tool call waiting for approval."
+        if action == "edit" and not why:
             try:
                 decision["args"] = json.loads(args_text or "{}")
             except json.JSONDecodeError as exc:
-                message = f"The edited arguments are not valid JSON: {exc.msg} (line {exc.lineno})"
-                raise gr.Error(message, duration=8) from None
+                why = f"The edited arguments are not valid JSON: {exc.msg} (line {exc.lineno}). Nothing was run."
+        if why:
+            gr.Warning(why, duration=8)
+            yield (gr.skip(),) * (4 + len(self._parts))
+            return
+        resume = self.chat.podium.resume
         title, _ = approval_text(pending[0])
         chat = [*settle(session.get("chat", []), {"approve": "approved", "edit": "edited"}.get(action, "rejected")),
                 decision_message(title, decision)]

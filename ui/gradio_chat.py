@@ -99,12 +99,19 @@ class ChatTab:
     def thread_list(self, session: dict[str, Any], request: gr.Request) -> Any:
         """The thread picker, refreshed, with the session's thread selected (the newest ``MAX_THREADS``)."""
         threads = self.visible_threads(request)[:MAX_THREADS]
-        return gr.Radio(choices=thread_choices(threads), value=session.get("thread_id"))
+        turns = {t.thread_id: self.turns(t.thread_id) for t in threads}
+        return gr.Radio(choices=thread_choices(threads, turns), value=session.get("thread_id"))
+
+    def turns(self, thread_id: str) -> int:
+        """User messages in a thread's newest checkpoint (tool calls and results are not turns)."""
+        saved = self.podium.checkpointer.get_tuple({"configurable": {"thread_id": thread_id, "checkpoint_ns": ""}})
+        messages = saved.checkpoint["channel_values"].get("messages", []) if saved else []
+        return sum(getattr(m, "type", "") == "human" for m in messages)
 
     def open_thread(self, thread_id: str, request: gr.Request) -> tuple[Any, ...]:
         """Reopen a saved thread in this session."""
         if thread_id not in {t.thread_id for t in self.visible_threads(request)}:
-            raise gr.Error(f"unknown thread {thread_id!r}; pick one from the list", duration=8)
+            raise gr.Error(f"unknown thread {thread_id!r}; pick one from the list", duration=8, print_exception=False)
         chat = history_messages(self.podium.history(thread_id))
         # A thread paused at a tool approval (the page was closed meanwhile) asks again.
         snapshot = self.podium.graph.get_state({"configurable": {"thread_id": thread_id}})
@@ -118,17 +125,35 @@ class ChatTab:
         box = gr.Textbox(value="", interactive=True)
         return [], new_session(), gr.Radio(value=None), box, *self.approvals.hidden()
 
+    def model_picker(self) -> Any:
+        """The model picker's choices, refreshed (a GGUF added or a key set since the app started)."""
+        items, problems = model_registry(self.podium)
+        return gr.Dropdown(choices=model_choices(items, self.podium.settings.model, problems))
+
     # --- a turn --------------------------------------------------------------------------------
-    def send(self, text: str, session: dict[str, Any], request: gr.Request) -> tuple[Any, ...]:
-        """Show the user's message at once and arm the stop signal; bad input is refused here."""
-        text = (text or "").strip()
+    @staticmethod
+    def refusal(text: str, session: dict[str, Any]) -> str:
+        """Why a message cannot be sent now (empty when it can)."""
         if not text:
-            raise gr.Error("Type a message first.", duration=5)
+            return "Type a message first."
         if len(text) > MAX_MESSAGE_CHARS:
-            too_long = f"That message is {len(text):,} characters; the limit is {MAX_MESSAGE_CHARS:,}."
-            raise gr.Error(too_long, duration=8)
+            return f"That message is {len(text):,} characters; the limit is {MAX_MESSAGE_CHARS:,}."
         if session.get("pending"):
-            raise gr.Error("Approve, edit or reject the pending tool call first.", duration=8)
+            return "Approve, edit or reject the pending tool call first."
+        return ""
+
+    def send(self, text: str, session: dict[str, Any], request: gr.Request) -> tuple[Any, ...]:
+        """Show the user's message at once and arm the stop signal.
+
+        Bad input is a warning toast and changes nothing: the chat, the box and the session
+        stay as they are, so the chained :meth:`generate` finds no text and does nothing.
+        (An error here would mark every output as failed and blank the chat.)
+        """
+        text = (text or "").strip()
+        why = self.refusal(text, session)
+        if why:
+            gr.Warning(why, duration=6)
+            return gr.skip(), gr.skip(), gr.skip()
         self.stops.start(session_key(request))
         chat = [*session.get("chat", []), user_message(text)]
         return gr.Textbox(value="", interactive=False), chat, {**session, "text": text, "chat": chat}
@@ -145,9 +170,8 @@ class ChatTab:
         Yields ``(chatbot, session, message box, thread list, *approval panel)``.
         """
         text = session.get("text", "")
-        if not text:  # called without ``send`` (API misuse): nothing to run
-            box = gr.Textbox(interactive=True)
-            yield session.get("chat", []), session, box, gr.skip(), *self.approvals.hidden()
+        if not text:  # ``send`` refused the message (or was not called): nothing to run, nothing changes
+            yield (gr.skip(),) * (4 + len(self.approvals.components()))
             return
         overrides = {"model": model or None, "collection": collection or None}
         run = self.podium.stream_turn
@@ -181,13 +205,16 @@ class ChatTab:
         chat = base + view.messages()
         # A failed run changed nothing, so approvals it was answering are still pending.
         pending = view.pending if view.result else session.get("pending", [])
+        # A stopped or failed turn was not saved: its message goes back in the box, to send again.
+        retry = session.get("text") if view.result is None else ""
+        box = gr.Textbox(value=retry, interactive=True) if retry else gr.Textbox(interactive=True)
         session = {**session, "chat": chat, "text": "", "pending": pending}
         if view.result is not None:
             if self.owners is not None and session.get("thread_id") is None:
                 self.owners.claim(view.result.thread_id, user_of(request))
             session["thread_id"] = view.result.thread_id
         threads = self.thread_list(session, request)
-        return chat, session, gr.Textbox(interactive=True), threads, *self.approvals.shown(session)
+        return chat, session, box, threads, *self.approvals.shown(session)
 
     # --- layout --------------------------------------------------------------------------------
     def build(self, settings: Any) -> ChatParts:

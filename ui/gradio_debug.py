@@ -23,26 +23,51 @@ from graph import trace as T
 from graph.debug import StepRecorder, redact
 from graph.state import State
 from podium.errors import PodiumError
+from ui.chat_view import approval_text
 
 log = logging.getLogger(__name__)
 
 STEP_HEADERS = ["#", "node", "started", "ms", "changed", "msgs", "tools", "model", "tokens", "cost $",
                 "checkpoint", "error"]
-STEP_WIDTHS = ["4%", "9%", "10%", "5%", "17%", "5%", "6%", "13%", "6%", "7%", "12%", "6%"]
+STEP_WIDTHS = ["36px", "100px", "120px", "60px", "160px", "56px", "110px", "150px", "76px", "90px", "140px", "118px"]
+"""What each header and value needs (percentages broke "tokens" and "error" mid-word at 1400 px; "auto"
+lets a long "changed" list take the whole table); the table spans the page, long text wraps."""
 CHECKPOINT_HEADERS = ["", "checkpoint", "step", "source", "written by", "next"]
 
 
+SHORT_ID = 8
+"""Fewest characters of a checkpoint id the step table shows."""
+
+
+def short_ids(ids: Iterable[str], minimum: int = SHORT_ID) -> dict[str, str]:
+    """Each id cut to the shortest prefix (at least ``minimum`` characters, whole ``-`` groups) that tells
+    the ids apart.
+
+    Checkpoint ids are time-ordered UUIDs: those of one turn share their first 8 characters,
+    so a fixed cut would show the same text on every row.
+    """
+    ids = sorted({i for i in ids if i})
+    longest = max(map(len, ids), default=0)
+    length = minimum
+    while length < longest and len({i[:length] for i in ids}) < len(ids):
+        length += 1
+    return {i: i[:length] + i[length:].split("-")[0] for i in ids}
+
+
 def step_rows(steps: list[dict[str, Any]]) -> list[list[Any]]:
-    """Step records (``StepRecord.to_dict()``) as table rows."""
+    """Step records (``StepRecord.to_dict()``) as table rows; checkpoint ids shortened (the detail has them whole)."""
+    short = short_ids(s.get("checkpoint_id") or "" for s in steps)
     rows = []
     for i, s in enumerate(steps):
         models = sorted({str(c.get("model")) for c in s.get("model_calls", [])})
         took = s.get("duration_s")
+        usd = s.get("cost_usd", 0)  # None: a remote model missing from the price table
+        cost = "" if not models else "?" if usd is None else f"{usd:.6f}" if usd else "0"
         rows.append([i, s["node"], (s.get("started_at") or "")[11:23], round(took * 1000) if took is not None else "",
                      ", ".join(k for k in s.get("delta", {}) if k != "messages"), len(s.get("messages_added", [])),
                      ", ".join(str(t.get("name")) for t in s.get("tool_calls", [])), ", ".join(models),
                      f"{s.get('prompt_tokens', 0)}+{s.get('completion_tokens', 0)}" if models else "",
-                     f"{s.get('cost_usd', 0):.6f}" if models else "", s.get("checkpoint_id") or "",
+                     cost, short.get(s.get("checkpoint_id") or "", ""),
                      s.get("error") or ""])
     return rows
 
@@ -54,8 +79,18 @@ def checkpoint_table(rows: list[dict[str, Any]]) -> list[list[Any]]:
 
 
 def new_debug_session() -> dict[str, Any]:
-    """One browser session's debugger state."""
-    return {"thread_id": None, "steps": [], "paused": []}
+    """One browser session's debugger state (``pending``: tool calls waiting for approval)."""
+    return {"thread_id": None, "steps": [], "paused": [], "pending": []}
+
+
+def pending_text(pending: list[Any]) -> str:
+    """What is waiting for approval, in one line: ``python`` with ``{"code": ...}``."""
+    calls = []
+    for payload in pending:
+        title, args = approval_text(payload)
+        name = title.split("`")[1] if title.count("`") >= 2 else "tool"
+        calls.append(f"`{name}` with `{json.dumps(args, ensure_ascii=False)[:200]}`")
+    return ", ".join(calls)
 
 
 class DebugTab:
@@ -65,6 +100,8 @@ class DebugTab:
         self.podium = podium
         self.nodes: list[str] = podium.node_names()
         self._images: dict[tuple[Any, ...], Image.Image] = {}
+        self.picker: gr.Dropdown | None = None
+        """The thread picker, once :func:`add_debug_tab` has laid it out (refreshed on page load)."""
 
     def diagram(self, running: Iterable[str] = (), breakpoints: Iterable[str] = ()) -> Image.Image:
         """The graph as an image with running nodes filled and breakpoints outlined (cached)."""
@@ -78,6 +115,16 @@ class DebugTab:
         """Saved threads for the picker: ``title · id`` labels, newest first."""
         return [(f"{t.title[:40]} · {t.thread_id}", t.thread_id) for t in self.podium.threads()]
 
+    def thread_picker(self) -> Any:
+        """The thread picker with its choices read afresh (threads made since the page was built)."""
+        return gr.Dropdown(choices=self.thread_choices())
+
+    def opened(self, chat_session: dict[str, Any], breakpoints: list[str], dsession: dict[str, Any]) -> tuple[Any, ...]:
+        """The tab was selected: show the Chat tab's thread if it has one, else just refresh the thread list."""
+        if chat_session.get("thread_id"):
+            return self.load(chat_session["thread_id"], breakpoints, dsession)
+        return self._unchanged(picker=self.thread_picker())
+
     # --- reading a thread ------------------------------------------------------------------------
     def load(self, thread_id: str | None, breakpoints: list[str], dsession: dict[str, Any]) -> tuple[Any, ...]:
         """Show a thread: its trace, where it stands, its checkpoints."""
@@ -88,7 +135,7 @@ class DebugTab:
             state = T.state_at(self.podium, thread_id)
         except PodiumError as exc:
             return self._view(dsession, breakpoints, f"**Error:** {exc.one_line()}", "")
-        dsession = {"thread_id": thread_id, "steps": steps, "paused": state["next"]}
+        dsession = {"thread_id": thread_id, "steps": steps, "paused": state["next"], "pending": _interrupts(state)}
         return self._view(dsession, breakpoints, self._status(dsession), "")
 
     def select_step(self, dsession: dict[str, Any], evt: gr.SelectData) -> tuple[Any, Any]:
@@ -104,7 +151,8 @@ class DebugTab:
         step = steps[row]
         state = T.state_at(self.podium, dsession["thread_id"], step["checkpoint_id"]) if step.get("checkpoint_id") \
             else {}
-        return {k: step[k] for k in ("node", "delta", "messages_added", "tool_calls", "model_calls", "error")}, state
+        keys = ("node", "checkpoint_id", "delta", "messages_added", "tool_calls", "model_calls", "error")
+        return {k: step.get(k) for k in keys}, state
 
     def select_checkpoint(self, thread_id: str, evt: gr.SelectData) -> tuple[str, Any]:
         """A clicked checkpoint row: put its id in the box and show its state."""
@@ -116,7 +164,11 @@ class DebugTab:
             dsession: dict[str, Any]) -> Iterator[tuple[Any, ...]]:
         """Run a turn with breakpoints, streaming the graph, the steps and the answer."""
         if not (text or "").strip():
-            raise gr.Error("Type a message to run.", duration=5)
+            yield self._refuse("Type a message to run.")
+            return
+        if thread_id and self._pending(thread_id, dsession):
+            yield self._refuse(self._waiting(dsession))
+            return
         thread_id = thread_id or None
         yield from self._drive(lambda: self.podium.stream_turn(text.strip(), thread_id, trace=True,
                                                                break_before=breakpoints, model=model or None),
@@ -126,7 +178,11 @@ class DebugTab:
                step: bool = False) -> Iterator[tuple[Any, ...]]:
         """Continue a paused thread to the next breakpoint, or (``step``) through one node."""
         if not thread_id:
-            raise gr.Error("No thread to continue: pick one or run a turn.", duration=5)
+            yield self._refuse("No thread to continue: pick one or run a turn.")
+            return
+        if self._pending(thread_id, dsession):  # an approval is answered with its buttons, not Continue
+            yield self._refuse(self._waiting(dsession))
+            return
         stops = self.nodes if step else breakpoints
         yield from self._drive(lambda: self.podium.resume(thread_id, trace=True, break_before=stops),
                                thread_id, breakpoints, dsession)
@@ -139,22 +195,59 @@ class DebugTab:
                dsession: dict[str, Any]) -> Iterator[tuple[Any, ...]]:
         """Re-run the thread from a checkpoint as a new branch."""
         if not thread_id or not (checkpoint or "").strip():
-            raise gr.Error("Pick a thread and a checkpoint (click a row of the history).", duration=5)
+            yield self._refuse("Pick a checkpoint in the table first (click a row of Checkpoints).")
+            return
         yield from self._drive(lambda: T.replay(self.podium, thread_id, checkpoint.strip(), break_before=breakpoints),
+                               thread_id, breakpoints, dsession)
+
+    def decide(self, action: str, args_text: str, thread_id: str | None, breakpoints: list[str],
+               dsession: dict[str, Any]) -> Iterator[tuple[Any, ...]]:
+        """Answer the thread's pending tool approval (approve, edit with ``args_text``, reject) and run on."""
+        if not thread_id or not self._pending(thread_id, dsession):
+            yield self._refuse("There is no tool call waiting for approval in this thread.")
+            return
+        decision: dict[str, Any] = {"action": action}
+        if action == "edit":
+            try:
+                decision["args"] = json.loads(args_text or "{}")
+            except json.JSONDecodeError as exc:
+                yield self._refuse(f"The edited arguments are not valid JSON: {exc.msg} (line {exc.lineno}). "
+                                   "Nothing was run.")
+                return
+        yield from self._drive(lambda: self.podium.resume(thread_id, decision=decision, trace=True,
+                                                          break_before=breakpoints),
                                thread_id, breakpoints, dsession)
 
     def fork(self, thread_id: str | None, checkpoint: str, key: str, value: str,
              dsession: dict[str, Any]) -> tuple[Any, ...]:
-        """Branch at a checkpoint with ``key`` set to the JSON ``value``; returns status, table, new id."""
+        """Branch at a checkpoint with ``key`` set to the JSON ``value``; returns status, table, new id.
+
+        An empty checkpoint box, or a checkpoint that ended its turn (nothing would run after
+        the fork, so Replay would have nothing to do), is refused with what to pick instead.
+        """
+        checkpoint = (checkpoint or "").strip()
         try:
             if not thread_id:
                 raise PodiumError("pick a thread first", hint="choose one in the thread list")
-            forked = T.fork(self.podium, thread_id, (checkpoint or "").strip(), T.parse_sets([f"{key}={value}"]))
+            if not checkpoint:
+                raise PodiumError("no checkpoint chosen", hint="pick a checkpoint in the table first: click a row")
+            at = T.state_at(self.podium, thread_id, checkpoint)
+            if not at["next"]:
+                raise PodiumError(f"checkpoint {at['checkpoint_id']} ends its turn, so a fork there has nothing "
+                                  "to run", hint="pick an earlier checkpoint, one whose 'next' names a node")
+            forked = T.fork(self.podium, thread_id, checkpoint, T.parse_sets([f"{key}={value}"]))
         except PodiumError as exc:
+            gr.Warning(exc.one_line(), duration=8)
             return f"**Error:** {exc.one_line()}", gr.skip(), gr.skip()
         status = (f"Forked at `{forked['parent_checkpoint_id']}` → `{forked['checkpoint_id']}` "
-                  f"(next: {', '.join(forked['next']) or 'end of turn'}). Press **Replay** to run it.")
+                  f"(next: {', '.join(forked['next'])}). Press **Replay from here** to run it.")
+        gr.Info(f"Forked → {forked['checkpoint_id'][:13]}…; press Replay from here to run it.", duration=6)
         return status, checkpoint_table(T.checkpoint_rows(self.podium, thread_id)), forked["checkpoint_id"]
+
+    def fork_view(self, *args: Any) -> tuple[Any, ...]:
+        """:meth:`fork` for the tab: its message goes to the status at the top and beside the Fork button."""
+        message, table, checkpoint = self.fork(*args)
+        return message, message, table, checkpoint
 
     def _drive(self, start: Any, thread_id: str | None, breakpoints: list[str],
                dsession: dict[str, Any]) -> Iterator[tuple[Any, ...]]:
@@ -177,7 +270,9 @@ class DebugTab:
                                      live=True)
         except PodiumError as exc:
             recorder.close(exc)
-            session["steps"] = base + [r.to_dict() for r in recorder.records]
+            gr.Warning(exc.one_line(), duration=10)  # the status is at the top, maybe scrolled out of sight
+            session = {**session, **self._where(session["thread_id"]),
+                       "steps": base + [r.to_dict() for r in recorder.records]}
             yield self._view(session, breakpoints, f"**Error:** {exc.one_line()}", answer)
             return
         except Exception as exc:  # noqa: BLE001 - the app keeps serving; the log has the traceback
@@ -187,31 +282,81 @@ class DebugTab:
         recorder.close()
         # The checkpoints are the record of truth once the run ends: earlier turns, inputs, branches.
         steps = [r.to_dict() for r in T.trace(self.podium, result.thread_id)]
-        session = {"thread_id": result.thread_id, "paused": result.paused_before, "steps": steps}
+        session = {"thread_id": result.thread_id, "paused": result.paused_before, "steps": steps,
+                   "pending": list(result.pending)}
         yield self._view(session, breakpoints, self._status(session), answer or result.answer)
+
+    def _where(self, thread_id: str | None) -> dict[str, Any]:
+        """Where a thread stands now (after a failed run): the nodes it is paused before, pending approvals."""
+        if not thread_id or not self.podium.thread_exists(thread_id):
+            return {"paused": [], "pending": []}
+        state = T.state_at(self.podium, thread_id)
+        return {"paused": state["next"], "pending": _interrupts(state)}
+
+    def _pending(self, thread_id: str, dsession: dict[str, Any]) -> list[Any]:
+        """The thread's pending approvals (as the session last saw them, or read from the thread)."""
+        if dsession.get("thread_id") == thread_id:
+            return dsession.get("pending") or []
+        return self._where(thread_id)["pending"]
 
     # --- views -----------------------------------------------------------------------------------
     def _status(self, dsession: dict[str, Any]) -> str:
         thread, paused = dsession.get("thread_id"), dsession.get("paused") or []
+        if dsession.get("pending"):
+            return f"Waiting: thread `{thread}` {self._waiting(dsession)}"
         if paused:
             return f"Paused: thread `{thread}` is paused before **{', '.join(paused)}**; press Continue or Step."
         return f"Thread `{thread}`: {len(dsession.get('steps') or [])} steps, turn complete."
 
+    @staticmethod
+    def _waiting(dsession: dict[str, Any]) -> str:
+        return (f"is waiting for your approval of {pending_text(dsession.get('pending') or [])}: "
+                "press **Approve**, **Edit** (the JSON arguments) or **Reject** below the status.")
+
+    def _refuse(self, message: str) -> tuple[Any, ...]:
+        """A user mistake: a warning toast, and every output left as it is (an error would blank them)."""
+        gr.Warning(message.replace("**", ""), duration=8)
+        return self._unchanged()
+
+    @staticmethod
+    def _unchanged(picker: Any = None) -> tuple[Any, ...]:
+        return (*(gr.skip(),) * (len(VIEW) - 5), picker or gr.skip(), *(gr.skip(),) * 4)
+
+    def _approval(self, dsession: dict[str, Any]) -> tuple[Any, Any, Any]:
+        """The approval panel: shown with the first pending call and its editable arguments, else hidden."""
+        pending = dsession.get("pending") or []
+        if not pending:
+            return gr.update(visible=False), gr.skip(), gr.skip()
+        title, args = approval_text(pending[0])
+        return gr.update(visible=True), title, json.dumps(args, indent=2, ensure_ascii=False)
+
     def _view(self, dsession: dict[str, Any], breakpoints: list[str], status: str, answer: str,
               running: list[str] | None = None, live: bool = False) -> tuple[Any, ...]:
-        """(graph image, step table, status, answer, checkpoint table, thread picker, session).
+        """The tab's outputs, in :data:`VIEW` order: graph image, step table, status, answer,
+        checkpoint table, thread picker, approval panel (group, text, arguments), session.
 
-        While a run streams (``live``) the checkpoint table and the thread list are left as they are:
-        reading them costs a pass over the checkpointer, so they refresh once when the run ends.
+        While a run streams (``live``) the checkpoint table, the thread list and the approval panel are
+        left as they are: reading them costs a pass over the checkpointer, so they refresh once at the end.
         """
         thread = dsession.get("thread_id")
         now = running if running else (dsession.get("paused") or [])
-        table, picker = gr.skip(), gr.skip()
+        table, picker, panel = gr.skip(), gr.skip(), (gr.skip(),) * 3
         if not live:
             rows = T.checkpoint_rows(self.podium, thread) if thread and self.podium.thread_exists(thread) else []
             table, picker = checkpoint_table(rows), gr.Dropdown(choices=self.thread_choices(), value=thread)
+            panel = self._approval(dsession)
         return (self.diagram(now, breakpoints), step_rows(dsession.get("steps") or []), status, redact(answer),
-                table, picker, dsession)
+                table, picker, *panel, dsession)
+
+
+VIEW = ("graph", "steps", "status", "answer", "checkpoints", "thread", "approval", "approval_text",
+        "approval_args", "session")
+"""What every handler that shows a thread updates, in order."""
+
+
+def _interrupts(state: dict[str, Any]) -> list[Any]:
+    """Pending interrupt payloads (tool approvals) of a state from ``trace.state_at``."""
+    return [i for task in state.get("tasks") or [] for i in task.get("interrupts") or []]
 
 
 def add_debug_tab(podium: Any, parts: Any = None) -> DebugTab:
@@ -232,7 +377,8 @@ def add_debug_tab(podium: Any, parts: Any = None) -> DebugTab:
                     gr.Code(draw.mermaid(podium.graph), language="markdown", interactive=False)
             with gr.Column(scale=5):
                 with gr.Row():
-                    thread = gr.Dropdown(tab.thread_choices(), label="Thread", allow_custom_value=True, scale=3,
+                    # Choices are read on page load and when the tab opens (threads made since appear).
+                    thread = gr.Dropdown([], label="Thread", allow_custom_value=True, scale=3,
                                          elem_id="podium-debug-thread")
                     load = gr.Button("Load", size="sm", scale=1, elem_id="podium-debug-load")
                 with gr.Row():
@@ -242,40 +388,64 @@ def add_debug_tab(podium: Any, parts: Any = None) -> DebugTab:
                     cont = gr.Button("Continue", scale=1, elem_id="podium-debug-continue")
                     step = gr.Button("Step", scale=1, elem_id="podium-debug-step")
                 status = gr.Markdown("Pick a thread, or run a turn.", elem_id="podium-debug-status")
+                # The id sits on an inner column: Gradio renders a Group as two nested divs sharing its elem_id.
+                with gr.Group(visible=False) as approval, gr.Column(elem_id="podium-debug-approval"):
+                    approval_info = gr.Markdown()
+                    approval_args = gr.Code(language="json", label="Arguments (edit, then press Edit)",
+                                            interactive=True, lines=3)
+                    with gr.Row():
+                        approve = gr.Button("Approve", variant="primary", elem_id="podium-debug-approve")
+                        edit = gr.Button("Edit", elem_id="podium-debug-edit")
+                        reject = gr.Button("Reject", variant="stop", elem_id="podium-debug-reject")
                 answer = gr.Markdown(elem_id="podium-debug-answer")
-                steps = gr.Dataframe(headers=STEP_HEADERS, label="Steps (click one)", interactive=False, wrap=True,
-                                     elem_id="podium-debug-steps", column_widths=STEP_WIDTHS)
-                with gr.Row():
-                    delta = gr.JSON(label="Step delta", elem_id="podium-debug-delta")
-                    state = gr.JSON(label="Full state after the step", elem_id="podium-debug-state")
-                checkpoints = gr.Dataframe(headers=CHECKPOINT_HEADERS, label="Checkpoints (click one)",
-                                           interactive=False, elem_id="podium-debug-checkpoints")
-                with gr.Row():
-                    checkpoint = gr.Textbox(label="Checkpoint", scale=3, elem_id="podium-debug-checkpoint")
-                    replay = gr.Button("Replay from here", scale=1, elem_id="podium-debug-replay")
-                with gr.Row():
-                    key = gr.Dropdown(list(typing.get_type_hints(State)), value="route_reason", label="Set key",
-                                      scale=1)
-                    value = gr.Textbox(label="to JSON value", value=json.dumps("edited in the debugger"), scale=3)
-                    fork = gr.Button("Fork", scale=1, elem_id="podium-debug-fork")
-    view = [graph, steps, status, answer, checkpoints, thread, dsession]
+        # Below the graph and the controls, full width: the step table has twelve columns.
+        steps = gr.Dataframe(headers=STEP_HEADERS, label="Steps (click one)", interactive=False, wrap=True,
+                             elem_id="podium-debug-steps", column_widths=STEP_WIDTHS)
+        with gr.Row():
+            delta = gr.JSON(label="Step delta", elem_id="podium-debug-delta")
+            state = gr.JSON(label="Full state after the step", elem_id="podium-debug-state")
+        checkpoints = gr.Dataframe(headers=CHECKPOINT_HEADERS, label="Checkpoints (click one)",
+                                   interactive=False, elem_id="podium-debug-checkpoints")
+        with gr.Row():
+            checkpoint = gr.Textbox(label="Checkpoint", scale=3, elem_id="podium-debug-checkpoint")
+            replay = gr.Button("Replay from here", scale=1, elem_id="podium-debug-replay")
+        with gr.Row():
+            key = gr.Dropdown(list(typing.get_type_hints(State)), value="route_reason", label="Set key",
+                              scale=1)
+            value = gr.Textbox(label="to JSON value", value=json.dumps("edited in the debugger"), scale=3)
+            fork = gr.Button("Fork", scale=1, elem_id="podium-debug-fork")
+        note = gr.Markdown(elem_id="podium-debug-branch-status")
+    tab.picker = thread
+    view = [graph, steps, status, answer, checkpoints, thread, approval, approval_info, approval_args, dsession]
     queued = {"concurrency_id": "chat", "concurrency_limit": CHAT_CONCURRENCY, "show_progress": "minimal"}
     run.click(tab.run, [message, thread, breaks, model, dsession], view,
               api_name="debug_run", **queued)
     cont.click(tab.resume, [thread, breaks, dsession], view, api_name="debug_continue", **queued)
     step.click(tab.step, [thread, breaks, dsession], view, api_name="debug_step", **queued)
     replay.click(tab.replay, [thread, checkpoint, breaks, dsession], view, api_name="debug_replay", **queued)
+    for button, action in ((approve, "approve"), (edit, "edit"), (reject, "reject")):
+        button.click(_decider(tab, action), [approval_args, thread, breaks, dsession], view,
+                     api_name=f"debug_{action}", **queued)
     light = {"concurrency_limit": None}
     load.click(tab.load, [thread, breaks, dsession], view, api_name="debug_load", **light)
     thread.input(tab.load, [thread, breaks, dsession], view, api_name=False, **light)
     breaks.change(lambda b, s: tab.diagram(s.get("paused") or [], b), [breaks, dsession], [graph], api_name=False,
                   **light)
-    fork.click(tab.fork, [thread, checkpoint, key, value, dsession], [status, checkpoints, checkpoint],
+    fork.click(tab.fork_view, [thread, checkpoint, key, value, dsession], [status, note, checkpoints, checkpoint],
                api_name="debug_fork", **light)
     steps.select(tab.select_step, [dsession], [delta, state], api_name=False, **light)
     checkpoints.select(tab.select_checkpoint, [thread], [checkpoint, state], api_name=False, **light)
-    if parts is not None:  # opening the tab shows the Chat tab's current thread
-        debug_tab.select(lambda s, b, d: tab.load(s.get("thread_id"), b, d) if s.get("thread_id") else
-                         tuple(gr.skip() for _ in view), [parts.session, breaks, dsession], view, api_name=False,
-                         **light)
+    # Opening the tab refreshes the thread list, and shows the Chat tab's current thread if there is one.
+    chat_session = parts.session if parts is not None else gr.State({})
+    debug_tab.select(tab.opened, [chat_session, breaks, dsession], view, api_name=False, **light)
     return tab
+
+
+def _decider(tab: DebugTab, action: str) -> Any:
+    """A handler answering the pending approval with ``action`` (one per button)."""
+    def decide(args_text: str, thread_id: str | None, breakpoints: list[str],
+               dsession: dict[str, Any]) -> Iterator[tuple[Any, ...]]:
+        yield from tab.decide(action, args_text, thread_id, breakpoints, dsession)
+
+    decide.__name__ = f"debug_{action}"
+    return decide

@@ -48,7 +48,7 @@ class _Bar:
 
 def _friendly(exc: Exception) -> gr.Error:
     message = exc.one_line() if isinstance(exc, PodiumError) else f"{type(exc).__name__}: {exc}"
-    return gr.Error(message, duration=10)
+    return gr.Error(message, duration=10, print_exception=False)
 
 
 class KnowledgeTab:
@@ -77,7 +77,7 @@ class KnowledgeTab:
 
         paths = [*(files or []), *(folder or [])]
         if not paths:
-            raise gr.Error("Choose files or a folder to upload first.", duration=6)
+            raise gr.Error("Choose files or a folder to upload first.", duration=6, print_exception=False)
         try:
             report = ingest(self.kb, paths, (collection or DEFAULT_COLLECTION).strip(), progress=_Bar(progress))
         except PodiumError as exc:
@@ -87,9 +87,9 @@ class KnowledgeTab:
     def search(self, query: str, collection: str | None, k: float, mode: str) -> list[list[Any]]:
         """Ranked hits for a query in one collection."""
         if not (query or "").strip():
-            raise gr.Error("Type something to search for.", duration=5)
+            raise gr.Error("Type something to search for.", duration=5, print_exception=False)
         if not collection:
-            raise gr.Error("There is no collection yet: upload documents first.", duration=6)
+            raise gr.Error("There is no collection yet: upload documents first.", duration=6, print_exception=False)
         try:
             hits = self.kb.search(query.strip(), collection, k=int(k), mode=mode)
         except PodiumError as exc:
