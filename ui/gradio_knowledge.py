@@ -46,9 +46,18 @@ class _Bar:
         self.chunks += n
 
 
-def _friendly(exc: Exception) -> gr.Error:
-    message = exc.one_line() if isinstance(exc, PodiumError) else f"{type(exc).__name__}: {exc}"
-    return gr.Error(message, duration=10, print_exception=False)
+INGEST_OUTPUTS = 5
+"""What an ingest updates: summary, per-file rows, the collections table and both collection pickers."""
+
+
+def _refuse(message: str, outputs: int, duration: float = 8) -> Any:
+    """A warning toast, and every output left as it is (a raised ``gr.Error`` would blank them)."""
+    gr.Warning(message, duration=duration)
+    return (gr.skip(),) * outputs if outputs > 1 else gr.skip()
+
+
+def _friendly(exc: Exception) -> str:
+    return exc.one_line() if isinstance(exc, PodiumError) else f"{type(exc).__name__}: {exc}"
 
 
 class KnowledgeTab:
@@ -77,23 +86,23 @@ class KnowledgeTab:
 
         paths = [*(files or []), *(folder or [])]
         if not paths:
-            raise gr.Error("Choose files or a folder to upload first.", duration=6, print_exception=False)
+            return _refuse("Choose files or a folder to upload first.", INGEST_OUTPUTS, 6)
         try:
             report = ingest(self.kb, paths, (collection or DEFAULT_COLLECTION).strip(), progress=_Bar(progress))
         except PodiumError as exc:
-            raise _friendly(exc) from None
+            return _refuse(_friendly(exc), INGEST_OUTPUTS, 10)
         return ingest_summary(report), file_rows(report.files), *self.listing()
 
-    def search(self, query: str, collection: str | None, k: float, mode: str) -> list[list[Any]]:
+    def search(self, query: str, collection: str | None, k: float, mode: str) -> Any:
         """Ranked hits for a query in one collection."""
         if not (query or "").strip():
-            raise gr.Error("Type something to search for.", duration=5, print_exception=False)
+            return _refuse("Type something to search for.", 1, 5)
         if not collection:
-            raise gr.Error("There is no collection yet: upload documents first.", duration=6, print_exception=False)
+            return _refuse("There is no collection yet: upload documents first.", 1, 6)
         try:
             hits = self.kb.search(query.strip(), collection, k=int(k), mode=mode)
         except PodiumError as exc:
-            raise _friendly(exc) from None
+            return _refuse(_friendly(exc), 1, 10)
         if not hits:
             gr.Info(f"No matches in {collection!r}.")
         return hit_rows(hits)
