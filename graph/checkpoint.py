@@ -41,7 +41,10 @@ class ThreadInfo:
     thread_id: str
     title: str
     messages: int
+    """Every message, tool calls and results included."""
     updated: str
+    turns: int = 0
+    """Messages the user sent."""
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict."""
@@ -69,7 +72,8 @@ def list_threads(saver: BaseCheckpointSaver) -> list[ThreadInfo]:
         messages = item.checkpoint["channel_values"].get("messages", [])
         first = next((m for m in messages if m.type == "human"), None)
         title = str(first.content).replace("\n", " ")[:60] if first else "(empty)"
-        out.append(ThreadInfo(tid, title, len(messages), item.checkpoint["ts"]))
+        turns = sum(getattr(m, "type", "") == "human" for m in messages)
+        out.append(ThreadInfo(tid, title, len(messages), item.checkpoint["ts"], turns))
     return sorted(out, key=lambda t: t.updated, reverse=True)
 
 

@@ -56,7 +56,9 @@ def test_thread_survives_a_new_app_instance(settings):
         "two",
         "You said: two",
     ]
-    assert second_app.threads()[0].thread_id == first.thread_id
+    (listed,) = second_app.threads()
+    assert listed.thread_id == first.thread_id and (listed.turns, listed.messages) == (2, 4)
+    assert listed.to_dict()["turns"] == 2 and listed.title == "one"
 
 
 def test_unknown_thread_is_a_clear_error(app):

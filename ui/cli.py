@@ -156,9 +156,9 @@ def threads(as_json: Annotated[bool, typer.Option("--json", help="Print one JSON
     if as_json:
         _print_json([t.to_dict() for t in items])
         return
-    table = Table("thread", "messages", "updated", "title")
+    table = Table("thread", "turns", "updated", "title")
     for t in items:
-        table.add_row(escape(t.thread_id), str(t.messages), t.updated[:19], escape(t.title))
+        table.add_row(escape(t.thread_id), str(t.turns), t.updated[:19], escape(t.title))
     out.print(table)
 
 

@@ -99,14 +99,8 @@ class ChatTab:
     def thread_list(self, session: dict[str, Any], request: gr.Request) -> Any:
         """The thread picker, refreshed, with the session's thread selected (the newest ``MAX_THREADS``)."""
         threads = self.visible_threads(request)[:MAX_THREADS]
-        turns = {t.thread_id: self.turns(t.thread_id) for t in threads}
+        turns = {t.thread_id: t.turns for t in threads}
         return gr.Radio(choices=thread_choices(threads, turns), value=session.get("thread_id"))
-
-    def turns(self, thread_id: str) -> int:
-        """User messages in a thread's newest checkpoint (tool calls and results are not turns)."""
-        saved = self.podium.checkpointer.get_tuple({"configurable": {"thread_id": thread_id, "checkpoint_ns": ""}})
-        messages = saved.checkpoint["channel_values"].get("messages", []) if saved else []
-        return sum(getattr(m, "type", "") == "human" for m in messages)
 
     def open_thread(self, thread_id: str, request: gr.Request) -> tuple[Any, ...]:
         """Reopen a saved thread in this session."""
