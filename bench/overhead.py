@@ -1,7 +1,10 @@
 """Podium's streamed graph vs raw llama-cpp-python on the same GGUF, prompt and settings.
 
 Alternates the two, several runs each, and prints tokens/s, time to first token,
-the throughput ratio (goal >= 0.98) and the added TTFT (goal <= 25 ms).
+the throughput ratio (goal >= 0.98) and the added TTFT (goal <= 25 ms). Both sides use
+the same llama.cpp threads: Podium's default (every core but one) or BENCH_THREADS.
+Raw llama-cpp-python with every core is printed too, for reference: on a small machine
+it is faster than either, because nothing else needs the CPU between its tokens.
 """
 
 from __future__ import annotations
@@ -16,13 +19,13 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from graph.app import PodiumApp  # noqa: E402
-from models.llamacpp import locate  # noqa: E402
+from models.llamacpp import default_threads, locate  # noqa: E402
 from podium.settings import Settings  # noqa: E402
 
 RUNS = int(os.environ.get("BENCH_RUNS", "5"))
 MAX_TOKENS = int(os.environ.get("BENCH_MAX_TOKENS", "128"))
 PROMPT = "Write a short story about a lighthouse keeper who finds a message in a bottle."
-THREADS = os.cpu_count() or 2
+THREADS = int(os.environ.get("BENCH_THREADS", "0")) or default_threads()
 
 
 def raw_run(llm, system: str) -> tuple[float, float, int]:
@@ -68,11 +71,19 @@ def main() -> None:
     path, _ = locate("smollm2-135m", settings)
     n_ctx = app.models.spec(settings.model).context_length
     raw = Llama(model_path=str(path), n_ctx=n_ctx, n_threads=THREADS, n_batch=512, verbose=False)
+    cores = os.cpu_count() or 2
+    every = Llama(model_path=str(path), n_ctx=n_ctx, n_threads=cores, n_batch=512, verbose=False) \
+        if cores != THREADS else None  # the reference row: raw llama-cpp-python on every core
     podium_run(app), raw_run(raw, settings.system_prompt)  # warm both (load, first prompt eval)
     results: dict[str, list[tuple[float, float, int]]] = {"raw": [], "podium": []}
+    if every is not None:
+        raw_run(every, settings.system_prompt)
+        results[f"raw/{cores}t"] = []
     for _ in range(RUNS):
         results["raw"].append(raw_run(raw, settings.system_prompt))
         results["podium"].append(podium_run(app))
+        if every is not None:
+            results[f"raw/{cores}t"].append(raw_run(every, settings.system_prompt))
     med = {
         k: (statistics.median(r[0] for r in v), statistics.median(r[1] for r in v), statistics.median(r[2] for r in v))
         for k, v in results.items()

@@ -46,7 +46,7 @@ class Settings(BaseSettings):
     max_context: int = 8192
     """Cap on the context window a local model is loaded with (memory grows with it)."""
     n_threads: int | None = None
-    """CPU threads for llama.cpp; default: all cores."""
+    """CPU threads for llama.cpp; default: every core but one (the spare runs Podium itself)."""
     kv_cache_mb: int = 256
     """Memory for saved KV states of local-model conversations (0: off). Sessions that take
     turns on one loaded model resume from their own saved prefix instead of re-reading it."""
