@@ -53,6 +53,20 @@ def run_cli(
     )
 
 
+def cli_here(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    """Run ``podium ARGS`` in this process (loaded models stay loaded); returns exit code, stdout, stderr."""
+    from ui.cli import main
+
+    capsys.readouterr()
+    try:
+        main(list(args))
+        code = 0
+    except SystemExit as exc:
+        code = int(exc.code or 0)
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
 @pytest.fixture(scope="session")
 def llama_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """llama-cpp-python's OpenAI-compatible server on 127.0.0.1 serving the embedded SmolLM2, once per session."""

@@ -22,24 +22,14 @@ import pytest
 from graph.app import PodiumApp
 from models.ledger import Ledger
 from podium.settings import load_settings
-from tests.conftest import ROOT
-from ui.cli import main
+from tests.conftest import ROOT, cli_here
 
 MAX_TOKENS = 400
 """Far more tokens than are generated before the stop arrives."""
 STORY = "Write a long story about a dragon."
 
 
-def podium(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    """Run the CLI in this process; returns exit code, stdout, stderr."""
-    capsys.readouterr()
-    try:
-        main(list(args))
-        code = 0
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
+podium = cli_here
 
 
 def one_line_error(code: int, err: str, *needles: str) -> None:

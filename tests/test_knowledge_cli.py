@@ -6,21 +6,10 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import run_cli
 
-from ui.cli import main
+from tests.conftest import cli_here, run_cli
 
-
-def podium(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    """Run the CLI in this process (the embedder stays loaded); returns exit code, stdout, stderr."""
-    capsys.readouterr()
-    try:
-        main(list(args))
-        code = 0
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
+podium = cli_here
 
 
 @pytest.fixture

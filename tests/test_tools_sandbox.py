@@ -174,7 +174,7 @@ def test_an_endless_loop_stops_at_the_cpu_limit_and_a_sleeper_at_the_wall_clock(
     roomy = Sandbox(Limits(wall_s=30, cpu_s=1))  # a busy machine must not turn the CPU limit into a wall-clock one
     busy = roomy.run("while True: pass")
     assert busy.status == "cpu_limit" and busy.message == "stopped: used its 1 s of CPU time"
-    asleep = sandbox.run("print('before', flush=True)\nimport time\ntime.sleep(60)")
+    asleep = sandbox.run("print('before', flush=True)\nimport threading\nthreading.Event().wait()")  # idles
     assert asleep.status == "timeout" and asleep.message == "stopped: still running after the 4 s wall-clock limit"
     assert asleep.stdout == "before\n" and asleep.duration_s < LIMITS.wall_s + 2
 
@@ -214,7 +214,7 @@ def test_limits_come_from_the_settings_and_bad_ones_are_one_line_errors(tmp_path
     monkeypatch.setenv("PODIUM_SANDBOX_MEMORY_MB", "64")
     env = ToolEnv.from_settings(load_settings())
     assert (env.sandbox.limits.wall_s, env.sandbox.limits.cpu_s, env.sandbox.limits.memory_mb) == (2, 5, 64)
-    asleep = env.sandbox.run("import time\ntime.sleep(30)")
+    asleep = env.sandbox.run("import threading\nthreading.Event().wait()")  # idles until killed
     assert asleep.status == "timeout" and asleep.message == "stopped: still running after the 2 s wall-clock limit"
     monkeypatch.setenv("PODIUM_SANDBOX_CPU_S", "0")
     with pytest.raises(ConfigError, match="PODIUM_SANDBOX_CPU_S must be positive"):
