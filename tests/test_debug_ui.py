@@ -13,7 +13,8 @@ from graph import draw
 from models.scripted import register_script
 from tests.conftest import ROOT
 from tests.ui_server import serve_ui
-from ui.gradio_debug import DebugTab, new_debug_session, step_rows
+from ui.debug_view import new_debug_session, step_rows
+from ui.gradio_debug import DebugTab
 
 SCREENSHOTS = ROOT / "artifacts" / "screenshots"
 SCREENSHOT = SCREENSHOTS / "debug.png"

@@ -9,21 +9,19 @@ from graph.checkpoint import ThreadInfo
 from models.spec import ModelSpec
 from podium.errors import ConfigError
 from ui.chat_view import (
-    MODEL_HEADERS,
     TurnView,
     answer_footer,
     approval_text,
     close_fences,
     decision_message,
     history_messages,
-    model_choices,
-    model_table,
     settle,
     sources_block,
     strip_text_sources,
     thread_choices,
     tool_call_message,
 )
+from ui.models_view import MODEL_HEADERS, model_choices, model_table
 
 CALLS = [{"outcome": "fell_back", "tokens_per_s": None}, {"outcome": "ok", "tokens_per_s": 87.46}]
 USAGE = {
@@ -233,9 +231,9 @@ def test_saved_history_threads_and_rows():
     msgs = history_messages(history)
     assert [m["role"] for m in msgs] == ["user", "assistant", "assistant"]
     assert msgs[1]["metadata"]["title"].endswith("Tool result")
-    threads = [ThreadInfo("abc", "What is up", 4, "2025-01-02T03:04:05.000+00:00"),
-               ThreadInfo("def", "Run this", 9, "2025-01-01T00:00:00.000+00:00")]
-    assert thread_choices(threads, {"abc": 1, "def": 2}) == [
+    threads = [ThreadInfo("abc", "What is up", 4, "2025-01-02T03:04:05.000+00:00", turns=1),
+               ThreadInfo("def", "Run this", 9, "2025-01-01T00:00:00.000+00:00", turns=2)]
+    assert thread_choices(threads) == [
         ("What is up · 1 turn · 2025-01-02 03:04", "abc"), ("Run this · 2 turns · 2025-01-01 00:00", "def")]
 
 

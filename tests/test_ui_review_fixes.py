@@ -19,9 +19,10 @@ from graph.app import PodiumApp
 from models.scripted import register_script
 from tests.conftest import run_cli
 from tests.ui_server import serve_ui
+from ui.debug_view import new_debug_session, short_ids, step_rows
 from ui.gradio_app import build_app
 from ui.gradio_chat import ChatTab, new_session
-from ui.gradio_debug import VIEW, DebugTab, add_debug_tab, new_debug_session, short_ids, step_rows
+from ui.gradio_debug import VIEW, DebugTab, add_debug_tab
 
 CODE = "Run this python code: ```print(3*3)```"
 PLAN = '[{"tool": "python", "args": {"code": "print(3*3)"}}]'
@@ -157,6 +158,7 @@ CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 def test_in_a_browser_refusals_keep_the_chat_and_the_debug_tab_handles_approvals(_isolated_env, tmp_path):
     from playwright.sync_api import expect, sync_playwright
 
+    expect.set_options(timeout=30_000)  # waits end as soon as the page shows it; 5 s is short on 2 busy cores
     with serve_ui(_isolated_env, "--debug", PODIUM_MAX_TOKENS="24") as url, sync_playwright() as p:
         # A thread made by the CLI after the server started: the next page load lists it.
         made = run_cli("ask", "--model", "scripted/echo", "--json", "made by the CLI",

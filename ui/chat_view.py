@@ -14,8 +14,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ui.render import human_size, model_row
-
 NODE_TITLES: dict[str, str] = {
     "conductor": "⚙ Conductor",
     "chat": "✎ Chat specialist",
@@ -352,51 +350,11 @@ def history_messages(history: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
-def thread_choices(threads: list[Any], turns: dict[str, int]) -> list[tuple[str, str]]:
-    """Saved threads as ``(label, thread_id)`` choices, newest first.
-
-    ``turns`` counts each thread's user messages: a thread's message count also has tool
-    calls and results, which the user never typed.
-    """
+def thread_choices(threads: list[Any]) -> list[tuple[str, str]]:
+    """Saved threads (``ThreadInfo``) as ``(label, thread_id)`` choices, newest first, counted in turns:
+    the message count also has tool calls and results, which the user never typed."""
     out = []
     for t in threads:
-        n = turns.get(t.thread_id, 0)
-        label = f"{t.title or '(empty)'} · {n} turn{'s' * (n != 1)} · {t.updated[:16].replace('T', ' ')}"
+        label = f"{t.title or '(empty)'} · {t.turns} turn{'s' * (t.turns != 1)} · {t.updated[:16].replace('T', ' ')}"
         out.append((label, t.thread_id))
     return out
-
-
-MODEL_HEADERS = ["spec", "architecture", "parameters", "layers", "context", "quantization", "size", "license",
-                 "$ in / 1M", "$ out / 1M", "local", "tools", "status"]
-"""Columns of the Models tab's table."""
-
-
-def model_table(items: list[Any], problems: dict[str, str] | None = None) -> list[list[Any]]:
-    """Registry entries (``ModelSpec`` or the error that prevents one) as table rows.
-
-    ``problems`` maps specs that resolve but cannot be built (a provider without a key) to why.
-    """
-    problems = problems or {}
-    rows = []
-    for item in items:
-        if isinstance(item, Exception):
-            message = item.one_line() if hasattr(item, "one_line") else str(item)
-            blank = ["-"] * (len(MODEL_HEADERS) - 2)
-            rows.append([getattr(item, "spec", "?"), *blank, "unavailable: " + message])
-            continue
-        r = model_row(item)
-        rows.append([
-            r["spec"], r["architecture"] or "-", human_size(r["parameters"]), r["layers"] or "-",
-            r["context_length"], r["quantization"] or "-",
-            human_size(r["file_size"]) + "B" if r["file_size"] else "-",
-            r["license"] or "-", r["price_in_per_1m"], r["price_out_per_1m"], "yes" if r["local"] else "no",
-            "native" if r["tool_calling"] else "grammar" if r["json_schema"] else "no",
-            "unavailable: " + problems[r["spec"]] if r["spec"] in problems else "ready",
-        ])
-    return rows
-
-
-def model_choices(items: list[Any], default: str, problems: dict[str, str] | None = None) -> list[str]:
-    """Usable model specs for the picker, the session default first."""
-    ready = [i.spec for i in items if not isinstance(i, Exception) and i.spec not in (problems or {})]
-    return [default, *[s for s in ready if s != default]]

@@ -24,9 +24,9 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 import gradio as gr  # noqa: E402 - the environment above must be set before Gradio is imported
 
 from podium.errors import ConfigError  # noqa: E402
-from ui.chat_view import MODEL_HEADERS, model_choices, model_table  # noqa: E402
 from ui.gradio_chat import ChatParts, ChatTab, model_registry  # noqa: E402
 from ui.gradio_knowledge import add_knowledge_tab  # noqa: E402
+from ui.models_view import MODEL_HEADERS, model_choices, model_table  # noqa: E402
 from ui.session import ThreadOwners  # noqa: E402
 
 log = logging.getLogger(__name__)

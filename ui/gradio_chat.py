@@ -18,8 +18,9 @@ import gradio as gr
 
 from models.registry import known_models
 from podium.errors import PodiumError
-from ui.chat_view import TurnView, history_messages, model_choices, thread_choices, user_message
+from ui.chat_view import TurnView, history_messages, thread_choices, user_message
 from ui.gradio_approvals import ApprovalPanel
+from ui.models_view import model_choices
 from ui.session import StopBoard, StopSignal, ThreadOwners, TurnStopped
 
 log = logging.getLogger(__name__)
@@ -99,8 +100,7 @@ class ChatTab:
     def thread_list(self, session: dict[str, Any], request: gr.Request) -> Any:
         """The thread picker, refreshed, with the session's thread selected (the newest ``MAX_THREADS``)."""
         threads = self.visible_threads(request)[:MAX_THREADS]
-        turns = {t.thread_id: t.turns for t in threads}
-        return gr.Radio(choices=thread_choices(threads, turns), value=session.get("thread_id"))
+        return gr.Radio(choices=thread_choices(threads), value=session.get("thread_id"))
 
     def open_thread(self, thread_id: str, request: gr.Request) -> tuple[Any, ...]:
         """Reopen a saved thread in this session."""
