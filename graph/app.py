@@ -157,9 +157,8 @@ class PodiumApp:
         snapshot = self.graph.get_state({"configurable": {"thread_id": thread_id}})
         if not snapshot.next:
             return
-        waiting = [i.value.get("name", "?") if isinstance(i.value, dict) else "?" for i in snapshot.interrupts]
-        if waiting:
-            raise PodiumError(f"thread {thread_id!r} is waiting for your approval of {', '.join(map(str, waiting))}",
+        if snapshot.interrupts:
+            raise PodiumError(f"thread {thread_id!r} is waiting for your approval of {_calls(snapshot.interrupts)}",
                               hint=f"answer it first: podium resume {thread_id} --approve | --reject | --edit JSON")
         raise PodiumError(f"thread {thread_id!r} is paused before {', '.join(snapshot.next)}",
                           hint=f"finish that turn first with `podium resume {thread_id}`, or start a new thread")
@@ -186,8 +185,7 @@ class PodiumApp:
         if decision is not None:
             command = command or self._decide(thread_id, waiting, decision)
         elif waiting and command is None:
-            calls = ", ".join(str(i.value.get("name", "?")) if isinstance(i.value, dict) else "?" for i in waiting)
-            raise PodiumError(f"thread {thread_id!r} is waiting for your approval of {calls}",
+            raise PodiumError(f"thread {thread_id!r} is waiting for your approval of {_calls(waiting)}",
                               hint=f"podium resume {thread_id} --approve | --reject | --edit JSON")
         saved = self._saved_turn(snapshot)
         saved_breaks = saved.pop("break_before", None)
@@ -308,3 +306,8 @@ class PodiumApp:
         roles = {"human": "user", "ai": "assistant", "system": "system", "tool": "tool"}
         return [{"role": roles.get(m.type, m.type), "content": m.text if isinstance(m.text, str) else str(m.content)}
                 for m in values.get("messages", [])]
+
+
+def _calls(interrupts: Any) -> str:
+    """The tool names of pending approval interrupts, for messages."""
+    return ", ".join(str(i.value.get("name", "?")) if isinstance(i.value, dict) else "?" for i in interrupts)

@@ -134,7 +134,7 @@ class Settings(BaseSettings):
         if value is not None and value < 1:
             raise ConfigError(f"PODIUM_{info.field_name.upper()} must be at least 1 ({value})",
                               setting=f"PODIUM_{info.field_name.upper()}",
-                              hint="use a whole number of 1 or more" + (" (or unset it for all cores)"
+                              hint="use a whole number of 1 or more" + (" (or unset it for every core but one)"
                                                                         if info.field_name == "n_threads" else ""))
         return value
 

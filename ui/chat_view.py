@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ui.render import take_back
+
 NODE_TITLES: dict[str, str] = {
     "conductor": "⚙ Conductor",
     "chat": "✎ Chat specialist",
@@ -238,7 +240,7 @@ class TurnView:
             self._step(node)
             self.answer += data.get("text", "")
         elif kind == "retract":  # a failed attempt's partial text: the retry streams the answer again
-            self.answer = self.answer[: max(len(self.answer) - int(data.get("chars", 0)), 0)]
+            self.answer = take_back(self.answer, int(data.get("chars", 0)))
         elif kind == "route":
             self._step(node or "conductor")["content"] = f"routing to **{data.get('route')}**"
         elif kind == "notice":

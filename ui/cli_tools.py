@@ -20,6 +20,7 @@ from rich.console import Console
 from rich.table import Table
 
 from podium.errors import PodiumError
+from ui.render import take_back
 
 PENDING_EXIT = 3
 """Exit status of a command that stopped with a tool call waiting for approval."""
@@ -75,7 +76,7 @@ class AnswerPrinter:
             err.print("\n" + RETRACTED, style="dim", markup=False)
             self.mid_line = False
         else:
-            self.held = self.held[: max(len(self.held) - chars, 0)]
+            self.held = take_back(self.held, chars)
 
     def flush(self) -> None:
         """Print what is held (the turn has ended)."""

@@ -33,6 +33,7 @@ from ui.debug_view import (
     pending_text,
     step_rows,
 )
+from ui.render import take_back
 
 log = logging.getLogger(__name__)
 
@@ -203,7 +204,7 @@ class DebugTab:
                 if event.kind == "token":
                     answer += event.data["text"]
                 elif event.kind == "retract":
-                    answer = answer[: max(len(answer) - int(event.data.get("chars", 0)), 0)]
+                    answer = take_back(answer, int(event.data.get("chars", 0)))
                 elif event.kind == "done":
                     result = event.data["result"]
                 if done or event.kind == "task":

@@ -55,3 +55,8 @@ def usage_footer(model: str, usage: dict[str, Any]) -> str:
     head = f"{model} · {usage.get('prompt_tokens', 0)}+{completion} tokens"
     timing = f" · ttft {ttft:.2f}s · {speed}" if ttft is not None else ""
     return f"{head}{timing} · ${usage.get('cost_usd', 0):.6f}"
+
+
+def take_back(text: str, chars: int) -> str:
+    """``text`` without its last ``chars`` characters: what a ``retract`` event takes back."""
+    return text[: max(len(text) - chars, 0)]
