@@ -5,12 +5,13 @@ Importing the package defines the built-in tools (each checked when it is define
 
 from __future__ import annotations
 
-from tools import calculator, clock, files, knowledge, python_exec, units  # noqa: F401 - defining registers them
+from tools import calculator, clock, dates, files, knowledge, python_exec, units  # noqa: F401 - defining registers them
 from tools.registry import REGISTRY, Tool, ToolDefinitionError, ToolError, tool
 from tools.runner import ToolEnv, run_calls
 
 ALLOWED: dict[str, tuple[str, ...]] = {
-    "tools": ("calculator", "convert_units", "current_time", "read_file", "list_files", "python", "knowledge_search"),
+    "tools": ("calculator", "convert_units", "current_time", "date_calc", "read_file", "list_files", "python",
+              "knowledge_search"),
     "chat": (),
 }
 """Which specialist may call which tool. Explicit: a new tool reaches no agent until listed here."""

@@ -287,7 +287,11 @@ TRIGGER = (
     r"(?<![\w/.-])\(*-?\d[\d,]*(?:\.\d+)?\)*\s*(?:\*\*|//|[-+*/^×÷%x])\s*\(*-?\d[\d,]*(?:\.\d+)?(?![\w/.-]*\d)|"
     r"\b(?:square|cube) root\b|\bto the power\b|\b(?:sqrt|factorial)\s*\(|\bfactorial of\b|\d\s*!(?!\w)|"
     r"\d\s*(?:%|percent)\s+(?:tip\s+)?(?:of|on|off)\b|\d\s+(?:plus|minus|times|divided by|multiplied by|mod)\s+\(?\d|"
-    r"\b\d+(?:\.\d+)?\s+(?:squared|cubed)\b"
+    r"\b\d+(?:\.\d+)?\s+(?:squared|cubed)\b|"
+    # orders: 'divide 1000 by 8', 'multiply 12 by 34', 'add 45 and 37', 'subtract 19 from 100', 'sum 1, 2 and 3'
+    r"\b(?:divide|multiply|times)\s+-?\d[\d,.]*\s+by\s+\(?-?\d|\bsubtract\s+-?\d[\d,.]*\s+from\s+-?\d|"
+    r"\btake\s+-?\d[\d,.]*\s+(?:away\s+)?from\s+-?\d|"
+    r"\b(?:add|sum)\s+(?:up\s+|together\s+)?-?\d[\d.]*(?:\s*,\s*-?\d[\d.]*)*,?\s+(?:and|to|plus)\s+-?\d[\d.]*(?![\w-])"
 )
 """Messages that clearly ask for arithmetic (routing and pre-selection)."""
 

@@ -79,9 +79,38 @@ def tokenize(text: str) -> list[str]:
     return TOKEN.findall(text)
 
 
+_VERB = re.compile(r"^\s*(?:please\s+|can you\s+|could you\s+)*(divide|multiply|times|add|sum|subtract|take)\s+(.+?)"
+                   r"[\s?.!]*$", re.IGNORECASE)
+_LIST = re.compile(r"\s*,\s*(?:and\s+)?|\s+(?:and|plus)\s+", re.IGNORECASE)
+
+
+def imperative(text: str) -> str:
+    """An order such as 'divide 1000 by 8', 'subtract 19 from 100' or 'sum 1, 2 and 3' as operands and operators.
+
+    Operands keep their own words ('divide 2 to the power of 10 by 4'); other text is returned unchanged.
+    """
+    match = _VERB.match(text)
+    if not match:
+        return text
+    verb, rest = match.group(1).lower(), match.group(2)
+    if verb in ("divide", "multiply", "times") and " by " in rest:
+        left, right = rest.rsplit(" by ", 1)
+        return f"({left}) {'/' if verb == 'divide' else '*'} ({right})"
+    if verb in ("subtract", "take") and " from " in rest:
+        left, right = rest.rsplit(" from ", 1)
+        left = re.sub(r"\s+away$", "", left)
+        return f"({right}) - ({left})"
+    if verb in ("add", "sum"):
+        rest = re.sub(r"^(?:up|together|of)\s+", "", rest)
+        parts = rest.split(" to ") if " to " in rest else _LIST.split(rest)
+        if len(parts) > 1:
+            return " + ".join(f"({p})" for p in parts)
+    return text
+
+
 def to_expression(text: str) -> str:
     """Rewrite the user's words as a Python-syntax arithmetic expression; raise :class:`NotArithmetic`."""
-    tokens = [t for t in tokenize(text) if t not in CURRENCY and t != "'"]
+    tokens = [t for t in tokenize(imperative(text)) if t not in CURRENCY and t != "'"]
     while tokens and tokens[-1] in EDGE_PUNCTUATION:
         tokens.pop()
     tokens = _phrases([t.lower() for t in tokens])
