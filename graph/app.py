@@ -7,21 +7,23 @@ routing, notices) that the CLI, the Gradio app and the debugger all consume.
 from __future__ import annotations
 
 import json
+import threading
 import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from langchain_core.messages import AIMessageChunk, HumanMessage, SystemMessage
+from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage, HumanMessage, SystemMessage
 from langgraph.types import Command
 
 from agents.common import check_fit
 from graph.checkpoint import latest_checkpoint_id, list_threads, open_checkpointer, rollback
 from graph.context import Context
 from graph.graph import SPECIALISTS, build_graph
+from graph.locks import ThreadLocks, TurnSuperseded, check_strategy
 from memory.store import KnowledgeBase
-from models.ledger import Ledger, summarize
+from models.ledger import open_ledger, summarize
 from models.registry import ModelPool
 from models.routing import check as check_routing
 from podium.errors import ConfigError, NotFoundError, PodiumError
@@ -77,8 +79,9 @@ class PodiumApp:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.models = ModelPool(settings)
-        self.ledger = Ledger(settings.data_dir / "ledger.sqlite")
+        self.ledger = open_ledger(settings)
         self.checkpointer = open_checkpointer(settings)
+        self.locks = ThreadLocks(settings)
         self.graph = build_graph(self.checkpointer)
         self.services: dict[str, Any] = {"specialists": dict(SPECIALISTS)}
         # Constructing it opens nothing: Chroma and the embedder load on the first knowledge turn.
@@ -133,23 +136,60 @@ class PodiumApp:
         return list(nodes or [])
 
     def stream_turn(self, text: str, thread_id: str | None = None, *, callbacks: list[Any] | None = None,
-                    break_before: list[str] | None = None, trace: bool = False,
-                    **overrides: Any) -> Iterator[Event]:
+                    break_before: list[str] | None = None, trace: bool = False, multitask: str = "enqueue",
+                    create: bool = False, history: list[BaseMessage] | None = None,
+                    stop: threading.Event | None = None, **overrides: Any) -> Iterator[Event]:
         """Run one turn, yielding events; the last one is ``done`` with a :class:`TurnResult`.
 
         ``callbacks`` are LangChain callback handlers for the run (the web UI's stop button
         is one that raises on the next token). ``break_before`` pauses the thread before those
         nodes (continue with :meth:`resume`); ``trace`` adds ``task``/``checkpoint`` events.
+        ``multitask`` says what to do when another turn is running on the thread (see
+        :mod:`graph.locks`); ``stop`` abandons waiting for it. ``create`` starts ``thread_id``
+        when it does not exist yet, with ``history`` (earlier messages) before the question.
         """
         self.check_breakpoints(break_before)
-        if thread_id:
+        check_strategy(multitask)
+        if thread_id and not create:
             self.require_thread(thread_id)
-            self._require_idle(thread_id)
         thread_id = thread_id or uuid.uuid4().hex[:12]
         ctx = self.context(thread_id, **overrides)
         self.preflight(ctx, text)
-        yield from self._run({"messages": [HumanMessage(text)]}, ctx, callbacks=callbacks,
-                             break_before=break_before, trace=trace)
+
+        def run(extra: list[Any]) -> Iterator[Event]:
+            # Read under the lock: the turn before may have just added to the thread (or paused it).
+            self._require_idle(thread_id)
+            earlier = [] if self.thread_exists(thread_id) else list(history or [])
+            yield from self._run({"messages": [*earlier, HumanMessage(text)]}, ctx,
+                                 callbacks=[*(callbacks or []), *extra], break_before=break_before, trace=trace)
+        yield from self._locked(thread_id, multitask, stop, run, question=text)
+
+    def _locked(self, thread_id: str, multitask: str, stop: threading.Event | None,
+                run: Any, *, question: str | None = None) -> Iterator[Event]:
+        """Run ``run([turn_callback])`` as the thread's only writer; keep an interrupted turn's words."""
+        waited = time.perf_counter()
+        with self.locks.hold(thread_id, multitask, stop=stop) as turn:
+            waited = time.perf_counter() - waited
+            if waited > 0.5:
+                yield Event("notice", data={"text": f"thread {thread_id} was busy; this turn waited {waited:.1f}s"})
+            shown = ""
+            try:
+                for event in run([turn]):
+                    if event.kind == "token":
+                        shown += event.data.get("text", "")
+                    elif event.kind == "retract":
+                        shown = shown[: max(len(shown) - int(event.data.get("chars", 0)), 0)]
+                    yield event
+            except TurnSuperseded as exc:
+                if exc.strategy == "interrupt" and question is not None:
+                    self._keep_interrupted(thread_id, question, shown)
+                raise
+
+    def _keep_interrupted(self, thread_id: str, question: str, partial: str) -> None:
+        """Save an interrupted turn's question and the words it had streamed, marked, on its thread."""
+        answer = f"{partial.rstrip()} [interrupted]".lstrip()
+        self.graph.update_state({"configurable": {"thread_id": thread_id}},
+                                {"messages": [HumanMessage(question), AIMessage(answer)]}, as_node="chat")
 
     def _require_idle(self, thread_id: str) -> None:
         """Refuse a new message on a thread whose turn is paused: the paused turn would be lost unanswered
@@ -165,7 +205,7 @@ class PodiumApp:
 
     def resume(self, thread_id: str, decision: Any = None, *, command: Any = None, checkpoint_id: str | None = None,
                break_before: list[str] | None = None, trace: bool = False, callbacks: list[Any] | None = None,
-               **overrides: Any) -> Iterator[Event]:
+               multitask: str = "enqueue", stop: threading.Event | None = None, **overrides: Any) -> Iterator[Event]:
         """Continue a paused thread, yielding events like :meth:`stream_turn`.
 
         Without ``command`` it continues from a breakpoint (the turn's model, breakpoints and
@@ -176,6 +216,13 @@ class PodiumApp:
         ``{"action": "edit", "args": {...}}`` (validated first, so a bad edit changes nothing).
         """
         self.require_thread(thread_id)
+        yield from self._locked(thread_id, check_strategy(multitask), stop, lambda extra: self._resume(
+            thread_id, decision, command=command, checkpoint_id=checkpoint_id, break_before=break_before,
+            trace=trace, callbacks=[*(callbacks or []), *extra], **overrides))
+
+    def _resume(self, thread_id: str, decision: Any = None, *, command: Any = None, checkpoint_id: str | None = None,
+                break_before: list[str] | None = None, trace: bool = False, callbacks: list[Any] | None = None,
+                **overrides: Any) -> Iterator[Event]:
         configurable = {"thread_id": thread_id, **({"checkpoint_id": checkpoint_id} if checkpoint_id else {})}
         snapshot = self.graph.get_state({"configurable": configurable})
         if not snapshot.next:

@@ -3,13 +3,54 @@
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 from langgraph.checkpoint.base import BaseCheckpointSaver
 
+from podium.db import Database, StoreUnavailable
 from podium.errors import ConfigError
 from podium.settings import Settings
+
+_SET_UP: set[str] = set()
+
+
+def _setup_once(saver: BaseCheckpointSaver, url: str) -> None:
+    """Create or migrate the checkpoint tables once per process and URL (replicas may race: retry once)."""
+    if url in _SET_UP:
+        return
+    try:
+        saver.setup()
+    except Exception:  # noqa: BLE001 - two replicas creating the same table at once: the second try sees it
+        saver.setup()
+    _SET_UP.add(url)
+
+
+def _guarded(saver_class: type) -> type:
+    """``PostgresSaver`` whose connection failures are :class:`StoreUnavailable` (a clean, one-line error)."""
+
+    class GuardedPostgresSaver(saver_class):  # type: ignore[misc, valid-type]
+        @contextmanager
+        def _cursor(self, *args: Any, **kwargs: Any) -> Iterator[Any]:
+            # Wraps LangGraph's own (private) cursor helper: every read and write goes through it.
+            with _unavailable_on_failure():
+                with super()._cursor(*args, **kwargs) as cur:
+                    yield cur
+
+    return GuardedPostgresSaver
+
+
+@contextmanager
+def _unavailable_on_failure() -> Iterator[None]:
+    import psycopg
+    from psycopg_pool import PoolTimeout
+
+    try:
+        yield
+    except (psycopg.OperationalError, PoolTimeout) as exc:
+        raise StoreUnavailable("Postgres", (str(exc).strip().splitlines() or [""])[0][:200]) from None
 
 
 def open_checkpointer(settings: Settings) -> BaseCheckpointSaver:
@@ -17,13 +58,14 @@ def open_checkpointer(settings: Settings) -> BaseCheckpointSaver:
     if settings.postgres_url:
         try:
             from langgraph.checkpoint.postgres import PostgresSaver  # type: ignore[import-not-found]
-            from psycopg import Connection  # type: ignore[import-not-found]
         except ImportError as exc:
             raise ConfigError("Postgres checkpoints need extra packages", setting="PODIUM_POSTGRES_URL",
                               hint="pip install 'podium[postgres]'") from exc
-        conn = Connection.connect(settings.postgres_url, autocommit=True, prepare_threshold=0)
-        saver = PostgresSaver(conn)
-        saver.setup()
+        # The process's pool (shared with the ledger): a connection lost to a Postgres restart is replaced.
+        db = Database(settings.postgres_url)
+        saver = _guarded(PostgresSaver)(db.pool)
+        with db.connection():  # a server that is down is a one-line error, not a traceback
+            _setup_once(saver, settings.postgres_url)
         return saver
     from langgraph.checkpoint.sqlite import SqliteSaver
 
@@ -93,6 +135,7 @@ def rollback(saver: BaseCheckpointSaver, thread_id: str, keep: str | None) -> No
             conn.execute("DELETE FROM writes WHERE thread_id = ? AND checkpoint_id > ?", (thread_id, keep))
             conn.commit()
         return
-    if conn is not None:  # Postgres: same tables, same ordering of uuid6 checkpoint ids
-        for table in ("checkpoints", "checkpoint_writes"):
-            conn.execute(f"DELETE FROM {table} WHERE thread_id = %s AND checkpoint_id > %s", (thread_id, keep))
+    if conn is not None:  # Postgres (a pool): same tables, same ordering of uuid6 checkpoint ids
+        with _unavailable_on_failure(), conn.connection() as pg:
+            for table in ("checkpoints", "checkpoint_writes"):
+                pg.execute(f"DELETE FROM {table} WHERE thread_id = %s AND checkpoint_id > %s", (thread_id, keep))

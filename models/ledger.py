@@ -1,4 +1,4 @@
-"""The cost ledger: every model call, one SQLite row, written as the call starts.
+"""The cost ledger: every model call, one row (SQLite, or Postgres for replicas), written as the call starts.
 
 A call is inserted with outcome ``running`` before the request goes out and
 completed when it ends, so a crash in between still leaves the record of a call
@@ -17,19 +17,18 @@ table; ``NULL`` tokens mean nothing could count them (never a silent zero).
 
 from __future__ import annotations
 
-import sqlite3
-import threading
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from podium.db import Database, open_database
 from podium.settings import Settings
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS calls (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    ts REAL NOT NULL,
+    id {serial},
+    ts {real} NOT NULL,
     turn TEXT,
     thread TEXT,
     node TEXT,
@@ -38,15 +37,15 @@ CREATE TABLE IF NOT EXISTS calls (
     prompt_tokens INTEGER DEFAULT 0,
     completion_tokens INTEGER DEFAULT 0,
     token_source TEXT DEFAULT '',
-    ttft_s REAL,
-    duration_s REAL,
-    tokens_per_s REAL,
-    cost_usd REAL DEFAULT 0,
+    ttft_s {real},
+    duration_s {real},
+    tokens_per_s {real},
+    cost_usd {real} DEFAULT 0,
     outcome TEXT NOT NULL DEFAULT 'running',
     error_class TEXT,
     error TEXT,
-    gpu_s REAL DEFAULT 0
-);
+    gpu_s {real} DEFAULT 0
+)
 """
 # Columns added after the first release, migrated in place on open.
 _ADDED = {"attempt": "INTEGER DEFAULT 1", "status": "INTEGER", "retryable": "INTEGER", "note": "TEXT"}
@@ -95,42 +94,32 @@ class CallRecord:
 
 
 class Ledger:
-    """SQLite ledger under the data dir; safe to share between threads and processes."""
+    """The ledger on a SQLite file (a path) or a shared :class:`Database`; safe across threads and processes."""
 
-    def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self.path = path
-        self._local = threading.local()
-        conn = self._conn()
-        conn.executescript(_SCHEMA)
-        have = {row[1] for row in conn.execute("PRAGMA table_info(calls)")}
+    def __init__(self, target: Path | Database) -> None:
+        self.db = target if isinstance(target, Database) else Database(target)
+        db = self.db
+        db.script(_SCHEMA.format(serial=db.serial, real=db.real))
+        have = db.columns("calls")
         for column, decl in _ADDED.items():
             if column not in have:
                 try:
-                    conn.execute(f"ALTER TABLE calls ADD COLUMN {column} {decl}")
-                except sqlite3.OperationalError:  # another process migrated it a moment ago
-                    pass
-        conn.executescript(_INDEXES)
-
-    def _conn(self) -> sqlite3.Connection:
-        conn = getattr(self._local, "conn", None)
-        if conn is None:
-            conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=NORMAL")
-            conn.row_factory = sqlite3.Row
-            self._local.conn = conn
-        return conn
+                    db.execute(f"ALTER TABLE calls ADD COLUMN {'IF NOT EXISTS ' if db.postgres else ''}"
+                               f"{column} {decl}")
+                except Exception:  # noqa: BLE001 - SQLite: another process migrated it a moment ago
+                    if db.postgres:
+                        raise
+        db.script(_INDEXES)
 
     def start(self, *, provider: str, model: str, turn: str | None, thread: str | None, node: str | None,
               attempt: int = 1, note: str | None = None) -> int:
         """Record a call as it starts; returns its id."""
-        cur = self._conn().execute(
+        rows = self.db.execute(
             "INSERT INTO calls (ts, turn, thread, node, provider, model, attempt, note)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
             (time.time(), turn, thread, node, provider, model, attempt, note),
         )
-        return int(cur.lastrowid or 0)
+        return int(rows[0]["id"])
 
     def finish(self, call_id: int, **fields: Any) -> None:
         """Complete a call's record (tokens, timings, cost, outcome, error)."""
@@ -140,27 +129,27 @@ class Ledger:
         if "outcome" in fields and fields["outcome"] not in OUTCOMES:
             raise ValueError(f"bad outcome {fields['outcome']!r}")
         cols = ", ".join(f"{k} = ?" for k in fields)
-        self._conn().execute(f"UPDATE calls SET {cols} WHERE id = ?", (*fields.values(), call_id))
+        self.db.execute(f"UPDATE calls SET {cols} WHERE id = ?", (*fields.values(), call_id))
 
     def calls(self, *, turn: str | None = None, thread: str | None = None,
               since: float | None = None) -> list[CallRecord]:
         """Calls filtered by turn, thread and start time, oldest first."""
         where, args = _where(turn=turn, thread=thread, since=since)
         sql = "SELECT * FROM calls" + where + " ORDER BY id"
-        return [CallRecord(**dict(row)) for row in self._conn().execute(sql, args)]
+        return [CallRecord(**row) for row in self.db.execute(sql, args)]
 
     def spent(self, *, thread: str | None = None, since: float | None = None) -> float:
         """USD spent, by thread and/or since a time."""
         where, args = _where(thread=thread, since=since)
-        row = self._conn().execute("SELECT COALESCE(SUM(cost_usd), 0) FROM calls" + where, args).fetchone()
-        return float(row[0])
+        rows = self.db.execute("SELECT COALESCE(SUM(cost_usd), 0) AS spent FROM calls" + where, args)
+        return float(rows[0]["spent"])
 
     def recent(self, provider: str, limit: int) -> list[tuple[float, str, int | None]]:
         """The latest finished calls of a provider as ``(ended_ts, outcome, retryable)``, newest first."""
-        rows = self._conn().execute(
-            "SELECT ts + COALESCE(duration_s, 0), outcome, retryable FROM calls"
+        rows = self.db.execute(
+            "SELECT ts + COALESCE(duration_s, 0) AS ended, outcome, retryable FROM calls"
             " WHERE provider = ? AND outcome != 'running' ORDER BY id DESC LIMIT ?", (provider, limit))
-        return [(row[0], row[1], row[2]) for row in rows]
+        return [(row["ended"], row["outcome"], row["retryable"]) for row in rows]
 
     def totals(self, *, by: str = "model", thread: str | None = None,
                since: float | None = None) -> list[dict[str, Any]]:
@@ -168,19 +157,19 @@ class Ledger:
         if by not in GROUPS:
             raise ValueError(f"cannot group by {by!r}; choose one of {GROUPS}")
         where, args = _where(thread=thread, since=since)
-        conn = self._conn()
         groups: dict[str, dict[str, Any]] = {}
-        for row in conn.execute(
+        for row in self.db.execute(
             f"SELECT {by} AS key, COUNT(*) AS calls, SUM(prompt_tokens) AS prompt_tokens,"
             " SUM(completion_tokens) AS completion_tokens, SUM(cost_usd) AS cost_usd,"
-            " SUM(cost_usd IS NULL AND outcome != 'running') AS unpriced, SUM(gpu_s) AS gpu_s,"
+            " SUM(CASE WHEN cost_usd IS NULL AND outcome != 'running' THEN 1 ELSE 0 END) AS unpriced,"
+            " SUM(gpu_s) AS gpu_s,"
             " SUM(duration_s) AS duration_s, AVG(ttft_s) AS ttft_s, AVG(tokens_per_s) AS tokens_per_s,"
             f" MIN(ts) AS first_ts, MAX(ts) AS last_ts FROM calls{where} GROUP BY {by}", args,
         ):
             groups[row["key"]] = {by: row["key"], **{k: row[k] for k in row.keys() if k != "key"},
                                   "outcomes": {}, "errors": {}}
-        for row in conn.execute(f"SELECT {by} AS key, outcome, error_class, COUNT(*) AS n FROM calls{where}"
-                                f" GROUP BY {by}, outcome, error_class", args):
+        for row in self.db.execute(f"SELECT {by} AS key, outcome, error_class, COUNT(*) AS n FROM calls{where}"
+                                   f" GROUP BY {by}, outcome, error_class", args):
             group = groups[row["key"]]
             group["outcomes"][row["outcome"]] = group["outcomes"].get(row["outcome"], 0) + row["n"]
             if row["error_class"]:
@@ -203,8 +192,8 @@ def _where(**filters: Any) -> tuple[str, list[Any]]:
 
 
 def open_ledger(settings: Settings) -> Ledger:
-    """The ledger of a data directory (the one the app writes)."""
-    return Ledger(settings.data_dir / "ledger.sqlite")
+    """The app's ledger: ``PODIUM_HOME/ledger.sqlite``, or the shared Postgres of ``PODIUM_POSTGRES_URL``."""
+    return Ledger(open_database(settings, "ledger.sqlite"))
 
 
 def summarize(calls: list[CallRecord]) -> dict[str, Any]:

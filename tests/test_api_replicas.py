@@ -1,0 +1,210 @@
+"""Two `podium serve` replicas on one Postgres and one Chroma server: shared threads, keys, budgets and
+rate limits, 50 concurrent sessions without cross-talk, a replica killed mid-stream, Postgres restarted
+under load. Everything is a real process on 127.0.0.1; the model is scripted (or the fault server)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import ExitStack
+from pathlib import Path
+
+import httpx
+import pytest
+
+from graph.app import PodiumApp
+from podium.db import Database
+from podium.settings import Settings
+from tests.conftest import ROOT
+from tests.fault_server import FaultServer
+from tests.servers import chroma_server, podium_serve
+from tests.test_api_openai import clean_env
+
+CHAT = "/chat/completions"
+
+
+class Cluster:
+    """The replicas' URLs and their shared settings."""
+
+    def __init__(self, urls: list[str], env: dict[str, str], tmp: Path, faults: FaultServer) -> None:
+        self.urls, self.env, self.tmp, self.faults = urls, env, tmp, faults
+
+    def podium(self) -> PodiumApp:
+        """A PodiumApp on the shared stores (what a third replica sees)."""
+        return PodiumApp(Settings(home=self.tmp / "reader", postgres_url=self.env["PODIUM_POSTGRES_URL"],
+                                  chroma_url=self.env["PODIUM_CHROMA_URL"]))
+
+    def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
+        env = {**self.env, "PODIUM_HOME": str(self.tmp / "cli")}
+        return subprocess.run([sys.executable, "-m", "ui.cli", *args], capture_output=True, text=True, env=env,
+                              cwd=ROOT, timeout=180)
+
+
+@pytest.fixture(scope="module")
+def cluster(postgres_server, tmp_path_factory) -> Iterator[Cluster]:
+    tmp = tmp_path_factory.mktemp("replicas")
+    prices = tmp / "prices.json"
+    prices.write_text(json.dumps({"fault-model": [100_000, 100_000]}))  # $0.1 a token: budgets run out fast
+    with ExitStack() as stack:
+        faults = stack.enter_context(FaultServer(trickle_s=0.3))
+        chroma = stack.enter_context(chroma_server(tmp / "chroma", tmp / "chroma.log"))
+        env = clean_env(tmp / "unused", PODIUM_MODEL="scripted/echo",
+                        PODIUM_POSTGRES_URL=postgres_server.new_database(), PODIUM_CHROMA_URL=chroma,
+                        OPENAI_BASE_URL=faults.url, OPENAI_API_KEY="sk-replica-test-key-123",
+                        PODIUM_PRICES_FILE=str(prices), PODIUM_RETRIES="0")
+        urls = []
+        for name in ("a", "b"):
+            replica_env = {**env, "PODIUM_HOME": str(tmp / name)}  # nothing shared on disk
+            urls.append(stack.enter_context(podium_serve(replica_env, tmp / f"{name}.log"))[0])
+        yield Cluster(urls, env, tmp, faults)
+
+
+def chat(url: str, text: str, *, thread: str | None = None, key: str | None = None, **body: object) -> httpx.Response:
+    headers = {**({"X-Podium-Thread": thread} if thread else {}), **({"Authorization": f"Bearer {key}"} if key else {})}
+    payload = {"model": "podium", "messages": [{"role": "user", "content": text}], **body}
+    return httpx.post(url + CHAT, json=payload, headers=headers, timeout=60)
+
+
+def test_a_thread_started_on_one_replica_continues_on_the_other(cluster):
+    a, b = cluster.urls
+    first = chat(a, "hello from a")
+    thread = first.headers["x-podium-thread"]
+    second = chat(b, "hello from b", thread=thread)
+    assert second.status_code == 200 and second.json()["podium"]["thread_id"] == thread
+    assert [m["content"] for m in cluster.podium().history(thread)] == [
+        "hello from a", "You said: hello from a", "hello from b", "You said: hello from b"]
+
+
+def test_knowledge_ingested_once_is_searched_by_every_replica(cluster, tmp_path):
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "ops.md").write_text("# Key rotation\n\nRotate the API keys every 90 days with the vault CLI.\n")
+    done = cluster.cli("ingest", str(docs), "--collection", "handbook", "--json")
+    assert done.returncode == 0, done.stderr
+    for url in cluster.urls:
+        reply = chat(url, "How often do we rotate the API keys?", podium={"collection": "handbook"}).json()
+        assert reply["podium"]["route"] == ["conductor", "knowledge"]
+        assert reply["podium"]["sources"][0]["source"] == "ops.md"
+
+
+def test_keys_budgets_and_rate_limits_hold_across_replicas(cluster):
+    created = cluster.cli("keys", "create", "--name", "shared", "--rpm", "3", "--json")
+    assert created.returncode == 0, created.stderr
+    key = json.loads(created.stdout)["key"]
+    try:
+        for _ in range(2):  # a batch that straddles a minute boundary is counted in two windows: run it again
+            start = time.time()
+            statuses = [chat(cluster.urls[i % 2], f"limited {i}", key=key).status_code for i in range(4)]
+            if int(start // 60) == int(time.time() // 60):
+                break
+        assert statuses == [200, 200, 200, 429], "3 per minute in total, whichever replica answers"
+        budget = json.loads(cluster.cli("keys", "create", "--budget-usd", "1", "--json").stdout)["key"]
+        paid = chat(cluster.urls[0], "spend it", key=budget, podium={"model": "openai/fault-model"})
+        assert paid.status_code == 200, paid.text
+        refused = chat(cluster.urls[1], "more", key=budget, podium={"model": "openai/fault-model"})
+        assert refused.status_code == 403 and refused.json()["error"]["code"] == "budget_exceeded"
+        listed = json.loads(cluster.cli("keys", "list", "--json").stdout)
+        assert {k["name"]: k["requests"] for k in listed}["shared"] == 3
+    finally:  # the other tests run without keys
+        Database(cluster.env["PODIUM_POSTGRES_URL"]).execute("DELETE FROM api_keys")
+
+
+def test_fifty_concurrent_streamed_sessions_do_not_cross_talk(cluster):
+    async def session(client: httpx.AsyncClient, i: int) -> tuple[str, list[str]]:
+        url = cluster.urls[i % 2]
+        thread, answers = None, []
+        for turn in range(2):
+            text = f"session {i} turn {turn}"
+            headers = {"X-Podium-Thread": thread} if thread else {}
+            async with client.stream("POST", url + CHAT, headers=headers, json={
+                    "model": "podium", "stream": True, "messages": [{"role": "user", "content": text}]}) as response:
+                assert response.status_code == 200
+                thread = response.headers["x-podium-thread"]
+                pieces = []
+                async for line in response.aiter_lines():
+                    if line.startswith("data: {"):
+                        chunk = json.loads(line[6:])
+                        pieces += [c["delta"].get("content") or "" for c in chunk["choices"]]
+                answers.append("".join(pieces))
+        return thread, answers
+
+    async def run() -> list[tuple[str, list[str]]]:
+        async with httpx.AsyncClient(timeout=120, limits=httpx.Limits(max_connections=100)) as client:
+            return await asyncio.gather(*(session(client, i) for i in range(50)))
+
+    results = asyncio.run(run())
+    reader = cluster.podium()
+    assert len({thread for thread, _ in results}) == 50
+    for i, (thread, answers) in enumerate(results):
+        assert answers == [f"You said: session {i} turn {t}" for t in range(2)]
+        assert [m["content"] for m in reader.history(thread)] == [
+            x for t in range(2) for x in (f"session {i} turn {t}", f"You said: session {i} turn {t}")]
+
+
+def test_a_replica_killed_mid_stream_loses_nothing(cluster, tmp_path):
+    """SIGKILL a replica while it streams; the other continues the thread; the cut call's ledger row stays."""
+    thread = chat(cluster.urls[0], "kept before the crash").headers["x-podium-thread"]
+    env = {**cluster.env, "PODIUM_HOME": str(tmp_path / "c")}
+    cluster.faults.set(default="trickle")
+    try:
+        with podium_serve(env, tmp_path / "c.log") as (url, proc):
+            body = {"model": "podium", "stream": True, "podium": {"model": "openai/fault-model"},
+                    "messages": [{"role": "user", "content": "cut me off"}]}
+            with httpx.stream("POST", url + CHAT, json=body, headers={"X-Podium-Thread": thread}, timeout=60) as r:
+                for line in r.iter_lines():
+                    if '"content"' in line:
+                        break  # the answer is streaming: kill the replica now
+                proc.send_signal(signal.SIGKILL)
+                proc.wait(timeout=30)
+        cluster.faults.set(default="ok")
+        after = chat(cluster.urls[1], "after the crash", thread=thread)
+        assert after.status_code == 200, after.text  # the dead replica's thread lock died with it
+    finally:
+        cluster.faults.set(default="ok")
+    reader = cluster.podium()
+    assert [m["content"] for m in reader.history(thread)] == [
+        "kept before the crash", "You said: kept before the crash", "after the crash", "You said: after the crash"]
+    cut = [c for c in reader.ledger.calls(thread=thread) if c.model == "openai/fault-model"]
+    assert len(cut) == 1 and cut[0].outcome == "running", "the cut call is on record (it may have been billed)"
+
+
+def test_postgres_restart_under_load_fails_cleanly_then_recovers(cluster, postgres_server):
+    statuses: list[int] = []
+    stop = threading.Event()
+
+    def load(url: str) -> None:
+        thread = None
+        while not stop.is_set():
+            try:
+                response = chat(url, "under load", thread=thread)
+            except httpx.HTTPError:
+                statuses.append(-1)
+                continue
+            statuses.append(response.status_code)
+            if response.status_code == 200:
+                thread = response.headers["x-podium-thread"]
+            else:
+                assert response.json()["error"]["code"] in ("store_unavailable", "thread_busy"), response.text
+
+    workers = [threading.Thread(target=load, args=(url,)) for url in cluster.urls for _ in range(2)]
+    for worker in workers:
+        worker.start()
+    try:
+        postgres_server.restart()
+    finally:
+        # Recovery without restarting Podium: each replica answers again within a deadline.
+        deadline = time.monotonic() + 60
+        for url in cluster.urls:
+            while chat(url, "recovered?").status_code != 200:
+                assert time.monotonic() < deadline, "a replica did not recover"
+        stop.set()
+        for worker in workers:
+            worker.join(60)
+    assert -1 not in statuses and 500 not in statuses, statuses
+    assert set(statuses) <= {200, 503, 409}, statuses
