@@ -160,8 +160,11 @@ def _act(ctx: Context, ai: AIMessage, records: list[dict[str, Any]], allowed: di
     broken = {c["id"]: record(new_call(c.get("name") or "", {}, c.get("id")),
                               error=f"arguments are not valid JSON: {c.get('args')!r}")
               for c in ai.invalid_tool_calls}
-    safe = [c for c in ai.tool_calls if not (c["name"] in allowed and allowed[c["name"]].needs_approval)]
-    done = {r["id"]: r for r in run_calls(safe, allowed, ctx.services["tools"], seen=_seen(records))} | broken
+    env = ctx.services["tools"]
+    # A tool that is off here (the sandbox cannot confine python) fails at once with its reason: nobody is asked.
+    waits = {name for name, t in allowed.items() if t.needs_approval and not t.off_reason(env)}
+    safe = [c for c in ai.tool_calls if c["name"] not in waits]
+    done = {r["id"]: r for r in run_calls(safe, allowed, env, seen=_seen(records))} | broken
     for item in done.values():
         notify("tool", node="tools", **item)
     calls = [*ai.tool_calls, *ai.invalid_tool_calls]

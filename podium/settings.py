@@ -77,6 +77,9 @@ class Settings(BaseSettings):
     """CPU seconds a python-tool snippet may use."""
     sandbox_memory_mb: int = 256
     """Address space a python-tool snippet may use, in MB."""
+    sandbox_unconfined: bool = False
+    """Run python-tool snippets even where the kernel cannot confine their files (no mount namespace, no
+    Landlock): only the interpreter-level guard and the limits remain. At the user's own risk."""
     prices_file: Path | None = None
     """JSON file overriding model prices (USD per 1M input/output tokens)."""
     policy: str = "local-first"

@@ -22,6 +22,12 @@ def _answer(args: dict[str, Any], result: str) -> str:
     return f"The code printed:\n{result}"
 
 
+def _off(env: Any) -> str | None:
+    """Why snippets cannot run with ``env`` (no sandbox, or one the kernel cannot confine), or ``None``."""
+    sandbox = getattr(env, "sandbox", None)
+    return "off: no sandbox is configured" if sandbox is None else sandbox.off_reason()
+
+
 @tool(
     needs_approval=True,
     exclusive=True,
@@ -32,6 +38,7 @@ def _answer(args: dict[str, Any], result: str) -> str:
     examples=[("Run this python code: print(2 + 2)", {"code": "print(2 + 2)"}),
               ("Execute `import math; print(math.tau)`", {"code": "import math; print(math.tau)"})],
     answer=_answer,
+    unavailable=_off,
 )
 def python(code: str, *, env: Any = None) -> str:
     """Run a Python 3 snippet in an isolated process and return what it printed.

@@ -63,6 +63,13 @@ class Tool:
     """Template turning (arguments, result) into a final answer when a model cannot be trusted to."""
     uses_env: bool = False
     """The function takes a keyword-only ``env`` (workspace, sandbox, clock)."""
+    unavailable: Callable[[Any], str | None] | None = None
+    """Why the tool cannot run with a given ``env`` (one line), or ``None``: an unavailable tool is listed
+    with its reason, and its calls fail at once with it, no approval asked."""
+
+    def off_reason(self, env: Any) -> str | None:
+        """Why the tool cannot run with ``env``, or ``None`` when it can."""
+        return self.unavailable(env) if self.unavailable is not None else None
 
     def schema(self) -> dict[str, Any]:
         """JSON schema of the arguments."""
@@ -77,9 +84,10 @@ class Tool:
         """Validated, defaulted arguments; raises :class:`pydantic.ValidationError`."""
         return self.args_model.model_validate(args).model_dump()
 
-    def describe(self) -> dict[str, Any]:
-        """A JSON-ready summary for listings (``podium tools --json``)."""
+    def describe(self, env: Any = None) -> dict[str, Any]:
+        """A JSON-ready summary for listings (``podium tools --json``); ``off`` is why it cannot run with ``env``."""
         return {"name": self.name, "description": self.description, "needs_approval": self.needs_approval,
+                "off": self.off_reason(env) if env is not None else None,
                 "timeout_s": self.timeout_s, "parameters": self.schema(),
                 "examples": [{"message": m, "args": a} for m, a in self.examples]}
 
@@ -127,13 +135,14 @@ def tool(
     exclusive: bool = False,
     examples: list[tuple[str, dict[str, Any]]] | None = None,
     answer: Callable[[dict[str, Any], str], str] | None = None,
+    unavailable: Callable[[Any], str | None] | None = None,
     register: bool = True,
 ) -> Callable[[Callable[..., Any]], Tool]:
     """Define a tool from a typed, documented function; raise :class:`ToolDefinitionError` if it is not."""
     def wrap(func: Callable[..., Any]) -> Tool:
         built = _build(func, needs_approval=needs_approval, timeout_s=timeout_s, spans=spans or {},
                        trigger=re.compile(trigger, re.IGNORECASE) if trigger else None, exclusive=exclusive,
-                       examples=tuple(examples or ()), answer=answer)
+                       examples=tuple(examples or ()), answer=answer, unavailable=unavailable)
         if register:
             if built.name in REGISTRY:
                 raise ToolDefinitionError(f"tool {built.name!r} is defined twice")

@@ -37,10 +37,8 @@ class ToolEnv:
     @classmethod
     def from_settings(cls, settings: Any, limits: Limits | None = None, knowledge: Any = None) -> ToolEnv:
         """The environment for a process's settings (the sandbox's limits from ``PODIUM_SANDBOX_*``)."""
-        if limits is None:
-            limits = Limits(wall_s=settings.sandbox_wall_s, cpu_s=settings.sandbox_cpu_s,
-                            memory_mb=settings.sandbox_memory_mb)
-        return cls(workspace=settings.workspace_dir, sandbox=Sandbox(limits), knowledge=knowledge)
+        return cls(workspace=settings.workspace_dir, sandbox=Sandbox.from_settings(settings, limits),
+                   knowledge=knowledge)
 
 
 def new_call(name: str, args: dict[str, Any], call_id: str | None = None) -> dict[str, Any]:

@@ -1,39 +1,50 @@
-"""Run untrusted Python in a separate, limited process: the engine of the ``python`` tool.
+"""Run untrusted Python in a separate, confined process: the engine of the ``python`` tool.
 
-Layers, each applied where the machine allows it (``RunResult.isolation`` says which did):
+The kernel is the boundary; each layer applies where the machine offers it
+(:func:`probe` finds out once per process) and ``RunResult.isolation`` names those that did:
 
-- ``namespaces``: ``unshare`` puts the process in new network (no interfaces but a
-  down loopback: no network at all), PID (leftover processes die with it; other
-  processes are invisible) and mount namespaces (private ``/proc`` and a size-limited
-  tmpfs as the working folder). As root directly; otherwise through a user namespace.
-- ``nobody``: as root, the snippet runs as uid/gid 65534 without supplementary groups,
-  so it can read no private file and ``RLIMIT_NPROC`` binds.
-- ``rlimits``: CPU seconds, address space, processes, file size, open files, no core dumps.
-- ``guard``: an audit hook refusing sockets, new processes, ctypes, and files outside
-  the interpreter's library and the working folder (the interpreter-level layer; the
-  OS layers above are the real boundary where available).
-- always: a temporary working folder, an environment with nothing inherited (no
-  keys, no tokens), stdin closed, a wall-clock limit that kills the whole process
-  group, and output capped in size and truncated for display.
+- ``mount-namespace``: the snippet's ``/`` is a read-only tmpfs holding only the Python
+  installation, the system libraries and the zoneinfo data (read-only binds), four devices,
+  a fresh ``/proc`` and its working folder ``/tmp`` (``tmpfs``: size-limited); the host's tree is
+  pivoted away. ``pid-namespace``, ``network-namespace`` (no interface up: no network at all,
+  abstract Unix sockets included), ``ipc-namespace``; ``user-namespace`` where Podium is not root.
+- ``nobody``: as root, the snippet runs as uid/gid 65534 without groups or capabilities.
+- ``no-new-privileges``, ``landlock`` (reads only the runtime, writes only its folder, no TCP,
+  no signals or abstract sockets outside; by ABI), ``seccomp`` (no ``execve``, ``ptrace``,
+  sockets, namespaces, mounts, io_uring, BPF or keyrings).
+- ``rlimits`` (CPU, memory, processes, file size, open files, no core), ``clean-env``.
+- ``guard``: an audit hook refusing sockets, processes, ctypes and files outside, with a
+  readable message; an interpreter-level extra, not the boundary.
+
+Where neither a mount namespace nor Landlock can confine files, :meth:`Sandbox.off_reason`
+says why and :meth:`Sandbox.run` refuses unless ``allow_unconfined`` (``PODIUM_SANDBOX_UNCONFINED``).
 """
 
 from __future__ import annotations
 
-import json
+import ast
+import marshal
 import os
 import shutil
-import signal
-import subprocess
 import sys
 import tempfile
-import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
+
+from tools.sandbox_process import execute, own_processes, read_capped, read_report, verdict
 
 BOOT = Path(__file__).with_name("sandbox_boot.py")
+LAUNCH = (f"import sys; sys.path.insert(0, {str(BOOT.parent)!r}); import sandbox_boot; sys.path.pop(0); "
+          "sandbox_boot.main(sys.argv[1])")
+"""Imported, not run as a script, so its compiled bytecode is cached (compiling it took a tenth of a start)."""
 NOBODY = 65534
-NAMESPACE_FLAGS = ["--mount", "--net", "--pid", "--fork", "--kill-child", "--mount-proc"]
+NAMESPACE_FLAGS = ["--mount", "--net", "--pid", "--ipc", "--uts", "--fork", "--kill-child"]
+WORK = "/tmp"
+"""The snippet's working folder inside its own root."""
+DEVICES = ["/dev/null", "/dev/zero", "/dev/random", "/dev/urandom"]
+LINUX = sys.platform.startswith("linux")
 
 
 @dataclass(frozen=True)
@@ -61,8 +72,8 @@ class RunResult:
     """How a snippet ended and what it printed."""
 
     status: str
-    """``ok``, ``error`` (non-zero exit), ``timeout``, ``cpu_limit``, ``memory_limit``, ``output_limit``
-    or ``killed``."""
+    """``ok``, ``error`` (non-zero exit), ``timeout``, ``cpu_limit``, ``memory_limit``, ``output_limit``,
+    ``killed``, or ``off`` (not run: this machine cannot confine it, see ``message``)."""
     stdout: str
     stderr: str
     exit_code: int | None
@@ -71,6 +82,7 @@ class RunResult:
     truncated: bool = False
     duration_s: float = 0.0
     isolation: list[str] = field(default_factory=list)
+    """The layers that applied to this run, outermost first."""
 
     @property
     def ok(self) -> bool:
@@ -82,21 +94,88 @@ class RunResult:
         return dict(self.__dict__)
 
 
+@dataclass(frozen=True)
+class Confinement:
+    """What this machine lets the sandbox apply (:func:`probe`)."""
+
+    namespaces: str
+    """``root`` (unshare as root), ``user`` (through a user namespace) or ``none``."""
+    landlock_abi: int
+    """The kernel's Landlock ABI version; 0 without Landlock."""
+    seccomp: bool
+    """Whether the seccomp filter installs."""
+    missing: dict[str, str] = field(default_factory=dict)
+    """Why a layer is unavailable, by layer (``namespaces``, ``landlock``, ``seccomp``)."""
+
+
+def runtime_paths() -> tuple[list[str], dict[str, str]]:
+    """What a snippet's root holds, read-only: ``(paths bound at their own place, {symlink: target})``.
+
+    The Python installation, the system library folders, the zoneinfo data and the
+    dynamic loader's cache; ``/lib``-style symlinks (merged /usr) are recreated, not bound.
+    """
+    links: dict[str, str] = {}
+    paths = [sys.base_prefix, sys.base_exec_prefix, "/usr/lib", "/usr/lib64", "/usr/lib32", "/usr/libx32",
+             "/usr/share/zoneinfo", "/etc/ld.so.cache"]
+    for top in ("/lib", "/lib64", "/lib32", "/libx32"):
+        if os.path.islink(top):
+            links[top] = os.readlink(top)
+        elif os.path.isdir(top):
+            paths.append(top)
+    kept: list[str] = []
+    for path in sorted({os.path.normpath(p) for p in paths if os.path.exists(p)}):
+        if not any(path.startswith(k.rstrip("/") + "/") for k in kept):
+            kept.append(path)
+    return kept, links
+
+
 @lru_cache(maxsize=1)
+def probe() -> Confinement:
+    """Find out, once per process, which layers this machine applies (one real sandbox start per mode tried)."""
+    if not LINUX:
+        why = f"{sys.platform} is not Linux"
+        return Confinement("none", 0, False, {"namespaces": why, "landlock": why, "seccomp": why})
+    from tools import sandbox_kernel
+
+    abi, seccomp = sandbox_kernel.landlock_abi(), sandbox_kernel.seccomp_supported()
+    missing = {} if abi else {"landlock": "this kernel has no Landlock, or it is disabled"}
+    if not seccomp:
+        missing["seccomp"] = "this kernel does not filter syscalls (or Podium has no table for it)"
+    modes = (["root"] if os.geteuid() == 0 else []) + ["user"]
+    if not shutil.which("unshare"):
+        missing["namespaces"], modes = "unshare (util-linux) is not installed", []
+    tried = []
+    for mode in [*modes, "none"]:
+        failed, error = _probe_run(Confinement(mode, abi, seccomp))
+        if error is None:
+            if "landlock" in failed:
+                abi, missing["landlock"] = 0, failed.pop("landlock")
+            if "seccomp" in failed:
+                seccomp, missing["seccomp"] = False, failed.pop("seccomp")
+            error = "; ".join(f"{k}: {v}" for k, v in failed.items()) or None
+        if error is None:
+            if mode == "none" and modes:
+                missing["namespaces"] = "; ".join(tried)
+            return Confinement(mode, abi, seccomp, missing)
+        tried.append(f"{mode}: {error}")
+    return Confinement("none", 0, False, {"namespaces": "; ".join(tried), "landlock": missing.get("landlock", ""),
+                                          "seccomp": "the sandbox could not start at all"})
+
+
+def _probe_run(confinement: Confinement) -> tuple[dict[str, str], str | None]:
+    """Start a sandbox that tries every layer and reports what failed: ``(failed layers, start-up error)``."""
+    result = Sandbox(Limits(wall_s=20), confinement=confinement, allow_unconfined=True)._launch("", probing=True)
+    if not result.ok:
+        return {}, result.message
+    try:
+        return dict(ast.literal_eval(result.stdout)["failed"]), None
+    except (ValueError, KeyError, TypeError, SyntaxError):
+        return {}, f"unexpected probe output {result.stdout[:200]!r}"
+
+
 def namespace_mode() -> str:
-    """``root`` (unshare as root), ``user`` (through a user namespace) or ``none``, probed once."""
-    unshare = shutil.which("unshare")
-    if not unshare or not sys.platform.startswith("linux"):
-        return "none"
-    attempts = [("root", [unshare, *NAMESPACE_FLAGS])] if os.geteuid() == 0 else []
-    attempts.append(("user", [unshare, "--user", "--map-root-user", *NAMESPACE_FLAGS]))
-    for mode, command in attempts:
-        try:
-            if subprocess.run([*command, "true"], capture_output=True, timeout=10).returncode == 0:
-                return mode
-        except (OSError, subprocess.TimeoutExpired):
-            continue
-    return "none"
+    """``root``, ``user`` or ``none``: how this machine's sandboxes get their namespaces."""
+    return probe().namespaces
 
 
 def _world_reachable(path: Path) -> bool:
@@ -105,150 +184,116 @@ def _world_reachable(path: Path) -> bool:
 
 
 class Sandbox:
-    """Runs snippets with :class:`Limits`; ``guard``/``namespaces``/``drop_privileges`` exist so tests
-    can prove that each layer holds on its own."""
+    """Runs snippets with :class:`Limits`. ``guard``, ``namespaces``, ``landlock``, ``seccomp`` and
+    ``drop_privileges`` switch single layers off so tests can prove that the others hold on their own;
+    ``confinement`` stands in for what :func:`probe` would find."""
 
     def __init__(self, limits: Limits | None = None, *, guard: bool = True, namespaces: bool = True,
-                 drop_privileges: bool = True) -> None:
+                 landlock: bool = True, seccomp: bool = True, drop_privileges: bool = True,
+                 allow_unconfined: bool = False, confinement: Confinement | None = None) -> None:
         self.limits = limits or Limits()
-        self.guard = guard
-        self.namespaces = namespaces
+        self.guard, self.namespaces, self.landlock, self.seccomp = guard, namespaces, landlock, seccomp
         self.drop_privileges = drop_privileges
+        self.allow_unconfined = allow_unconfined
+        self._confinement = confinement
+
+    @classmethod
+    def from_settings(cls, settings: Any, limits: Limits | None = None) -> Sandbox:
+        """The sandbox of a process's settings (``PODIUM_SANDBOX_*``); ``limits`` replaces the three limits."""
+        limits = limits or Limits(wall_s=settings.sandbox_wall_s, cpu_s=settings.sandbox_cpu_s,
+                                  memory_mb=settings.sandbox_memory_mb)
+        return cls(limits, allow_unconfined=settings.sandbox_unconfined)
+
+    @property
+    def confinement(self) -> Confinement:
+        """The layers this sandbox may use: the machine's, less those switched off."""
+        found = self._confinement or probe()
+        return replace(found, namespaces=found.namespaces if self.namespaces else "none",
+                       landlock_abi=found.landlock_abi if self.landlock else 0, seccomp=found.seccomp and self.seccomp)
+
+    def off_reason(self) -> str | None:
+        """Why snippets cannot run here (one line), or ``None``: files must be confined by the kernel."""
+        found = self.confinement
+        if found.namespaces != "none" or found.landlock_abi or self.allow_unconfined:
+            return None
+        why = [f"{layer}: {found.missing.get(layer) or 'switched off'}" for layer in ("namespaces", "landlock")]
+        return ("off: this machine cannot keep a snippet out of your files (" + "; ".join(why) + "); "
+                "PODIUM_SANDBOX_UNCONFINED=1 runs snippets anyway, at your own risk")
 
     def run(self, code: str) -> RunResult:
         """Run ``code`` and return how it ended; never raises for anything the snippet does."""
+        reason = self.off_reason()
+        if reason is not None:
+            return RunResult(status="off", stdout="", stderr="", exit_code=None, message=f"the python tool is {reason}")
+        return self._launch(code)
+
+    def _launch(self, code: str, *, probing: bool = False) -> RunResult:
         run_dir = Path(tempfile.mkdtemp(prefix="podium-sandbox-"))
         try:
-            return self._run(code, run_dir)
+            return self._run(code, run_dir, probing)
         finally:
             shutil.rmtree(run_dir, ignore_errors=True)
 
-    def _plan(self, run_dir: Path) -> tuple[list[str], dict[str, object], list[str]]:
-        limits = self.limits
-        mode = namespace_mode() if self.namespaces else "none"
-        root = os.geteuid() == 0
-        layers = ["rlimits", "clean-env", "tmpdir"]
+    def _plan(self, run_dir: Path, probing: bool) -> tuple[list[str], dict[str, Any], list[str]]:
+        found, limits = self.confinement, self.limits
+        mode, confined = found.namespaces, found.namespaces != "none"
+        binds, links = runtime_paths()
+        work = WORK if confined else str(run_dir / "work")
+        cfg: dict[str, Any] = {"work": work, "code_path": str(run_dir / "snippet.py"), "probe": probing,
+                               "status_path": str(run_dir / "status"), "guard": self.guard, "kernel": LINUX,
+                               "read_roots": [*binds, *DEVICES, work]}
         prefix: list[str] = []
-        cfg: dict[str, object] = {"work": str(run_dir / "work"), "code_path": str(run_dir / "snippet.py"),
-                                  "status_path": str(run_dir / "status.json"), "guard": self.guard,
-                                  "read_roots": ["/dev/null", "/dev/urandom", "/usr/share/zoneinfo"]}
-        if mode != "none":
-            unshare = shutil.which("unshare") or "unshare"
-            prefix = [unshare, *(["--user", "--map-root-user"] if mode == "user" else []), *NAMESPACE_FLAGS]
-            cfg["tmpfs_mb"] = limits.disk_mb
-            layers.append("namespaces")
-        if root and self.drop_privileges and mode != "user":
-            reachable = _world_reachable(Path(sys.base_prefix))
-            if not reachable and mode == "root":  # e.g. Python under /root: mount it where nobody can reach
-                (run_dir / "python").mkdir()
-                cfg["bind_python"] = str(run_dir / "python")
-                cfg["read_roots"].append(cfg["bind_python"])  # type: ignore[union-attr]
-            if reachable or mode == "root":
-                cfg.update(uid=NOBODY, gid=NOBODY)
-                layers.append("nobody")
-        if self.guard:
-            layers.append("guard")
+        layers: list[str] = []
+        if confined:
+            prefix = [shutil.which("unshare") or "unshare",
+                      *(["--user", "--map-root-user"] if mode == "user" else []), *NAMESPACE_FLAGS]
+            cfg.update(root=str(run_dir / "root"), binds=binds, symlinks=links, tmpfs_mb=limits.disk_mb)
+            layers += [*(["user-namespace"] if mode == "user" else []), "mount-namespace", "pid-namespace",
+                       "network-namespace", "ipc-namespace", "tmpfs"]
+        else:
+            layers.append("tmpdir")
+        if (os.geteuid() == 0 and self.drop_privileges and mode != "user"
+                and (confined or _world_reachable(Path(sys.base_prefix)))):
+            cfg.update(uid=NOBODY, gid=NOBODY)
+            layers.append("nobody")
+        if LINUX:
+            layers.append("no-new-privileges")
+        if found.landlock_abi:
+            cfg["landlock"] = {"read": [*binds, "/proc"] if confined else binds, "write": [work],
+                               "devices": DEVICES, "abi": found.landlock_abi}
+            layers.append("landlock")
+        if found.seccomp:
+            cfg["seccomp"] = True
+            layers.append("seccomp")
+        layers += ["rlimits", "clean-env", *(["guard"] if self.guard else [])]
         cfg["rlimits"] = {
             "RLIMIT_CPU": [limits.cpu_s, limits.cpu_s + 1],
             "RLIMIT_AS": limits.memory_mb * 2**20,
-            "RLIMIT_NPROC": limits.processes if "nobody" in layers else _own_processes() + limits.processes,
+            "RLIMIT_NPROC": limits.processes if "nobody" in layers else own_processes() + limits.processes,
             "RLIMIT_FSIZE": limits.file_mb * 2**20,
             "RLIMIT_NOFILE": 64,
             "RLIMIT_CORE": 0,
         }
-        command = [*prefix, sys.executable, "-I", "-S", "-u", str(BOOT), json.dumps(cfg)]
+        command = [*prefix, sys.executable, "-I", "-S", "-u", "-c", LAUNCH, str(run_dir / "config")]
         return command, cfg, layers
 
-    def _run(self, code: str, run_dir: Path) -> RunResult:
-        command, cfg, layers = self._plan(run_dir)
+    def _run(self, code: str, run_dir: Path, probing: bool) -> RunResult:
+        command, cfg, layers = self._plan(run_dir, probing)
         (run_dir / "work").mkdir()
+        (run_dir / "root").mkdir()
+        if "uid" in cfg and "root" not in cfg:
+            os.chown(run_dir / "work", cfg["uid"], cfg["gid"])
         (run_dir / "snippet.py").write_text(code, encoding="utf-8")
-        run_dir.chmod(0o711)  # others may traverse (to work/ and python/) but not list or read
-        env = {"PATH": "/usr/bin:/bin", "HOME": str(run_dir / "work"), "TMPDIR": str(run_dir / "work"),
-               "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8"}
+        (run_dir / "config").write_bytes(marshal.dumps(cfg))
+        run_dir.chmod(0o711)  # others may traverse (to work/) but not list or read
+        env = {"PATH": "/usr/bin:/bin", "HOME": cfg["work"], "TMPDIR": cfg["work"], "LANG": "C.UTF-8",
+               "LC_ALL": "C.UTF-8"}
         out_path, err_path = run_dir / "stdout", run_dir / "stderr"
-        started = time.perf_counter()
-        timed_out = False
-        with open(out_path, "wb") as out, open(err_path, "wb") as err:
-            proc = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=out, stderr=err, env=env,
-                                    cwd=run_dir, start_new_session=True)
-            try:
-                proc.wait(timeout=self.limits.wall_s)
-            except subprocess.TimeoutExpired:
-                timed_out = True
-            _kill_group(proc.pid)  # whatever the snippet left behind in its group goes too
-            proc.wait()
-            _wait_group_gone(proc.pid)
-        duration = time.perf_counter() - started
-        status_file = run_dir / "status.json"
-        report = json.loads(status_file.read_text()) if status_file.exists() else {}
-        stdout, out_size = _read(out_path, self.limits.output_chars)
-        stderr, err_size = _read(err_path, self.limits.output_chars)
+        returncode, timed_out, duration = execute(command, env, run_dir, out_path, err_path, self.limits.wall_s)
+        report = read_report(run_dir / "status")
+        stdout, out_size = read_capped(out_path, self.limits.output_chars)
+        stderr, err_size = read_capped(err_path, self.limits.output_chars)
         truncated = out_size > self.limits.output_chars or err_size > self.limits.output_chars
-        status, message = self._classify(timed_out, report, proc.returncode, stderr, out_size, err_size)
+        status, message = verdict(self.limits, timed_out, report, returncode, stderr, max(out_size, err_size))
         return RunResult(status=status, stdout=stdout, stderr=stderr, exit_code=report.get("exit"),
                          message=message, truncated=truncated, duration_s=duration, isolation=layers)
-
-    def _classify(self, timed_out: bool, report: dict, returncode: int, stderr: str,
-                  out_size: int, err_size: int) -> tuple[str, str]:
-        limits = self.limits
-        sig, code = report.get("signal"), report.get("exit")
-        if timed_out:
-            return "timeout", f"stopped: still running after the {limits.wall_s:g} s wall-clock limit"
-        if sig in (signal.SIGXCPU, signal.SIGKILL) and report.get("cpu_s", 0) >= limits.cpu_s - 0.5:
-            return "cpu_limit", f"stopped: used its {limits.cpu_s} s of CPU time"
-        if "MemoryError" in stderr[-2000:]:
-            return "memory_limit", f"stopped: ran out of its {limits.memory_mb} MB of memory"
-        if max(out_size, err_size) >= limits.file_mb * 2**20 or "File too large" in stderr[-2000:]:
-            return "output_limit", f"stopped: wrote more than the {limits.file_mb} MB output limit"
-        if sig:
-            return "killed", f"killed by signal {signal.Signals(sig).name}"
-        if code == 120:
-            return "error", stderr.strip().splitlines()[-1] if stderr.strip() else "the sandbox could not start"
-        if code is None:
-            return "error", f"the sandbox could not start (exit status {returncode})"
-        if code:
-            last = stderr.strip().splitlines()[-1] if stderr.strip() else ""
-            return "error", f"exited with status {code}" + (f": {last}" if last else "")
-        return "ok", "ran to completion"
-
-
-def _kill_group(pid: int) -> None:
-    try:
-        os.killpg(pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
-
-
-def _wait_group_gone(pgid: int, deadline_s: float = 5.0) -> None:
-    """Return once no process of the group is left, so a finished run leaves nothing running."""
-    end = time.monotonic() + deadline_s
-    while time.monotonic() < end:
-        try:
-            os.killpg(pgid, 0)
-        except ProcessLookupError:
-            return
-        time.sleep(0.01)  # the kernel is reaping the killed processes
-
-
-def _read(path: Path, limit: int) -> tuple[str, int]:
-    """The first ``limit`` characters of a captured stream, and its size in bytes."""
-    size = path.stat().st_size if path.exists() else 0
-    with open(path, "rb") as handle:
-        data = handle.read(limit * 4)
-    text = data.decode("utf-8", errors="replace")
-    if len(text) > limit or size > len(data):
-        text = text[:limit] + f"\n[... output truncated: {size} bytes in all]"
-    return text, size
-
-
-def _own_processes() -> int:
-    """Processes and threads of this user, the base an ``RLIMIT_NPROC`` for non-root must add to."""
-    uid, count = os.getuid(), 0
-    for entry in Path("/proc").iterdir() if Path("/proc").is_dir() else []:
-        try:
-            if entry.name.isdigit() and entry.stat().st_uid == uid:
-                count += len(list((entry / "task").iterdir()))
-        except OSError:
-            continue
-    return count or 256

@@ -1,77 +1,121 @@
 """Runs inside the sandbox process, before and around the untrusted snippet (standard library only).
 
-The supervisor half stays trusted: it mounts a size-limited tmpfs as the working
-folder and makes the interpreter reachable for an unprivileged user (when it runs as
-root in its own mount namespace), then forks. The child sets resource limits, drops to
-``nobody``, installs an audit hook that refuses sockets, processes, ctypes and files
-outside the allowed folders, and executes the snippet. The supervisor reports how the
-child ended in a status file; when it exits, a PID namespace takes every leftover
-process with it.
+The supervisor half stays trusted. In its own mount namespace it builds the sandbox's root
+(:mod:`sandbox_mounts`: a tmpfs of read-only binds and a size-limited working folder) and
+pivots into it, then forks. The child closes every inherited descriptor but stdio, sets
+resource limits, drops to ``nobody`` and every capability, applies Landlock and the
+seccomp filter (:mod:`sandbox_kernel`), installs an audit hook that explains refusals,
+and executes the snippet. The supervisor reports how the child ended through a file it
+opened before the pivot; when it exits, the PID namespace takes every leftover process
+with it. Each layer the parent planned must apply, or the snippet never runs.
 """
 
-import json
+import marshal
 import os
 import resource
-import subprocess
 import sys
 
+SETUP_FAILED = 120
+"""Exit status of a child whose set-up failed (the snippet did not run)."""
+PRELOADED = {"ctypes", "_ctypes", "sandbox_kernel", "sandbox_mounts"}
+"""Modules the set-up used and the snippet must not find already loaded."""
 
-def main() -> None:
-    """Set up, fork the snippet's process, and record how it ended."""
-    cfg = json.loads(sys.argv[1])
+
+def main(config_path: str) -> None:
+    """Set up, fork the snippet's process, and record how it ended (the plan is in ``config_path``)."""
+    with open(config_path, "rb") as handle:  # marshal: the cheapest parser to import (it is built in)
+        cfg = marshal.load(handle)
+    kernel = _load("sandbox_kernel") if cfg.get("kernel") else None
+    mounts = _load("sandbox_mounts") if cfg.get("root") else None
     with open(cfg["code_path"], encoding="utf-8") as handle:
         code = handle.read()
-    work = cfg["work"]
-    if cfg.get("tmpfs_mb"):
-        _mount("-t", "tmpfs", "-o", f"size={cfg['tmpfs_mb']}m,mode=1777,nosuid,nodev", "tmpfs", work)
-    if cfg.get("bind_python"):
-        _mount("--bind", sys.base_prefix, cfg["bind_python"])
-        _mount("-o", "remount,bind,ro", cfg["bind_python"])
-        _relocate(sys.base_prefix, cfg["bind_python"])
+    status = open(cfg["status_path"], "wb")  # noqa: SIM115 - written after the pivot
+    try:
+        if cfg.get("root"):
+            mounts.build_root(cfg["root"], cfg["binds"], cfg["symlinks"], cfg["work"], cfg["tmpfs_mb"],
+                              cfg.get("uid", 0))
+            mounts.enter_root(cfg["root"])
+    except OSError as exc:
+        marshal.dump({"setup_error": f"sandbox set-up failed: {exc.strerror or exc}"}, status)
+        status.close()
+        os._exit(0)
     pid = os.fork()
     if pid == 0:
-        _child(cfg, code, work)
-    _, status = os.waitpid(pid, 0)
+        status.close()
+        _child(cfg, code, kernel)
+    _, wait_status = os.waitpid(pid, 0)
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    report = {"exit": os.WEXITSTATUS(status) if os.WIFEXITED(status) else None,
-              "signal": os.WTERMSIG(status) if os.WIFSIGNALED(status) else None,
-              "cpu_s": usage.ru_utime + usage.ru_stime}
-    with open(cfg["status_path"], "w", encoding="utf-8") as handle:
-        json.dump(report, handle)
-    sys.exit(0)
+    marshal.dump({"exit": os.WEXITSTATUS(wait_status) if os.WIFEXITED(wait_status) else None,
+                  "signal": os.WTERMSIG(wait_status) if os.WIFSIGNALED(wait_status) else None,
+                  "cpu_s": usage.ru_utime + usage.ru_stime}, status)
+    status.close()
+    os._exit(0)  # no interpreter teardown: it took as long as the snippet's whole set-up
 
 
-def _relocate(old: str, new: str) -> None:
-    """Import from the bound copy of the library: ``sys.path`` and already-imported packages' paths."""
-    sys.path[:] = [p.replace(old, new, 1) for p in sys.path]
-    for module in list(sys.modules.values()):
-        paths = getattr(module, "__path__", None)
-        if isinstance(paths, list):
-            paths[:] = [p.replace(old, new, 1) for p in paths]
-    sys.path_importer_cache.clear()
-
-
-def _mount(*args: str) -> None:
-    subprocess.run(["mount", *args], check=True, capture_output=True)
-
-
-def _child(cfg: dict, code: str, work: str) -> None:
+def _load(name: str) -> object:
+    """A helper module beside this one, imported while the host's tree is still there."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    sys.path.insert(0, here)
     try:
-        for name, value in cfg["rlimits"].items():
-            soft, hard = value if isinstance(value, list) else (value, value)
-            resource.setrlimit(getattr(resource, name), (soft, hard))
-        if cfg.get("uid") is not None:
-            os.chown(work, cfg["uid"], cfg["gid"])
-            os.setgroups([])
-            os.setgid(cfg["gid"])
-            os.setuid(cfg["uid"])
-        os.chdir(work)
+        return __import__(name)
+    finally:
+        sys.path.remove(here)
+
+
+def _confine(cfg: dict, kernel: object, probing: bool) -> dict:
+    """Apply the planned layers in order; ``{layer: error}`` for those that failed (only kept when probing)."""
+    steps = [("rlimits", lambda: _rlimits(cfg["rlimits"])),
+             ("nobody", lambda: _become(cfg["uid"], cfg["gid"]) if cfg.get("uid") is not None else None),
+             ("workdir", lambda: os.chdir(cfg["work"]))]
+    if kernel is not None:
+        steps += [("capabilities", kernel.drop_capabilities), ("no-new-privileges", kernel.no_new_privileges)]
+    if cfg.get("landlock"):
+        ll = cfg["landlock"]
+        steps.append(("landlock", lambda: kernel.landlock(ll["read"], ll["write"], ll["devices"], ll["abi"])))
+    if cfg.get("seccomp"):
+        steps.append(("seccomp", kernel.seccomp))
+    failed = {}
+    for name, step in steps:
+        try:
+            step()
+        except (OSError, ValueError) as exc:
+            if not probing:
+                raise
+            failed[name] = f"{type(exc).__name__}: {exc}"
+    return failed
+
+
+def _rlimits(limits: dict) -> None:
+    for name, value in limits.items():
+        soft, hard = value if isinstance(value, list) else (value, value)
+        resource.setrlimit(getattr(resource, name), (soft, hard))
+
+
+def _become(uid: int, gid: int) -> None:
+    os.setgroups([])
+    os.setgid(gid)
+    os.setuid(uid)
+
+
+def _child(cfg: dict, code: str, kernel: object) -> None:
+    try:
+        os.closerange(3, 1 << 16)  # nothing of the supervisor's (the status file) stays reachable
+        failed = _confine(cfg, kernel, probing=cfg.get("probe", False))
+        if cfg.get("probe"):
+            import decimal
+
+            decimal.Decimal(1) / 3  # noqa: B018 - loads an extension and libmpdec: the libraries are there
+            sys.stdout.write(repr({"failed": failed}))
+            sys.stdout.flush()
+            os._exit(0)
+        for name in [m for m in sys.modules if m.split(".")[0] in PRELOADED]:
+            del sys.modules[name]  # the snippet imports ctypes afresh, where the guard sees it load a library
         if cfg.get("guard"):
-            read_roots = [os.path.realpath(p) for p in cfg["read_roots"] + [sys.prefix, work]]
-            _install_guard(read_roots, [os.path.realpath(work), "/dev/null"])
+            read_roots = [os.path.realpath(p) for p in cfg["read_roots"]]
+            _install_guard(read_roots, [os.path.realpath(cfg["work"]), "/dev/null"])
     except BaseException as exc:  # noqa: BLE001 - a set-up failure must end the child, never run the snippet
         sys.stderr.write(f"sandbox set-up failed: {type(exc).__name__}: {exc}\n")
-        os._exit(120)
+        os._exit(SETUP_FAILED)
     namespace = {"__name__": "__main__", "__builtins__": __builtins__}
     try:
         exec(compile(code, "<snippet>", "exec"), namespace)  # noqa: S102 - the point of the sandbox
@@ -132,4 +176,4 @@ def _install_guard(read_roots: list, write_roots: list) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    main(sys.argv[1])

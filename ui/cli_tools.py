@@ -17,6 +17,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from podium.errors import PodiumError
@@ -251,10 +252,12 @@ def register(app: typer.Typer) -> None:
     @app.command("tools")
     def tools_command(as_json: JsonOpt = False) -> None:
         """List the tools, which specialist may use each, and their argument schemas."""
-        from tools import ALLOWED, REGISTRY
+        from podium.settings import load_settings
+        from tools import ALLOWED, REGISTRY, ToolEnv
 
+        env = ToolEnv.from_settings(load_settings())
         users = {name: [s for s, allowed in ALLOWED.items() if name in allowed] for name in REGISTRY}
-        rows = [{**tool.describe(), "specialists": users[name]} for name, tool in REGISTRY.items()]
+        rows = [{**tool.describe(env), "specialists": users[name]} for name, tool in REGISTRY.items()]
         if as_json:
             _print_json({"tools": rows})
             return
@@ -262,8 +265,9 @@ def register(app: typer.Typer) -> None:
         for row in rows:
             args = ", ".join(f"{k}{'' if k in row['parameters'].get('required', []) else '?'}: "
                              f"{v.get('type', 'any')}" for k, v in row["parameters"]["properties"].items())
-            table.add_row(row["name"], "yes" if row["needs_approval"] else "-", ", ".join(row["specialists"]) or "-",
-                          args or "-", row["description"])
+            off = f"\n[bold]{escape(row['off'])}[/]" if row["off"] else ""  # why it cannot run here
+            table.add_row(row["name"], "off" if off else "yes" if row["needs_approval"] else "-",
+                          ", ".join(row["specialists"]) or "-", args or "-", row["description"] + off)
         Console(width=max(out.width, 160), highlight=False).print(table)  # descriptions need the room
 
     @app.command("resume")
