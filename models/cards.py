@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import re
-import sqlite3
 import statistics
 from functools import lru_cache
 from pathlib import Path
@@ -58,20 +57,19 @@ def facts_for(spec: ModelSpec) -> dict[str, Any] | None:
     return None
 
 
-def _measured_ledger(ledger_path: Path | None, spec: str) -> dict[str, Any] | None:
+def _measured_ledger(ledger: Any, spec: str) -> dict[str, Any] | None:
     """Latency and speed of this model's successful calls in the ledger."""
-    if ledger_path is None or not ledger_path.is_file():
+    if ledger is None:
         return None
-    with sqlite3.connect(f"file:{ledger_path}?mode=ro", uri=True) as conn:
-        rows = conn.execute("SELECT ttft_s, duration_s, tokens_per_s FROM calls WHERE model = ? AND outcome = 'ok'",
-                            (spec,)).fetchall()
+    rows = ledger.db.execute("SELECT ttft_s, duration_s, tokens_per_s FROM calls WHERE model = ? AND outcome = 'ok'",
+                             (spec,))
     if not rows:
         return None
-    durations = sorted(r[1] for r in rows if r[1] is not None)
+    durations = sorted(r["duration_s"] for r in rows if r["duration_s"] is not None)
     def median(values: list[float]) -> float | None:
         return round(statistics.median(values), 4) if values else None
-    return {"calls": len(rows), "ttft_s": median([r[0] for r in rows if r[0] is not None]),
-            "tokens_per_s": median([r[2] for r in rows if r[2] is not None]),
+    return {"calls": len(rows), "ttft_s": median([r["ttft_s"] for r in rows if r["ttft_s"] is not None]),
+            "tokens_per_s": median([r["tokens_per_s"] for r in rows if r["tokens_per_s"] is not None]),
             "p50_s": median(durations), "p95_s": round(percentile(durations, 95), 4) if durations else None}
 
 
@@ -85,7 +83,7 @@ def percentile(values: list[float], q: float) -> float:
     return values[low] + (values[high] - values[low]) * (pos - low)
 
 
-def card(spec: ModelSpec, *, scores: Scores | None = None, ledger_path: Path | None = None) -> dict[str, Any]:
+def card(spec: ModelSpec, *, scores: Scores | None = None, ledger: Any = None) -> dict[str, Any]:
     """Everything Podium knows about a model, each fact with its source (``None``: unknown)."""
     entry = facts_for(spec)
     facts = {name: dict(entry["facts"][name]) for name in FACTS if entry and name in entry["facts"]}
@@ -114,7 +112,7 @@ def card(spec: ModelSpec, *, scores: Scores | None = None, ledger_path: Path | N
         "local": spec.local, "context_window_used": spec.context_length,
         "gguf": {k: gguf.get(k) for k in ("architecture", "layers", "heads", "kv_heads", "embedding_size",
                                           "vocab_size", "quantization", "file_size")} if gguf else None,
-        "measured": {"ledger": _measured_ledger(ledger_path, spec.spec), "speed": speed.to_dict() if speed else None,
+        "measured": {"ledger": _measured_ledger(ledger, spec.spec), "speed": speed.to_dict() if speed else None,
                      "benchmarks": {b: {"score": r.score, "metric": r.metric, "ci95": list(r.ci95), "n": r.n}
                                     for (m, b), r in best.items() if m == spec.spec}},
         "sources": {name: f["source"] for name, f in facts.items()},

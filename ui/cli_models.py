@@ -72,7 +72,7 @@ def card_command(spec: SpecArg, as_json: JsonOpt = False) -> None:
 
     settings = load_settings()
     described = resolve(spec, settings)
-    data = card(described, scores=open_scores(settings.data_dir), ledger_path=open_ledger(settings).path)
+    data = card(described, scores=open_scores(settings.data_dir), ledger=open_ledger(settings))
     if as_json:
         _print_json(data)
         return
