@@ -172,6 +172,11 @@ class PodiumApp:
             waited = time.perf_counter() - waited
             if waited > 0.5:
                 yield Event("notice", data={"text": f"thread {thread_id} was busy; this turn waited {waited:.1f}s"})
+            cut = self.locks.begin(thread_id, latest_checkpoint_id(self.checkpointer, thread_id))
+            if cut is not False:  # the process of an earlier turn died mid-turn (a killed replica): undo its half
+                rollback(self.checkpointer, thread_id, cut)
+                self.locks.begin(thread_id, latest_checkpoint_id(self.checkpointer, thread_id))
+                yield Event("notice", data={"text": "a turn cut off when its process died was rolled back"})
             shown = ""
             try:
                 for event in run([turn]):
@@ -184,6 +189,8 @@ class PodiumApp:
                 if exc.strategy == "interrupt" and question is not None:
                     self._keep_interrupted(thread_id, question, shown)
                 raise
+            finally:
+                self.locks.end(thread_id)
 
     def _keep_interrupted(self, thread_id: str, question: str, partial: str) -> None:
         """Save an interrupted turn's question and the words it had streamed, marked, on its thread."""

@@ -137,7 +137,9 @@ class ThreadLocks:
             _AdvisoryLocks(settings.postgres_url) if settings.postgres_url else _FileLocks(settings.data_dir / "locks"))
         self.db: Database = open_database(settings, "runs.sqlite")
         self.db.script(f"CREATE TABLE IF NOT EXISTS thread_stops (thread_id TEXT PRIMARY KEY, ts {self.db.real} "
-                       "NOT NULL, strategy TEXT NOT NULL)")
+                       "NOT NULL, strategy TEXT NOT NULL);"
+                       f"CREATE TABLE IF NOT EXISTS thread_runs (thread_id TEXT PRIMARY KEY, started {self.db.real} "
+                       "NOT NULL, before_checkpoint TEXT)")
 
     @contextmanager
     def hold(self, thread_id: str, strategy: str = "enqueue", *, wait_s: float = 600,
@@ -176,6 +178,22 @@ class ThreadLocks:
             if time.monotonic() > deadline:
                 raise ThreadBusy(thread_id, waited_s=time.monotonic() - started)
         raise ThreadBusy(thread_id)
+
+    def begin(self, thread_id: str, before: str | None) -> str | None | bool:
+        """Note that a turn starts on the thread from checkpoint ``before``; returns the checkpoint a turn
+        that started earlier and never ended (its process died holding the lock) started from, else ``False``.
+
+        Call it holding the lock: a run noted and not ended by then can only be a dead one.
+        """
+        rows = self.db.execute("SELECT before_checkpoint FROM thread_runs WHERE thread_id = ?", (thread_id,))
+        self.db.execute("INSERT INTO thread_runs (thread_id, started, before_checkpoint) VALUES (?, ?, ?) ON CONFLICT"
+                        " (thread_id) DO UPDATE SET started = excluded.started, before_checkpoint ="
+                        " excluded.before_checkpoint", (thread_id, time.time(), before))
+        return rows[0]["before_checkpoint"] if rows else False
+
+    def end(self, thread_id: str) -> None:
+        """The turn ended (answered, paused, or failed and rolled back): nothing to recover."""
+        self.db.execute("DELETE FROM thread_runs WHERE thread_id = ?", (thread_id,))
 
     def stop_request(self, thread_id: str, since: float) -> str | None:
         """The strategy of a stop requested for the thread after ``since``, if any."""

@@ -12,6 +12,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from contextlib import ExitStack
 from pathlib import Path
 
@@ -32,8 +33,9 @@ CHAT = "/chat/completions"
 class Cluster:
     """The replicas' URLs and their shared settings."""
 
-    def __init__(self, urls: list[str], env: dict[str, str], tmp: Path, faults: FaultServer) -> None:
-        self.urls, self.env, self.tmp, self.faults = urls, env, tmp, faults
+    def __init__(self, urls: list[str], procs: list[subprocess.Popen], env: dict[str, str], tmp: Path,
+                 faults: FaultServer) -> None:
+        self.urls, self.procs, self.env, self.tmp, self.faults = urls, procs, env, tmp, faults
 
     def podium(self) -> PodiumApp:
         """A PodiumApp on the shared stores (what a third replica sees)."""
@@ -52,17 +54,19 @@ def cluster(postgres_server, tmp_path_factory) -> Iterator[Cluster]:
     prices = tmp / "prices.json"
     prices.write_text(json.dumps({"fault-model": [100_000, 100_000]}))  # $0.1 a token: budgets run out fast
     with ExitStack() as stack:
-        faults = stack.enter_context(FaultServer(trickle_s=0.3))
+        faults = stack.enter_context(FaultServer(trickle_s=0.3, slow_s=1.0))
         chroma = stack.enter_context(chroma_server(tmp / "chroma", tmp / "chroma.log"))
         env = clean_env(tmp / "unused", PODIUM_MODEL="scripted/echo",
                         PODIUM_POSTGRES_URL=postgres_server.new_database(), PODIUM_CHROMA_URL=chroma,
                         OPENAI_BASE_URL=faults.url, OPENAI_API_KEY="sk-replica-test-key-123",
                         PODIUM_PRICES_FILE=str(prices), PODIUM_RETRIES="0")
-        urls = []
+        urls, procs = [], []
         for name in ("a", "b"):
             replica_env = {**env, "PODIUM_HOME": str(tmp / name)}  # nothing shared on disk
-            urls.append(stack.enter_context(podium_serve(replica_env, tmp / f"{name}.log"))[0])
-        yield Cluster(urls, env, tmp, faults)
+            url, proc = stack.enter_context(podium_serve(replica_env, tmp / f"{name}.log"))
+            urls.append(url)
+            procs.append(proc)
+        yield Cluster(urls, procs, env, tmp, faults)
 
 
 def chat(url: str, text: str, *, thread: str | None = None, key: str | None = None, **body: object) -> httpx.Response:
@@ -98,11 +102,10 @@ def test_keys_budgets_and_rate_limits_hold_across_replicas(cluster):
     assert created.returncode == 0, created.stderr
     key = json.loads(created.stdout)["key"]
     try:
-        for _ in range(2):  # a batch that straddles a minute boundary is counted in two windows: run it again
-            start = time.time()
+        batches, statuses = 0, []
+        while batches < 2 and statuses != [200, 200, 200, 429]:  # a batch straddling a minute counts in two
+            batches += 1
             statuses = [chat(cluster.urls[i % 2], f"limited {i}", key=key).status_code for i in range(4)]
-            if int(start // 60) == int(time.time() // 60):
-                break
         assert statuses == [200, 200, 200, 429], "3 per minute in total, whichever replica answers"
         budget = json.loads(cluster.cli("keys", "create", "--budget-usd", "1", "--json").stdout)["key"]
         paid = chat(cluster.urls[0], "spend it", key=budget, podium={"model": "openai/fault-model"})
@@ -110,9 +113,35 @@ def test_keys_budgets_and_rate_limits_hold_across_replicas(cluster):
         refused = chat(cluster.urls[1], "more", key=budget, podium={"model": "openai/fault-model"})
         assert refused.status_code == 403 and refused.json()["error"]["code"] == "budget_exceeded"
         listed = json.loads(cluster.cli("keys", "list", "--json").stdout)
-        assert {k["name"]: k["requests"] for k in listed}["shared"] == 3
+        assert {k["name"]: k["requests"] for k in listed}["shared"] == 3 * batches, "refused requests are not counted"
     finally:  # the other tests run without keys
         Database(cluster.env["PODIUM_POSTGRES_URL"]).execute("DELETE FROM api_keys")
+
+
+def test_concurrent_api_turns_on_one_thread_all_land_or_are_rejected(cluster):
+    """Double-texting across replicas: 4 turns at once on one thread (a slow model) all land; `reject` gets 409."""
+    thread = chat(cluster.urls[0], "start").headers["x-podium-thread"]
+    slow = {"model": "openai/fault-model"}
+    cluster.faults.set(default="slow")
+    try:
+        with ThreadPoolExecutor(5) as pool:
+            futures = [pool.submit(chat, cluster.urls[i % 2], f"concurrent {i}", thread=thread, podium=slow)
+                       for i in range(4)]
+            deadline = time.monotonic() + 60
+            while not cluster.faults.seen or cluster.faults.seen[-1].fault != "slow":  # a turn is running now
+                assert time.monotonic() < deadline
+                wait(futures, timeout=0.05, return_when=FIRST_EXCEPTION)  # poll: a failed turn would end the wait
+            rejected = chat(cluster.urls[1], "rejected", thread=thread,
+                            podium={**slow, "multitask_strategy": "reject"})
+            statuses = [f.result().status_code for f in futures]
+    finally:
+        cluster.faults.set(default="ok")
+    assert statuses == [200] * 4 and rejected.status_code == 409
+    assert rejected.json()["error"]["code"] == "thread_busy"
+    history = [m["content"] for m in cluster.podium().history(thread)]
+    assert history[:2] == ["start", "You said: start"]
+    assert sorted(history[2::2]) == [f"concurrent {i}" for i in range(4)]
+    assert set(history[3::2]) == {"Hello from the fault server."}
 
 
 def test_fifty_concurrent_streamed_sessions_do_not_cross_talk(cluster):
@@ -145,33 +174,6 @@ def test_fifty_concurrent_streamed_sessions_do_not_cross_talk(cluster):
         assert answers == [f"You said: session {i} turn {t}" for t in range(2)]
         assert [m["content"] for m in reader.history(thread)] == [
             x for t in range(2) for x in (f"session {i} turn {t}", f"You said: session {i} turn {t}")]
-
-
-def test_a_replica_killed_mid_stream_loses_nothing(cluster, tmp_path):
-    """SIGKILL a replica while it streams; the other continues the thread; the cut call's ledger row stays."""
-    thread = chat(cluster.urls[0], "kept before the crash").headers["x-podium-thread"]
-    env = {**cluster.env, "PODIUM_HOME": str(tmp_path / "c")}
-    cluster.faults.set(default="trickle")
-    try:
-        with podium_serve(env, tmp_path / "c.log") as (url, proc):
-            body = {"model": "podium", "stream": True, "podium": {"model": "openai/fault-model"},
-                    "messages": [{"role": "user", "content": "cut me off"}]}
-            with httpx.stream("POST", url + CHAT, json=body, headers={"X-Podium-Thread": thread}, timeout=60) as r:
-                for line in r.iter_lines():
-                    if '"content"' in line:
-                        break  # the answer is streaming: kill the replica now
-                proc.send_signal(signal.SIGKILL)
-                proc.wait(timeout=30)
-        cluster.faults.set(default="ok")
-        after = chat(cluster.urls[1], "after the crash", thread=thread)
-        assert after.status_code == 200, after.text  # the dead replica's thread lock died with it
-    finally:
-        cluster.faults.set(default="ok")
-    reader = cluster.podium()
-    assert [m["content"] for m in reader.history(thread)] == [
-        "kept before the crash", "You said: kept before the crash", "after the crash", "You said: after the crash"]
-    cut = [c for c in reader.ledger.calls(thread=thread) if c.model == "openai/fault-model"]
-    assert len(cut) == 1 and cut[0].outcome == "running", "the cut call is on record (it may have been billed)"
 
 
 def test_postgres_restart_under_load_fails_cleanly_then_recovers(cluster, postgres_server):
@@ -208,3 +210,31 @@ def test_postgres_restart_under_load_fails_cleanly_then_recovers(cluster, postgr
             worker.join(60)
     assert -1 not in statuses and 500 not in statuses, statuses
     assert set(statuses) <= {200, 503, 409}, statuses
+
+
+def test_a_replica_killed_mid_stream_loses_nothing(cluster):
+    """SIGKILL a replica while it streams; the other continues the thread; the cut call's ledger row stays.
+
+    The last test of the module: replica a stays dead."""
+    (url, proc), other = (cluster.urls[0], cluster.procs[0]), cluster.urls[1]
+    thread = chat(url, "kept before the crash").headers["x-podium-thread"]
+    cluster.faults.set(default="trickle")
+    try:
+        body = {"model": "podium", "stream": True, "podium": {"model": "openai/fault-model"},
+                "messages": [{"role": "user", "content": "cut me off"}]}
+        with httpx.stream("POST", url + CHAT, json=body, headers={"X-Podium-Thread": thread}, timeout=60) as r:
+            for line in r.iter_lines():
+                if '"content"' in line:
+                    break  # the answer is streaming: kill the replica now
+            proc.send_signal(signal.SIGKILL)
+            proc.wait(timeout=30)
+        cluster.faults.set(default="ok")
+        after = chat(other, "after the crash", thread=thread)
+        assert after.status_code == 200, after.text  # the dead replica's thread lock died with it
+    finally:
+        cluster.faults.set(default="ok")
+    reader = cluster.podium()
+    assert [m["content"] for m in reader.history(thread)] == [
+        "kept before the crash", "You said: kept before the crash", "after the crash", "You said: after the crash"]
+    cut = [c for c in reader.ledger.calls(thread=thread) if c.model == "openai/fault-model"]
+    assert len(cut) == 1 and cut[0].outcome == "running", "the cut call is on record (it may have been billed)"
