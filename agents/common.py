@@ -118,7 +118,8 @@ def call_model(ctx: Context, node: str, messages: list[BaseMessage], *,
             return sum(count_tokens(m.text if isinstance(m.text, str) else str(m.content)) + 4 for m in messages)
 
     route = routing.plan(settings, ctx.models, ctx.ledger, models=model_chain(ctx, node),
-                         policy=ctx.policy or settings.policy, thread=ctx.thread_id, prompt_tokens=prompt_tokens)
+                         policy=ctx.policy or settings.policy, thread=ctx.thread_id, prompt_tokens=prompt_tokens,
+                         node=node)
     for text in route.notices:
         notify("notice", text=text)
     for index, spec in enumerate(route.candidates):

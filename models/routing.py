@@ -6,7 +6,10 @@ The chain of a step is its primary model (per-agent setting, ``--model`` or
 - ``local-first`` (default): the primary first, then local models, then remote
   ones, so remote models only answer when local ones fail (escalation);
 - ``quality-first``: remote models first, the local model as the safety net;
-- ``budget``: like ``quality-first`` while the dollar caps allow it.
+- ``budget``: like ``quality-first`` while the dollar caps allow it;
+- ``best-for``: the cheapest model of the chain whose score on the benchmark standing for
+  the step's kind of work (``PODIUM_BEST_FOR``, over :data:`BEST_FOR`) is within
+  ``PODIUM_BEST_FOR_MARGIN`` points of the best score there; the ledger row says which score chose it.
 
 Dollar caps (``PODIUM_BUDGET_THREAD_USD``, ``PODIUM_BUDGET_DAY_USD``) hold under
 every policy: a remote call whose worst-case cost would cross one is not made,
@@ -36,6 +39,10 @@ DEFAULT_TIMEOUTS: dict[str, float] = {"llamacpp": 300.0}
 """Per-provider timeouts when ``PODIUM_TIMEOUTS`` names none; others use ``PODIUM_REQUEST_TIMEOUT_S``."""
 
 _FAILED = ("retried", "fell_back", "failed")
+
+BEST_FOR: dict[str, str] = {"chat": "ifeval", "knowledge": "mmlu", "tools": "gsm8k", "evaluation": "mmlu",
+                            "datasets": "ifeval", "conductor": "ifeval"}
+"""The benchmark that stands for each step under the ``best-for`` policy (``PODIUM_BEST_FOR`` overrides)."""
 
 
 def timeout_for(settings: Settings, provider: str) -> float:
@@ -100,10 +107,40 @@ def _local(specs: list[ModelSpec], pool: ModelPool, settings: Settings) -> Model
     return configured if configured.local else pool.spec(DEFAULT_MODEL)
 
 
+def best_for(specs: list[ModelSpec], node: str, settings: Settings) -> Route:
+    """Order a chain for the ``best-for`` policy from the recorded benchmark scores (see the module docstring).
+
+    Among the models scoring within the margin of the best, the cheapest (per 1M tokens, in plus
+    out) goes first, the better score breaking ties; the others follow by score, and models
+    without a score last, in their configured order.
+    """
+    from models.scores import open_scores
+
+    benchmark = {**BEST_FOR, **settings.best_for}.get(node)
+    if not benchmark:
+        return Route(specs, notices=[f"best-for: no benchmark stands for {node!r} (PODIUM_BEST_FOR); "
+                                     "keeping the configured order"])
+    best = open_scores(settings.data_dir).best()
+    scored = {s.spec: best[(s.spec, benchmark)].score for s in specs if (s.spec, benchmark) in best}
+    if not scored:
+        return Route(specs, notices=[f"best-for: no model of the chain has a {benchmark} score yet "
+                                     f"(podium eval run --benchmark {benchmark}); keeping the configured order"])
+    top = max(scored.values())
+    margin = settings.best_for_margin
+    good = [s for s in specs if s.spec in scored and scored[s.spec] >= top - margin]
+    chosen = min(good, key=lambda s: (s.price_in + s.price_out, -scored[s.spec]))
+    rest = sorted((s for s in specs if s.spec in scored and s is not chosen), key=lambda s: -scored[s.spec])
+    unscored = [s for s in specs if s.spec not in scored]
+    why = (f"best-for {node}: {benchmark} {scored[chosen.spec]:.1f} (best {top:.1f}, margin {margin:g}); "
+           "cheapest within the margin")
+    return Route([chosen, *rest, *unscored], notes={chosen.spec: why})
+
+
 def plan(settings: Settings, pool: ModelPool, ledger: Ledger | None, *, models: list[str], policy: str,
-         thread: str | None, prompt_tokens: Callable[[ModelSpec], int] | None = None) -> Route:
+         thread: str | None, prompt_tokens: Callable[[ModelSpec], int] | None = None, node: str = "") -> Route:
     """Decide which models a step tries, in order, skipping cooling providers and unaffordable calls."""
-    route = Route(order([pool.spec(s) for s in models], policy))
+    specs = [pool.spec(s) for s in models]
+    route = best_for(specs, node, settings) if policy == "best-for" else Route(order(specs, policy))
     if ledger is None:
         return route
     remote = [s for s in route.candidates if not s.local]

@@ -20,7 +20,7 @@ from pydantic_settings.exceptions import SettingsError
 from podium.errors import ConfigError
 
 DEFAULT_MODEL = "llamacpp/smollm2-135m"
-POLICIES = ("local-first", "quality-first", "budget")
+POLICIES = ("local-first", "quality-first", "budget", "best-for")
 """Routing policies, the default first."""
 MIN_CONTEXT = 256
 """Smallest ``PODIUM_MAX_CONTEXT``: below it no prompt and answer fit a local model."""
@@ -83,7 +83,12 @@ class Settings(BaseSettings):
     prices_file: Path | None = None
     """JSON file overriding model prices (USD per 1M input/output tokens)."""
     policy: str = "local-first"
-    """Routing policy: ``local-first``, ``quality-first`` or ``budget`` (remote models within the caps)."""
+    """Routing policy: ``local-first``, ``quality-first``, ``budget`` (remote models within the caps) or ``best-for``
+    (the cheapest model scoring within ``best_for_margin`` of the best on the step's benchmark)."""
+    best_for: Annotated[dict[str, str], NoDecode] = Field(default_factory=dict)
+    """``best-for`` policy: which benchmark stands for each step (``chat=ifeval,tools=gsm8k``), over the defaults."""
+    best_for_margin: float = 2.0
+    """``best-for`` policy: score points below the best that still count as good enough."""
     budget_thread_usd: float | None = None
     """Most USD one thread may spend on remote models; past it the local model answers."""
     budget_day_usd: float | None = None
@@ -123,7 +128,7 @@ class Settings(BaseSettings):
         return value
 
     @field_validator("budget_thread_usd", "budget_day_usd", "backoff_s", "backoff_max_s", "cooldown_s",
-                     "retries", "cooldown_after", "structured_repairs", "kv_cache_mb", mode="after")
+                     "retries", "cooldown_after", "structured_repairs", "kv_cache_mb", "best_for_margin", mode="after")
     @classmethod
     def _not_negative(cls, value: float | None, info: ValidationInfo) -> float | None:
         if value is not None and value < 0:
@@ -174,7 +179,7 @@ class Settings(BaseSettings):
                               setting=f"PODIUM_{info.field_name.upper()}", hint="use a number above 0")
         return value
 
-    @field_validator("agent_models", "timeouts", mode="before")
+    @field_validator("agent_models", "timeouts", "best_for", mode="before")
     @classmethod
     def _split_pairs(cls, value: object, info: ValidationInfo) -> object:
         setting = f"PODIUM_{info.field_name.upper()}"

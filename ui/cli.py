@@ -41,7 +41,7 @@ FallbackOpt = Annotated[
     list[str] | None, typer.Option("--fallback", help="Model tried when the previous one fails (repeatable).")
 ]
 PolicyOpt = Annotated[
-    str | None, typer.Option("--policy", help="Routing policy: local-first (default), quality-first or budget.")
+    str | None, typer.Option("--policy", help="Routing policy: local-first (default), quality-first, budget, best-for.")
 ]
 
 
