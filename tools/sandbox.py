@@ -247,7 +247,9 @@ class Sandbox:
         if confined:
             prefix = [shutil.which("unshare") or "unshare",
                       *(["--user", "--map-root-user"] if mode == "user" else []), *NAMESPACE_FLAGS]
-            cfg.update(root=str(run_dir / "root"), binds=binds, symlinks=links, tmpfs_mb=limits.disk_mb)
+            # The root's tmpfs covers the run folder itself, in the snippet's mount namespace only (the host
+            # still sees the files there): no mount point to create and remove on every call.
+            cfg.update(root=str(run_dir), binds=binds, symlinks=links, tmpfs_mb=limits.disk_mb)
             layers += [*(["user-namespace"] if mode == "user" else []), "mount-namespace", "pid-namespace",
                        "network-namespace", "ipc-namespace", "tmpfs"]
         else:
@@ -279,10 +281,10 @@ class Sandbox:
 
     def _run(self, code: str, run_dir: Path, probing: bool) -> RunResult:
         command, cfg, layers = self._plan(run_dir, probing)
-        (run_dir / "work").mkdir()
-        (run_dir / "root").mkdir()
-        if "uid" in cfg and "root" not in cfg:
-            os.chown(run_dir / "work", cfg["uid"], cfg["gid"])
+        if "root" not in cfg:  # its folder is a folder of the host
+            (run_dir / "work").mkdir()
+            if "uid" in cfg:
+                os.chown(run_dir / "work", cfg["uid"], cfg["gid"])
         (run_dir / "snippet.py").write_text(code, encoding="utf-8")
         (run_dir / "config").write_bytes(marshal.dumps(cfg))
         run_dir.chmod(0o711)  # others may traverse (to work/) but not list or read
