@@ -137,32 +137,6 @@ def speed(model: ModelOpt,
         out.print(f"  {key}: {value}", markup=False)
 
 
-def _prices(settings: Any, models: list[str]) -> dict[str, tuple[float, float] | None]:
-    from models.registry import resolve
-    from podium.errors import PodiumError
-
-    prices: dict[str, tuple[float, float] | None] = {}
-    for spec in models:
-        try:
-            described = resolve(spec, settings)
-        except PodiumError:
-            prices[spec] = None
-            continue
-        priced = described.local or described.extra.get("priced") is not False
-        prices[spec] = (described.price_in, described.price_out) if priced else None
-    return prices
-
-
-def board_for(settings: Any, normalized: bool) -> Any:
-    """The leaderboard of this data dir, with prices from the registry."""
-    from models.scores import open_scores
-    from tools.evals.leaderboard import build
-
-    scores = open_scores(settings.data_dir)
-    models = sorted({m for m, _ in scores.best()} | set(scores.speeds()))
-    return build(scores, _prices(settings, models), normalized=normalized)
-
-
 @eval_app.command("leaderboard")
 def leaderboard(
     as_json: JsonOpt = False,
@@ -173,6 +147,7 @@ def leaderboard(
                       ] = None,
 ) -> None:
     """Models x benchmarks with intervals, price and measured speed."""
+    from tools.evals.leaderboard import board_for
     from tools.evals.leaderboard import export as write
     from ui.eval_view import leaderboard_rows
 

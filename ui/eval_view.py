@@ -104,3 +104,10 @@ def arena_rows(board: list[dict[str, Any]]) -> list[list[Any]]:
     """The arena leaderboard as table rows."""
     return [[r["model"], r["rating"], f"{r['ci95'][0]} to {r['ci95'][1]}", r["votes"], r["wins"], r["judge_votes"]]
             for r in board]
+
+
+def reveal_text(model_a: str, model_b: str, winner: str) -> str:
+    """What the arena shows after a vote: the names and the verdict."""
+    verdict = {"model_a": f"you preferred **{model_a}**", "model_b": f"you preferred **{model_b}**",
+               "tie": "a tie", "tie (bothbad)": "both bad"}[winner]
+    return f"Model A was **{model_a}**, model B was **{model_b}**: {verdict}. Vote recorded."

@@ -1,4 +1,4 @@
-"""The Podium web app on Gradio: Chat, Knowledge and Models tabs (thin wiring over ``ui.chat_view``).
+"""The Podium web app on Gradio: Chat, Knowledge, Models and Evaluation tabs (thin wiring over ``ui.chat_view``).
 
 ``build_app(podium)`` returns the Blocks; ``launch(...)`` serves it. Queueing is set on
 purpose: chat turns share the ``chat`` concurrency group, uploads the ``ingest`` group
@@ -25,6 +25,7 @@ import gradio as gr  # noqa: E402 - the environment above must be set before Gra
 
 from podium.errors import ConfigError  # noqa: E402
 from ui.gradio_chat import ChatParts, ChatTab, model_registry  # noqa: E402
+from ui.gradio_eval import add_card_section, add_eval_tab  # noqa: E402
 from ui.gradio_knowledge import add_knowledge_tab  # noqa: E402
 from ui.models_view import MODEL_HEADERS, model_choices, model_table  # noqa: E402
 from ui.session import ThreadOwners  # noqa: E402
@@ -78,6 +79,7 @@ def build_models_tab(podium: Any, parts: ChatParts) -> None:
     use.click(choose, [pick], [parts.model, done], api_name="choose_model", concurrency_limit=None)
     refresh = gr.Button("↻ Refresh", size="sm")
     refresh.click(table, None, [grid], api_name="models", concurrency_limit=None)
+    add_card_section(podium)
 
 
 def _add_optional_tab(module: str, function: str, *args: Any) -> Any:
@@ -98,6 +100,7 @@ def build_app(podium: Any, *, debug: bool = False, auth: bool = False) -> gr.Blo
             knowledge = add_knowledge_tab(podium, parts)
             with gr.Tab("Models", id="models"):
                 build_models_tab(podium, parts)
+            evaluation = add_eval_tab(podium)
             debugger = _add_optional_tab("gradio_debug", "add_debug_tab", podium, parts) if debug else None
         # Choices laid out at build time go stale (threads, models, collections made since, by the CLI
         # too), so each page load reads them afresh.
@@ -106,6 +109,8 @@ def build_app(podium: Any, *, debug: bool = False, auth: bool = False) -> gr.Blo
         demo.load(chat.model_picker, None, [parts.model], **light)
         if knowledge is not None:
             demo.load(knowledge.listing, None, knowledge.outputs, **light)
+        demo.load(evaluation.pool_choices, None, [evaluation.pool], **light)
+        demo.load(evaluation.refresh, None, evaluation.views, **light)
         if getattr(debugger, "picker", None) is not None:
             demo.load(debugger.thread_picker, None, [debugger.picker], **light)
     demo.queue(default_concurrency_limit=DEFAULT_CONCURRENCY, max_size=QUEUE_SIZE)

@@ -72,6 +72,32 @@ def build(scores: Scores, prices: dict[str, tuple[float, float] | None] | None =
     return board
 
 
+def _prices(settings: Any, models: list[str]) -> dict[str, tuple[float, float] | None]:
+    """Price per 1M tokens (in, out) of each model; ``None`` for a model the registry cannot describe or price."""
+    from models.registry import resolve
+    from podium.errors import PodiumError
+
+    prices: dict[str, tuple[float, float] | None] = {}
+    for spec in models:
+        try:
+            described = resolve(spec, settings)
+        except PodiumError:
+            prices[spec] = None
+            continue
+        priced = described.local or described.extra.get("priced") is not False
+        prices[spec] = (described.price_in, described.price_out) if priced else None
+    return prices
+
+
+def board_for(settings: Any, normalized: bool = False) -> Board:
+    """The leaderboard of a data dir, with prices from the registry."""
+    from models.scores import open_scores
+
+    scores = open_scores(settings.data_dir)
+    models = sorted({m for m, _ in scores.best()} | set(scores.speeds()))
+    return build(scores, _prices(settings, models), normalized=normalized)
+
+
 def to_csv(board: Board) -> str:
     """The board as CSV: one row per model, score and interval bounds per benchmark, then price and speed."""
     buffer = io.StringIO()
