@@ -235,7 +235,7 @@ class ChatLlamaCpp(BaseChatModel):
     """A chat model over a shared in-process llama.cpp instance.
 
     Extra call options: ``response_format`` (``{"type": "json_object", "schema": ...}``
-    for JSON-schema-constrained output) and ``grammar`` (GBNF text).
+    for JSON-schema-constrained output), ``grammar`` (GBNF text) and ``seed`` (this call's sampling seed).
     """
 
     model_path: str
@@ -306,7 +306,7 @@ class ChatLlamaCpp(BaseChatModel):
             "temperature": kwargs.get("temperature", self.temperature),
             "max_tokens": min(kwargs.get("max_tokens") or self.max_tokens, room),
             "stop": [*(stop or []), *template_stop],
-            "seed": self.seed,
+            "seed": kwargs.get("seed", self.seed),
             "stream": True,
         }
         response_format = kwargs.get("response_format")

@@ -25,6 +25,7 @@ import gradio as gr  # noqa: E402 - the environment above must be set before Gra
 
 from podium.errors import ConfigError  # noqa: E402
 from ui.gradio_chat import ChatParts, ChatTab, model_registry  # noqa: E402
+from ui.gradio_datasets import add_datasets_tab  # noqa: E402
 from ui.gradio_eval import add_card_section, add_eval_tab  # noqa: E402
 from ui.gradio_knowledge import add_knowledge_tab  # noqa: E402
 from ui.models_view import MODEL_HEADERS, model_choices, model_table  # noqa: E402
@@ -98,6 +99,7 @@ def build_app(podium: Any, *, debug: bool = False, auth: bool = False) -> gr.Blo
             with gr.Tab("Chat", id="chat"):
                 parts = chat.build(podium.settings)
             knowledge = add_knowledge_tab(podium, parts)
+            add_datasets_tab(podium)
             with gr.Tab("Models", id="models"):
                 build_models_tab(podium, parts)
             evaluation = add_eval_tab(podium)
