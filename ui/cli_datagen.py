@@ -51,7 +51,7 @@ Examples:
 def generate(
     description: Annotated[str, typer.Argument(help="What the dataset is about, in words.")] = "",
     fields: Annotated[str | None, Opt("--fields", help="Fields as name:type pairs: str, int, float, bool, "
-                                      "enum[a,b], list[str]; bounds like str(20..600), int(1..5).")] = None,
+                                      "enum\\[a,b], list\\[str]; bounds like str(20..600), int(1..5).")] = None,
     schema: Annotated[Path | None, Opt("--schema", help="A JSON Schema file describing one row.")] = None,
     like: Annotated[Path | None, Opt("--like", help="Example rows (JSONL): the schema is inferred from them "
                                      "and shown; they also guide the style.")] = None,

@@ -81,16 +81,21 @@ class DatasetsTab:
         out = self.folder / ".preview" / f"preview-{time.time_ns()}.jsonl"
         out.parent.mkdir(parents=True, exist_ok=True)
         try:
-            request = self.request(*form[:5], PREVIEW_ROWS, *form[6:], out=out)
-            job, backend, embed, passages = self._start(request)
-            run(job, backend, embed=embed, passages=passages)
-            headers, cells = preview_table(read_rows(out))
+            job, backend, embed, passages = self._start(self.request(*form[:5], PREVIEW_ROWS, *form[6:], out=out))
+            job.max_failures = PREVIEW_ROWS  # a preview that cannot make rows says so quickly
+            stats = run(job, backend, embed=embed, passages=passages)
+            rows = read_rows(out)
         except PodiumError as exc:
             gr.Warning(_warn(exc), duration=10)
             return gr.skip()
         finally:
             for leftover in out.parent.glob(f"{out.name}*"):
                 leftover.unlink(missing_ok=True)
+        if not rows:
+            gr.Warning(f"No valid row came out: {stats.problems[-1] if stats.problems else 'all were duplicates'}",
+                       duration=10)
+            return gr.skip()
+        headers, cells = preview_table(rows)
         return gr.Dataframe(value=cells, headers=headers)
 
     def generate(self, *form: Any) -> Iterator[tuple[Any, ...]]:

@@ -120,6 +120,8 @@ class _Run:
         self.saved_at = 0.0
         self.sidecar: dict[str, Any] = {}
         self.streak = {"invalid": 0, "duplicate": 0}
+        self.dearest = 0.0
+        """The most one row has cost so far (USD), for ``--max-cost``."""
 
     def execute(self) -> Stats:
         job = self.job
@@ -185,16 +187,19 @@ class _Run:
                     future.cancel()
 
     def _affordable(self, in_flight: int) -> bool:
+        """Whether one more row fits under ``--max-cost`` with the rows in flight at the dearest cost seen so far."""
         cap = self.job.max_cost
         if cap is None:
             return True
-        worst = self.maker.worst_cost()
+        # A row costs what its calls cost; repairs and retries can add more, hence the margin over the dearest one.
+        worst = self.dearest * 1.5 if self.dearest else self.maker.first_cost()
         spent = self.backend.spent()
         self.stats.cost_usd = spent
         return spent + worst * (in_flight + 1) <= cap
 
     def _judge(self, future: Future, journal: store.Journal) -> None:
         candidate: Candidate = future.result()  # a PodiumError other than invalid output ends the run here
+        self.dearest = max(self.dearest, candidate.meta.get("cost_usd") or 0.0)
         if candidate.row is None:
             self.stats.invalid += 1
             if len(self.stats.problems) < 20:

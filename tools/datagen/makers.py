@@ -120,9 +120,9 @@ class Maker:
                             prompts.HumanMessage(prompts.REPAIR.format(problem=problem))]
         return None, problem
 
-    def worst_cost(self) -> float:
-        """The most one row can cost: every call with a long prompt and its whole token budget."""
-        return self.backend.worst_cost(1500, 1024) * (self.job.repairs + 1) * max(1, 2 * self.job.turns)
+    def first_cost(self) -> float:
+        """What the first row may cost before any is seen: one call, a long prompt and its whole token budget."""
+        return self.backend.worst_cost(1000, self.job.max_tokens or 512)
 
     def make(self, index: int) -> Candidate:
         """Row ``index``."""
