@@ -105,3 +105,24 @@ def test_every_format_reads_back_the_same_rows(tmp_path, capsys, fmt):
     assert [(r["subject"], r["priority"]) for r in rows] == [("Cannot log in", "low"), ("Refund not received", "high")]
     assert rows[0]["_meta"]["index"] == 0
     assert not (tmp_path / f"{out.name}.partial.jsonl").exists(), "the journal goes once the dataset is complete"
+
+
+def test_a_chat_request_previews_three_rows_then_finishes_the_file(tmp_path, settings):
+    from agents.common import call_model
+    from graph.context import Context
+    from models.ledger import open_ledger
+    from models.registry import ModelPool
+    from tools.datagen.backend import Backend
+    from tools.datagen.conversation import generate
+
+    subjects = ["Password reset mail never arrives", "Invoice shows the wrong VAT", "Dark mode resets on reload",
+                "Webhooks arrive twice", "CSV export drops the header"]
+    script = register_script("dg-chat", [row(s, p) for s, p in zip(subjects, ["low", "high"] * 3, strict=False)])
+    ctx = Context(settings=settings, models=ModelPool(settings), ledger=open_ledger(settings), model=script)
+    previews: list[str] = []
+    outcome = generate("generate 5 support tickets as JSON with subject and priority", Backend(ctx, call_model),
+                       tmp_path, on_preview=previews.append, diversity=False)
+    assert len(previews) == 1 and previews[0].count('{"subject"') == 3 and subjects[2] in previews[0]
+    assert outcome.rows == 5 and [r["subject"] for r in read_rows(outcome.path)] == subjects
+    assert outcome.text.startswith("Done: 5 rows in [") and f"(file://{outcome.path})" in outcome.text
+    assert outcome.report is not None and outcome.report.is_file()

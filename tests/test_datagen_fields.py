@@ -114,3 +114,21 @@ def test_like_infers_types_labels_and_bounds(tmp_path):
     (tmp_path / "empty.jsonl").write_text("\n")
     with pytest.raises(ConfigError, match="no example objects"):
         read_examples(tmp_path / "empty.jsonl")
+
+
+def test_chat_requests_for_datasets_are_read_deterministically():
+    from tools.datagen.intent import parse_request
+
+    intent = parse_request("generate 20 support tickets as JSON with subject, body and priority")
+    assert (intent.n, intent.description, intent.fmt, intent.chat) == (20, "support tickets", "jsonl", False)
+    assert intent.fields == "subject:str(2..120), body:str(20..600), priority:enum[low,medium,high]"
+    parse_fields(intent.fields)
+    review = parse_request("Create 50 product reviews with title, review text, rating and sentiment as CSV")
+    assert review.fmt == "csv" and review.fields.endswith("rating:int(1..5), sentiment:enum[positive,neutral,negative]")
+    assert "review_text:str(20..600)" in review.fields
+    explicit = parse_request("make 5 recipes with fields: name:str, minutes:int(5..120)")
+    assert explicit.fields == "name:str, minutes:int(5..120)"
+    chat = parse_request("write a dozen chat conversations about cooking")
+    assert chat.chat and chat.n == 12 and chat.fields is None
+    assert parse_request("What is 2 + 2?") is None
+    assert parse_request("Generate a haiku about the sea") is None

@@ -157,7 +157,7 @@ def add_datasets_tab(podium: Any) -> DatasetsTab:
                                      value="customer support tickets for a SaaS product")
             mode = gr.Radio(list(MODES), value="Records (fields)", label="Kind", scale=2)
         fields = gr.Dataframe(value=EXAMPLE_FIELDS, headers=FIELD_HEADERS, datatype=["str"] * 5, interactive=True,
-                              row_count=(3, "dynamic"), col_count=(5, "fixed"), label=f"Fields (types: "
+                              column_count=5, label=f"Fields (types: "
                               f"{', '.join(FIELD_TYPES)}; min/max bound lengths or values; enum values "
                               "comma-separated)", elem_id="podium-dg-fields")
         suggest = gr.Button("Suggest fields from the description", size="sm")
