@@ -129,10 +129,12 @@ def test_metrics_show_the_calls(client, server):
 
 
 @pytest.mark.model
-def test_a_registry_spec_runs_directly_streamed_and_not(tmp_path):
-    """The real GGUF through routing and the ledger: `model="llamacpp/smollm2-135m"` answers, with usage."""
+def test_a_registry_spec_runs_directly_streamed_and_not(tmp_path, llama_server):
+    """The real GGUF through routing and the ledger: `model="llamacpp/smollm2-135m"` answers, with usage;
+    `openai/smollm2` (llama-cpp-python's server) gets the client's tools and returns its tool calls."""
     home = tmp_path / "home"
-    with podium_serve(clean_env(home), tmp_path / "serve.log") as (url, _):
+    env = clean_env(home, OPENAI_BASE_URL=llama_server, OPENAI_API_KEY="sk-unused-by-llama-server")
+    with podium_serve(env, tmp_path / "serve.log") as (url, _):
         client = openai.OpenAI(base_url=url, api_key="x", max_retries=0)
         question = [{"role": "user", "content": "What is the capital of France? Answer in one word."}]
         reply = client.chat.completions.create(model="llamacpp/smollm2-135m", messages=question, temperature=0,
@@ -146,3 +148,16 @@ def test_a_registry_spec_runs_directly_streamed_and_not(tmp_path):
         assert chunks[-1].usage.completion_tokens == reply.usage.completion_tokens
         rows = PodiumApp(Settings(home=home)).ledger.calls()
         assert [(r.node, r.model, r.outcome) for r in rows] == [("api", "llamacpp/smollm2-135m", "ok")] * 2
+        weather = {"type": "function", "function": {
+            "name": "get_weather", "description": "Current weather of a city.",
+            "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}}
+        asked = [{"role": "user", "content": "What is the weather in Paris?"}]
+        called = client.chat.completions.create(model="openai/smollm2", messages=asked, tools=[weather],
+                                                tool_choice={"type": "function", "function": {"name": "get_weather"}})
+        choice = called.choices[0]
+        assert choice.finish_reason == "tool_calls" and choice.message.tool_calls[0].function.name == "get_weather"
+        call = choice.message.tool_calls[0]
+        answered = client.chat.completions.create(model="openai/smollm2", max_tokens=24, messages=[
+            *asked, {"role": "assistant", "content": None, "tool_calls": [call.model_dump()]},
+            {"role": "tool", "tool_call_id": call.id, "content": "18 degrees and sunny"}])
+        assert answered.choices[0].message.content and answered.choices[0].finish_reason in ("stop", "length")

@@ -11,6 +11,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from podium.settings import POLICIES
+
 THREAD_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$"
 """Thread ids a client may choose: letters, digits and ``_.:-``, at most 128 characters."""
 
@@ -93,11 +95,18 @@ class PodiumOptions(Strict):
                                                                       "(default: PODIUM_MODEL).")
     collection: str | None = Field(default=None, description="Scope knowledge questions to this collection.")
     fallbacks: list[str] | None = Field(default=None, description="Models tried when the first one fails.")
-    policy: Literal["local-first", "quality-first", "budget"] | None = None
+    policy: str | None = Field(default=None, description="Routing policy: " + ", ".join(POLICIES) + ".")
     decision: Literal["approve", "reject"] | dict[str, Any] | None = Field(
         default=None, description="Answer the thread's pending tool approval: approve, reject or "
                                   '{"action": "edit", "args": {...}}.')
     events: bool = Field(default=False, description="Stream each agent step as an extension chunk.")
+
+    @field_validator("policy")
+    @classmethod
+    def _known_policy(cls, value: str | None) -> str | None:
+        if value is not None and value not in POLICIES:
+            raise ValueError(f"use one of {', '.join(POLICIES)}")
+        return value
 
 
 class ChatRequest(Strict):
