@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
 from langgraph.runtime import Runtime
 
 from agents.common import call_model, fit_to_context, notify
+from agents.contract import Context, Specialist, State
 from podium.errors import ContextOverflowError
-
-if TYPE_CHECKING:
-    from graph.context import Context
-    from graph.state import State
 
 
 def build_prompt(system: str, few_shot: list[tuple[str, str]], history: list[BaseMessage]) -> list[BaseMessage]:
@@ -26,11 +23,11 @@ def build_prompt(system: str, few_shot: list[tuple[str, str]], history: list[Bas
 def chat(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     """Answer the conversation's last message, trimming old turns to fit the context."""
     ctx = runtime.context
-    spec = ctx.models.spec(ctx.model_for("chat"))
+    spec = ctx.engine.spec(ctx.model_for("chat"))
     history = [m for m in state["messages"] if m.type in ("human", "ai") and m.content]
-    prompt = build_prompt(ctx.system_prompt or ctx.settings.system_prompt, ctx.few_shot, history)
+    prompt = build_prompt(ctx.options.system_prompt or ctx.settings.system_prompt, ctx.options.few_shot, history)
     budget = spec.context_length - ctx.settings.max_tokens
-    model = ctx.models.model(spec.spec)
+    model = ctx.engine.model(spec.spec)
     try:
         prompt, dropped = fit_to_context(model, prompt, budget, model_name=spec.spec)
     except ContextOverflowError:
@@ -41,3 +38,19 @@ def chat(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
         notify("notice", text=notices[-1])
     reply = call_model(ctx, "chat", prompt)
     return {"messages": [reply], "notices": notices}
+
+
+SPECIALIST = Specialist(
+    name="chat",
+    node=chat,
+    description="general conversation, writing and explanations",
+    examples=(
+        "Hello, how are you?",
+        "Write a haiku about autumn.",
+        "Explain how a rainbow forms.",
+        "Give me three names for a bakery.",
+        "What is the difference between a virus and a bacterium?",
+        "Summarize the plot of Hamlet in two sentences.",
+    ),
+)
+"""The default specialist: whatever no other one claims."""

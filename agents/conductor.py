@@ -3,57 +3,22 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from langchain_core.messages import HumanMessage, SystemMessage
 from langgraph.runtime import Runtime
 
-from agents.common import call_model, notify
-from graph.state import TURN_FIELDS
+from agents.common import call_model, last_user_text, notify
+from agents.contract import TURN_FIELDS, Context, State
 from podium.errors import PodiumError
-from tools import tools_for
 
 if TYPE_CHECKING:
-    from graph.context import Context
-    from graph.state import State
-
-
-@dataclass(frozen=True)
-class Rule:
-    """Route a turn to ``route`` when ``pattern`` matches its text."""
-
-    route: str
-    pattern: re.Pattern[str]
-    why: str
-
-
-_DOCS = r"(?:docs?|documents?|documentation|files?|notes|pdfs?|manuals?|knowledge base|kb|papers?|reports?)"
-
-# Ordered: the first matching rule of an available specialist wins.
-RULES: list[Rule] = [
-    # Computations and actions go to the tools specialist, by each allowed tool's own trigger.
-    *[Rule("tools", t.trigger, f"asks for {t.name}") for t in tools_for("tools").values() if t.trigger],
-    Rule("knowledge", re.compile(rf"\b(?:in|from|according to|based on|per|using)\s+(?:the|my|our|these|those|this)\s+"
-                                 rf"{_DOCS}\b|\bmy\s+{_DOCS}\b|\bthe knowledge base\b", re.I),
-         "the question names the user's documents"),
-    Rule("knowledge", re.compile(r"\baccording to\b|\bwhat does the \w+ say\b|\bwith (?:citations|sources)\b"
-                                 r"|\bcite (?:the |your )?sources\b", re.I),
-         "the question asks what a document says"),
-]
+    from agents.contract import Specialist
 
 ROUTER_PROMPT = (
     "Pick the specialist for the user's last message. Reply with exactly one word from: {routes}.\n"
     "{descriptions}"
 )
-
-
-def last_user_text(state: State) -> str:
-    """Text of the most recent human message ('' when there is none)."""
-    for message in reversed(state.get("messages", [])):
-        if isinstance(message, HumanMessage):
-            return message.text if isinstance(message.text, str) else str(message.content)
-    return ""
 
 
 # A short message that leans on the one before it: it opens like a continuation or points back with a pronoun.
@@ -106,18 +71,20 @@ def follow_up_query(state: State) -> str | None:
     return f"{first or last_query} {text}"
 
 
-def decide(text: str, available: dict[str, str], ctx: Context | None = None,
+def decide(text: str, available: dict[str, Specialist], ctx: Context | None = None,
            follow_up: str | None = None, followed: str | None = None) -> tuple[str, str]:
-    """Return ``(route, reason)`` for a message, among ``available`` specialists.
+    """Return ``(route, reason)`` for a message, among the ``available`` specialists (by name).
 
-    Deterministic rules first; then document questions: a follow-up of the previous
-    documents question, ``--collection`` given, or the knowledge base holds a chunk similar
-    enough to the question (an embedding check, not a model's opinion); then, only when a
-    capable router model is configured, that model picks; otherwise the chat specialist answers.
+    Deterministic rules first (each specialist's ``rules``, in registry order); then document
+    questions: a follow-up of the previous documents question, ``--collection`` given, or the
+    knowledge base holds a chunk similar enough to the question (an embedding check, not a
+    model's opinion); then, only when a capable router model is configured, that model picks;
+    otherwise the chat specialist answers.
     """
-    for rule in RULES:
-        if rule.route in available and rule.pattern.search(text):
-            return rule.route, f"rule: {rule.why}"
+    for specialist in available.values():
+        for rule in specialist.rules:
+            if rule.pattern.search(text):
+                return specialist.name, f"rule: {rule.why}"
     if follow_up and "knowledge" in available and _stays_on_documents(ctx, text, followed):
         return "knowledge", "rule: follows up the previous question about the documents"
     if ctx is not None and "knowledge" in available:
@@ -127,7 +94,7 @@ def decide(text: str, available: dict[str, str], ctx: Context | None = None,
         if reason:
             return "knowledge", reason
     router = ctx.settings.router_model if ctx else None
-    if router and len(available) > 1 and not ctx.models.spec(router).local:
+    if ctx is not None and router and len(available) > 1 and not ctx.engine.spec(router).local:
         choice = _ask_router(ctx, router, text, available)
         if choice:
             return choice, f"router model {router}"
@@ -138,7 +105,7 @@ def _stays_on_documents(ctx: Context | None, text: str, collection: str | None) 
     """A follow-up with few words of its own leans on the documents; one with a topic of its own must match them."""
     if len(content_words(text)) < OWN_TOPIC_WORDS:
         return True
-    kb = ctx.services.get("knowledge") if ctx is not None else None
+    kb = ctx.knowledge if ctx is not None else None
     if kb is None:
         return False
     try:
@@ -157,7 +124,7 @@ def _match(kb: Any, text: str, collection: str | None) -> tuple[str | None, Any]
 
 def _near_documents(ctx: Context, text: str) -> str | None:
     """Why the question belongs to the documents, when its best chunk is similar enough (else ``None``)."""
-    kb = ctx.services.get("knowledge")
+    kb = ctx.knowledge
     if kb is None or not text.strip():
         return None
     try:
@@ -170,13 +137,13 @@ def _near_documents(ctx: Context, text: str) -> str | None:
     return f"similarity {hit.similarity:.2f} to {hit.source} in {collection} (threshold {kb.embedder.route})"
 
 
-def _ask_router(ctx: Context, router: str, text: str, available: dict[str, str]) -> str | None:
-    descriptions = "\n".join(f"- {name}: {what}" for name, what in available.items())
+def _ask_router(ctx: Context, router: str, text: str, available: dict[str, Specialist]) -> str | None:
+    descriptions = "\n".join(f"- {name}: {s.description}" for name, s in available.items())
     prompt = [
         SystemMessage(ROUTER_PROMPT.format(routes=", ".join(available), descriptions=descriptions)),
         HumanMessage(text),
     ]
-    sub = replace(ctx, agent_models={"conductor": router}, fallbacks=[])
+    sub = ctx.using("conductor", router, fallbacks=[])
     try:
         answer = call_model(sub, "conductor", prompt).text.strip().lower()
     except PodiumError as exc:  # a failing router must not end the turn: the rules' default still answers
@@ -189,7 +156,7 @@ def _ask_router(ctx: Context, router: str, text: str, available: dict[str, str])
 def conductor(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     """Choose this turn's specialist and reset the per-turn fields."""
     ctx = runtime.context
-    available: dict[str, str] = ctx.services.get("specialists", {"chat": "general conversation"})
+    available = ctx.available()
     text = last_user_text(state)
     follow_up = follow_up_query(state)
     followed = ctx.collection or state.get("collection") if follow_up else None  # a follow-up stays there
@@ -197,9 +164,9 @@ def conductor(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     notify("route", route=route, reason=reason)
     query = follow_up if route == "knowledge" and follow_up else text
     collection = ctx.collection or (followed if route == "knowledge" else None)
-    if route == "knowledge" and not collection and ctx.services.get("knowledge") is not None:
+    if route == "knowledge" and not collection and ctx.knowledge is not None:
         try:  # no collection named: search the one that holds the closest passage
-            collection = ctx.services["knowledge"].best_collection(query)[0]
+            collection = ctx.knowledge.best_collection(query)[0]
         except PodiumError:
             collection = None
     return {"route": route, "route_reason": reason, "query": query, "collection": collection,

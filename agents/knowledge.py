@@ -2,21 +2,20 @@
 
 from __future__ import annotations
 
+import re
 from html import escape
 from typing import TYPE_CHECKING, Any
 
 from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
 from langgraph.runtime import Runtime
 
-from agents.common import call_model, notify
-from agents.conductor import last_user_text
+from agents.common import call_model, last_user_text, notify
+from agents.contract import Context, Rule, Specialist, State
 from memory.citations import attribute, cited, footer, source_line
 from memory.store import DEFAULT_COLLECTION
 from podium.errors import NotFoundError, PodiumError
 
 if TYPE_CHECKING:
-    from graph.context import Context
-    from graph.state import State
     from memory.retrieval import Hit
 
 SYSTEM = (
@@ -47,8 +46,8 @@ def _say(text: str) -> None:
 def _fit(ctx: Context, passages: list[Hit], prompt_for: Any) -> list[Hit]:
     """The best passages whose prompt fits the model's context, least relevant dropped first (at least one)."""
     try:
-        spec = ctx.models.spec(ctx.model_for("knowledge"))
-        model = ctx.models.model(spec.spec)
+        spec = ctx.engine.spec(ctx.model_for("knowledge"))
+        model = ctx.engine.model(spec.spec)
         budget = spec.context_length - ctx.settings.max_tokens
         kept = list(passages)
         while len(kept) > 1 and model.get_num_tokens_from_messages(prompt_for(kept)) > budget:
@@ -64,7 +63,10 @@ def _fit(ctx: Context, passages: list[Hit], prompt_for: Any) -> list[Hit]:
 def knowledge(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     """Retrieve passages for the question and answer from them with citations, or say nothing was found."""
     ctx = runtime.context
-    kb = ctx.services["knowledge"]
+    kb = ctx.knowledge
+    if kb is None:
+        raise PodiumError("the knowledge specialist ran without a knowledge base",
+                          hint="build the run context with PodiumApp, which always has one")
     collection = state.get("collection") or ctx.collection or DEFAULT_COLLECTION
     question = last_user_text(state)
     query = state.get("query") or question
@@ -107,3 +109,36 @@ def knowledge(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     message = AIMessage(content=answer + extra, id=reply.id, usage_metadata=reply.usage_metadata,
                         response_metadata=reply.response_metadata)
     return {"messages": [message], "sources": sources}
+
+
+_DOCS = r"(?:docs?|documents?|documentation|files?|notes|pdfs?|manuals?|knowledge base|kb|papers?|reports?)"
+
+
+def has_documents(ctx: Context) -> bool:
+    """Knowledge takes turns only with something to search: a collection named, or any ingested document."""
+    return ctx.knowledge is not None and bool(ctx.collection or ctx.knowledge.usable())
+
+
+SPECIALIST = Specialist(
+    name="knowledge",
+    node=knowledge,
+    description="questions about the user's ingested documents, answered with citations",
+    examples=(
+        "What do my notes say about the refund policy?",
+        "According to the documentation, how do I rotate the API keys?",
+        "Find the meeting date in my documents.",
+        "Summarize the report I uploaded.",
+        "What does the handbook say about vacation days?",
+        "Cite the sources for the onboarding steps.",
+    ),
+    rules=(
+        Rule(re.compile(rf"\b(?:in|from|according to|based on|per|using)\s+(?:the|my|our|these|those|this)\s+"
+                        rf"{_DOCS}\b|\bmy\s+{_DOCS}\b|\bthe knowledge base\b", re.I),
+             "the question names the user's documents"),
+        Rule(re.compile(r"\baccording to\b|\bwhat does the \w+ say\b|\bwith (?:citations|sources)\b"
+                        r"|\bcite (?:the |your )?sources\b", re.I),
+             "the question asks what a document says"),
+    ),
+    available=has_documents,
+)
+"""Document questions: routed by its rules, by similarity to the documents, or by a follow-up."""

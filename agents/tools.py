@@ -10,25 +10,23 @@ model restating ``7006652`` is one more chance to get it wrong. Calls flagged
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage, ToolMessage
+from langgraph.graph import END
 from langgraph.runtime import Runtime
 from langgraph.types import interrupt
 
-from agents.common import call_model, model_chain, notify
-from agents.conductor import last_user_text
-from podium.errors import ModelError
-from tools import tools_for
+from agents.common import call_model, last_user_text, model_chain, notify, say, this_turn
+from agents.contract import Context, Rule, Specialist, State
+from podium.errors import ModelError, PodiumError
+from tools import select
 from tools.approval import approval_request, compose, parse_decision
 from tools.local import Plan, PlanFailed, plan, preselect
 from tools.registry import Tool, format_args
-from tools.runner import new_call, record, run_calls
+from tools.runner import ToolEnv, new_call, record, run_calls
 
 if TYPE_CHECKING:
-    from graph.context import Context
-    from graph.state import State
     from models.spec import ModelSpec
 
 SYSTEM = ("You are Podium's tools specialist. Use the tools for anything they can compute or look up; never "
@@ -39,13 +37,16 @@ COPY_SPANS_BELOW = 1_000_000_000
 """Local models with fewer parameters (or unknown) may only copy argument values from the message."""
 PLAN_TOKENS = 384
 """Room for a local model's JSON list of calls (the grammar ends it; this only bounds a runaway)."""
+TOOLS = ("calculator", "convert_units", "current_time", "date_calc", "read_file", "list_files", "python",
+         "knowledge_search")
+"""The tools this specialist may call, in the order they are offered."""
 
 
 def tools(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     """Plan and run this turn's tool calls, or answer from the results once they are in."""
     ctx = runtime.context
-    allowed = tools_for("tools")
-    spec = ctx.models.spec(ctx.model_for("tools"))
+    allowed = select(TOOLS)
+    spec = ctx.engine.spec(ctx.model_for("tools"))
     records = list(state.get("tool_calls") or [])
     if spec.tool_calling:
         return _native(ctx, state, records, allowed)
@@ -57,7 +58,7 @@ def tools(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
 def approval(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     """Ask the user about each pending call (one ``interrupt`` each), then run what they approved."""
     ctx = runtime.context
-    allowed = tools_for("tools")
+    allowed = select(TOOLS)
     pending = pending_calls(state["messages"])
     # Every decision is collected before anything runs: a resume re-executes this node from the top.
     decisions = [parse_decision(interrupt(approval_request(call, allowed))) for call in pending]
@@ -69,7 +70,7 @@ def approval(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
             done[call["id"]] = record(call, error="rejected by the user; not run", approved=False)
         else:
             to_run.append({**call, "args": args if action == "edit" else call["args"]})
-    for item in run_calls(to_run, allowed, ctx.services["tools"], seen=_seen(records), approved=True):
+    for item in run_calls(to_run, allowed, _env(ctx), seen=_seen(records), approved=True):
         done[item["id"]] = item
     for item in done.values():
         notify("tool", node="approval", **item)
@@ -77,12 +78,11 @@ def approval(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     return {"messages": [_tool_message(done[c["id"]]) for c in pending], "tool_calls": merged}
 
 
-def this_turn(messages: list[BaseMessage]) -> list[BaseMessage]:
-    """The current turn: the last human message and everything after it."""
-    for index in range(len(messages) - 1, -1, -1):
-        if isinstance(messages[index], HumanMessage):
-            return list(messages[index:])
-    return list(messages)
+def _env(ctx: Context) -> ToolEnv:
+    if ctx.tools is None:
+        raise PodiumError("the tools specialist ran without a tool environment",
+                          hint="build the run context with PodiumApp, which always has one")
+    return ctx.tools
 
 
 def pending_calls(messages: list[BaseMessage]) -> list[dict[str, Any]]:
@@ -97,9 +97,9 @@ def _local(ctx: Context, question: str, state: State, records: list[dict[str, An
            allowed: dict[str, Tool]) -> dict[str, Any]:
     chosen = _plan_with_escalation(ctx, question, allowed)
     if isinstance(chosen, str):  # escalated to a native tool caller; its results come back as a template answer
-        return _native(replace(ctx, agent_models={**ctx.agent_models, "tools": chosen}), state, records, allowed)
+        return _native(ctx.using("tools", chosen), state, records, allowed)
     if chosen.answer_directly:
-        prompt = [SystemMessage(ctx.system_prompt or ctx.settings.system_prompt), HumanMessage(question)]
+        prompt = [SystemMessage(ctx.options.system_prompt or ctx.settings.system_prompt), HumanMessage(question)]
         return {"messages": [call_model(ctx, "tools", prompt)]}
     return _act(ctx, AIMessage(content="", tool_calls=chosen.calls), records, allowed, template=True)
 
@@ -108,7 +108,7 @@ def _plan_with_escalation(ctx: Context, question: str, allowed: dict[str, Tool])
     """A local plan from the first model that manages one, or the spec of a native tool caller to hand over to."""
     chain = model_chain(ctx, "tools")
     for index, spec_str in enumerate(chain):
-        spec = ctx.models.spec(spec_str)
+        spec = ctx.engine.spec(spec_str)
         if spec.tool_calling:
             return spec_str
         try:
@@ -125,7 +125,7 @@ def _copies_spans(spec: ModelSpec) -> bool:
 
 
 def _generator(ctx: Context, spec: ModelSpec) -> Any:
-    only = replace(ctx, agent_models={**ctx.agent_models, "tools": spec.spec}, fallbacks=[])
+    only = ctx.using("tools", spec.spec, fallbacks=[])
 
     def generate(messages: list[BaseMessage], grammar: str) -> str:
         # The JSON is a means, not the answer: tagged so it never streams to the user as tokens.
@@ -160,7 +160,7 @@ def _act(ctx: Context, ai: AIMessage, records: list[dict[str, Any]], allowed: di
     broken = {c["id"]: record(new_call(c.get("name") or "", {}, c.get("id")),
                               error=f"arguments are not valid JSON: {c.get('args')!r}")
               for c in ai.invalid_tool_calls}
-    env = ctx.services["tools"]
+    env = _env(ctx)
     # A tool that is off here (the sandbox cannot confine python) fails at once with its reason: nobody is asked.
     waits = {name for name, t in allowed.items() if t.needs_approval and not t.off_reason(env)}
     safe = [c for c in ai.tool_calls if c["name"] not in waits]
@@ -171,18 +171,12 @@ def _act(ctx: Context, ai: AIMessage, records: list[dict[str, Any]], allowed: di
     merged = records + [done.get(c["id"]) or record(c) for c in calls]
     messages: list[BaseMessage] = [ai, *[_tool_message(done[c["id"]]) for c in calls if c["id"] in done]]
     if template and len(done) == len(calls):
-        messages.append(_say(compose(merged, allowed)))
+        messages.append(say("tools", compose(merged, allowed)))
     return {"messages": messages, "tool_calls": merged}
 
 
 def _answer(records: list[dict[str, Any]], allowed: dict[str, Tool]) -> dict[str, Any]:
-    return {"messages": [_say(compose(records, allowed))]}
-
-
-def _say(answer: str) -> AIMessage:
-    """A templated answer, streamed like a model's so every front end shows it the same way."""
-    notify("token", node="tools", text=answer)
-    return AIMessage(answer)
+    return {"messages": [say("tools", compose(records, allowed))]}
 
 
 def _seen(records: list[dict[str, Any]]) -> set[str]:
@@ -194,3 +188,34 @@ def _tool_message(item: dict[str, Any]) -> ToolMessage:
     ok = item.get("error") is None
     return ToolMessage(content=item["result"] if ok else f"Error: {item['error']}", tool_call_id=item["id"],
                        name=item["name"], status="success" if ok else "error")
+
+
+def after_tools(state: State) -> str:
+    """A call awaiting approval pauses; fresh results go back to the model; an answer ends the turn."""
+    messages = state.get("messages", [])
+    if pending_calls(messages):
+        return "approval"
+    if messages and isinstance(messages[-1], ToolMessage):
+        return "tools"
+    return END
+
+
+SPECIALIST = Specialist(
+    name="tools",
+    node=tools,
+    description="arithmetic, unit conversions, the time, running python, reading workspace files",
+    tools=TOOLS,
+    examples=(
+        "What is 1234 * 5678?",
+        "Divide 1000 by 8.",
+        "Convert 5 miles to kilometers.",
+        "What time is it in Tokyo?",
+        "Run this python code: print(sum(range(10)))",
+        "List the files in my workspace.",
+        "Read the file notes.txt.",
+    ),
+    rules=tuple(Rule(t.trigger, f"asks for {t.name}") for t in select(TOOLS).values() if t.trigger),
+    helpers={"approval": approval},
+    after=after_tools,
+)
+"""Computations and actions: each allowed tool's trigger is a routing rule; side effects wait in ``approval``."""

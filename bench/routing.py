@@ -25,6 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from langchain_core.messages import HumanMessage  # noqa: E402
 
 from agents.common import call_model  # noqa: E402
+from agents.contract import TurnOptions
 from graph.app import PodiumApp  # noqa: E402
 from models import routing  # noqa: E402
 from models.ledger import Ledger  # noqa: E402
@@ -79,7 +80,7 @@ def overhead(home: Path) -> bool:
 
     app = PodiumApp(Settings(home=home / "app"))
     model = app.models.model("scripted/echo")
-    ctx = app.context("bench", model="scripted/echo")
+    ctx = app.context("bench", options=TurnOptions(model="scripted/echo"))
     messages = [HumanMessage("hello there, how are you today?")]
     bare = per_call_us(lambda: list(model.stream(messages)), 1000)
     full = per_call_us(lambda: call_model(ctx, "chat", messages), 1000)
@@ -98,14 +99,15 @@ def sessions(home: Path, kv_cache_mb: int | None = None) -> tuple[bool, bool]:
     app = PodiumApp(load_settings(home=home, temperature=0.0, max_tokens=MAX_TOKENS, **overrides))
     states = app.models.model(LOCAL).loaded().states
     restores = states.restores
-    app.ask("Warm up: say hi.", model=LOCAL)  # load the model and fill caches outside the timings
+    app.ask("Warm up: say hi.", options=TurnOptions(model=LOCAL))  # load the model and fill caches outside the timings
     questions = [f"Tell me one fact about the number {n}." for n in range(SESSIONS)]
 
     def session(i: int, errors: list[BaseException]) -> None:
         thread = None
         try:
             for turn in range(TURNS):
-                thread = app.ask(questions[i] if turn == 0 else "And another one?", thread, model=LOCAL).thread_id
+                thread = app.ask(questions[i] if turn == 0 else "And another one?", thread,
+                                 TurnOptions(model=LOCAL)).thread_id
         except BaseException as exc:  # noqa: BLE001 - a benchmark counts errors, it does not hide them
             errors.append(exc)
 

@@ -16,9 +16,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from agents.tools import TOOLS  # noqa: E402
 from models.registry import ModelPool  # noqa: E402
 from podium.settings import Settings  # noqa: E402
-from tools import ToolEnv, run_calls, tools_for  # noqa: E402
+from tools import ToolEnv, run_calls, select  # noqa: E402
 from tools.local import PlanFailed, plan  # noqa: E402
 
 CASES: list[tuple[str, str, str]] = [  # (message, tool, text the result must contain)
@@ -72,7 +73,7 @@ def main() -> None:
     (settings.workspace_dir / "report.txt").write_text("The quarterly report.\n")
     env = ToolEnv(workspace=settings.workspace_dir, now=lambda: datetime(2026, 1, 15, 12, tzinfo=UTC))
     model = ModelPool(settings).model("llamacpp/smollm2-135m")
-    tools = tools_for("tools")
+    tools = select(TOOLS)
 
     def generate(messages, grammar):
         return model.invoke(messages, grammar=grammar, temperature=0.0, max_tokens=384).text

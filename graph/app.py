@@ -11,28 +11,27 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage, HumanMessage, SystemMessage
 from langgraph.types import Command
 
 from agents.common import check_fit
+from agents.contract import Context, Specialist, TurnOptions
+from agents.registry import SPECIALISTS
 from graph.checkpoint import latest_checkpoint_id, list_threads, open_checkpointer, rollback
-from graph.context import Context
-from graph.graph import SPECIALISTS, build_graph
+from graph.graph import build_graph
 from graph.locks import ThreadLocks, TurnSuperseded, check_strategy
 from memory.store import KnowledgeBase
+from models.call import ModelCaller
 from models.ledger import open_ledger, summarize
 from models.registry import ModelPool
 from models.routing import check as check_routing
 from podium.errors import ConfigError, NotFoundError, PodiumError
 from podium.settings import Settings
-from tools import ToolEnv, tools_for
+from tools import ToolEnv, select
 from tools.approval import check_decision
-
-TOKEN_NODES = set(SPECIALISTS)
-"""Nodes whose model tokens are part of the answer (the router's are not)."""
 
 
 @dataclass
@@ -76,31 +75,31 @@ class TurnResult:
 class PodiumApp:
     """Owns the long-lived parts; cheap to call per turn, safe to share across threads."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, *, specialists: tuple[Specialist, ...] = SPECIALISTS) -> None:
         self.settings = settings
+        self.specialists = specialists
+        """The registry the graph is built from (:data:`agents.registry.SPECIALISTS` unless a test brings its own)."""
         self.models = ModelPool(settings)
         self.ledger = open_ledger(settings)
-        self.checkpointer = open_checkpointer(settings)
+        self.engine = ModelCaller(settings, self.models, self.ledger)
         self.locks = ThreadLocks(settings)
-        self.graph = build_graph(self.checkpointer)
-        self.services: dict[str, Any] = {"specialists": dict(SPECIALISTS)}
         # Constructing it opens nothing: Chroma and the embedder load on the first knowledge turn.
-        self.services["knowledge"] = KnowledgeBase(settings)
-        self.services["tools"] = ToolEnv.from_settings(settings, knowledge=self.services["knowledge"])
+        self.knowledge = KnowledgeBase(settings)
+        self.tools = ToolEnv.from_settings(settings, knowledge=self.knowledge)
+        self.checkpointer = open_checkpointer(settings)
+        self.graph = build_graph(self.checkpointer, specialists=specialists)
+        self.token_nodes = {s.name for s in specialists if s.tokens}
+        """Nodes whose model tokens are part of the answer (the router's are not)."""
 
-    def context(self, thread_id: str, **overrides: Any) -> Context:
-        """A fresh run context for one turn."""
-        ctx = Context(settings=self.settings, models=self.models, ledger=self.ledger, thread_id=thread_id,
-                      services=self._services(overrides.get("collection")), fallbacks=list(self.settings.fallbacks))
-        return replace(ctx, **{k: v for k, v in overrides.items() if v is not None})
-
-    def _services(self, collection: str | None) -> dict[str, Any]:
-        """This turn's services; the knowledge specialist only when there is something to search (a file read)."""
-        kb = self.services.get("knowledge")
-        if kb is None or collection or kb.usable():
-            return self.services
-        specialists = {k: v for k, v in self.services["specialists"].items() if k != "knowledge"}
-        return {**self.services, "specialists": specialists}
+    def context(self, thread_id: str, options: TurnOptions | None = None, *, turn_id: str | None = None) -> Context:
+        """A fresh run context for one turn: the process's collaborators and the turn's options."""
+        defaults = TurnOptions(fallbacks=list(self.settings.fallbacks))
+        ctx = Context(settings=self.settings, engine=self.engine, ledger=self.ledger, knowledge=self.knowledge,
+                      tools=self.tools, specialists=self.specialists, options=defaults.merged(options),
+                      thread_id=thread_id)
+        if turn_id:
+            ctx.turn_id = turn_id
+        return ctx
 
     def thread_exists(self, thread_id: str) -> bool:
         """Whether a thread has been saved."""
@@ -114,14 +113,15 @@ class PodiumApp:
 
     def preflight(self, ctx: Context, text: str) -> None:
         """Fail before touching the thread: bad model spec or routing setting, missing key or file, oversize prompt."""
-        check_routing(self.settings, self.models, model=ctx.model, fallbacks=ctx.fallbacks,
-                      agent_models=ctx.agent_models, policy=ctx.policy, nodes=self.graph.nodes)
-        for spec in {ctx.model_for(n) for n in SPECIALISTS}:
+        options = ctx.options
+        check_routing(self.settings, self.models, model=options.model, fallbacks=ctx.fallbacks,
+                      agent_models=options.agent_models, policy=options.policy, nodes=self.graph.nodes)
+        for spec in {ctx.model_for(s.name) for s in self.specialists}:
             self.models.spec(spec)
-        minimal = [SystemMessage(ctx.system_prompt or self.settings.system_prompt), HumanMessage(text)]
+        minimal = [SystemMessage(options.system_prompt or self.settings.system_prompt), HumanMessage(text)]
         check_fit(ctx, "chat", minimal)  # too long for every model in the chain; else call_model escalates
-        if ctx.collection and "knowledge" in self.services:
-            self.services["knowledge"].collection(ctx.collection)  # unknown name or wrong embedder: say so now
+        if ctx.collection:
+            self.knowledge.collection(ctx.collection)  # unknown name or wrong embedder: say so now
 
     def node_names(self) -> list[str]:
         """The graph's nodes, the choices for breakpoints."""
@@ -135,25 +135,28 @@ class PodiumApp:
                                   hint=f"choose from: {', '.join(self.node_names())}")
         return list(nodes or [])
 
-    def stream_turn(self, text: str, thread_id: str | None = None, *, callbacks: list[Any] | None = None,
-                    break_before: list[str] | None = None, trace: bool = False, multitask: str = "enqueue",
-                    create: bool = False, history: list[BaseMessage] | None = None,
-                    stop: threading.Event | None = None, **overrides: Any) -> Iterator[Event]:
+    def stream_turn(self, text: str, thread_id: str | None = None, options: TurnOptions | None = None, *,
+                    callbacks: list[Any] | None = None, break_before: list[str] | None = None,
+                    trace: bool = False, multitask: str = "enqueue", create: bool = False,
+                    history: list[BaseMessage] | None = None, stop: threading.Event | None = None,
+                    turn_id: str | None = None) -> Iterator[Event]:
         """Run one turn, yielding events; the last one is ``done`` with a :class:`TurnResult`.
 
-        ``callbacks`` are LangChain callback handlers for the run (the web UI's stop button
+        ``options`` are the turn's knobs (model, fallbacks, policy, collection...). ``callbacks`` are
+        LangChain callback handlers for the run (the web UI's stop button
         is one that raises on the next token). ``break_before`` pauses the thread before those
         nodes (continue with :meth:`resume`); ``trace`` adds ``task``/``checkpoint`` events.
         ``multitask`` says what to do when another turn is running on the thread (see
         :mod:`graph.locks`); ``stop`` abandons waiting for it. ``create`` starts ``thread_id``
         when it does not exist yet, with ``history`` (earlier messages) before the question.
+        ``turn_id`` names the turn's ledger rows (default: a fresh id).
         """
         self.check_breakpoints(break_before)
         check_strategy(multitask)
         if thread_id and not create:
             self.require_thread(thread_id)
         thread_id = thread_id or uuid.uuid4().hex[:12]
-        ctx = self.context(thread_id, **overrides)
+        ctx = self.context(thread_id, options, turn_id=turn_id)
         self.preflight(ctx, text)
 
         def run(extra: list[Any]) -> Iterator[Event]:
@@ -212,11 +215,13 @@ class PodiumApp:
 
     def resume(self, thread_id: str, decision: Any = None, *, command: Any = None, checkpoint_id: str | None = None,
                break_before: list[str] | None = None, trace: bool = False, callbacks: list[Any] | None = None,
-               multitask: str = "enqueue", stop: threading.Event | None = None, **overrides: Any) -> Iterator[Event]:
+               options: TurnOptions | None = None, multitask: str = "enqueue",
+               stop: threading.Event | None = None, turn_id: str | None = None) -> Iterator[Event]:
         """Continue a paused thread, yielding events like :meth:`stream_turn`.
 
-        Without ``command`` it continues from a breakpoint (the turn's model, breakpoints and
-        ledger turn are read back from the checkpoint, so this works in a new process);
+        Without ``command`` it continues from a breakpoint (the turn's options, breakpoints and
+        ledger turn are read back from the checkpoint, so this works in a new process; ``options``
+        given here go on top);
         ``command`` (a LangGraph ``Command``) answers a pending interrupt. With
         ``checkpoint_id`` it re-runs the thread from that past checkpoint as a new branch.
         ``decision`` answers pending tool approvals: ``"approve"``, ``"reject"`` or
@@ -225,11 +230,11 @@ class PodiumApp:
         self.require_thread(thread_id)
         yield from self._locked(thread_id, check_strategy(multitask), stop, lambda extra: self._resume(
             thread_id, decision, command=command, checkpoint_id=checkpoint_id, break_before=break_before,
-            trace=trace, callbacks=[*(callbacks or []), *extra], **overrides))
+            trace=trace, callbacks=[*(callbacks or []), *extra], options=options, turn_id=turn_id))
 
     def _resume(self, thread_id: str, decision: Any = None, *, command: Any = None, checkpoint_id: str | None = None,
                 break_before: list[str] | None = None, trace: bool = False, callbacks: list[Any] | None = None,
-                **overrides: Any) -> Iterator[Event]:
+                options: TurnOptions | None = None, turn_id: str | None = None) -> Iterator[Event]:
         configurable = {"thread_id": thread_id, **({"checkpoint_id": checkpoint_id} if checkpoint_id else {})}
         snapshot = self.graph.get_state({"configurable": configurable})
         if not snapshot.next:
@@ -242,11 +247,11 @@ class PodiumApp:
             raise PodiumError(f"thread {thread_id!r} is waiting for your approval of {_calls(waiting)}",
                               hint=f"podium resume {thread_id} --approve | --reject | --edit JSON")
         saved = self._saved_turn(snapshot)
-        saved_breaks = saved.pop("break_before", None)
-        if checkpoint_id:
-            saved.pop("turn_id", None)  # a replay is a new run with its own ledger turn
-        breaks = self.check_breakpoints(saved_breaks if break_before is None else break_before)
-        ctx = self.context(thread_id, **{**saved, **{k: v for k, v in overrides.items() if v is not None}})
+        saved_options = TurnOptions.from_dict(saved).merged(options)
+        breaks = self.check_breakpoints(saved.get("break_before") if break_before is None else break_before)
+        # A replay is a new run with its own ledger turn; a resume goes on with the turn it continues.
+        ctx = self.context(thread_id, saved_options,
+                           turn_id=turn_id or (None if checkpoint_id else saved.get("turn_id")))
         yield from self._run(command, ctx, checkpoint_id=checkpoint_id, callbacks=callbacks, break_before=breaks,
                              trace=trace)
 
@@ -256,12 +261,13 @@ class PodiumApp:
             raise PodiumError(f"thread {thread_id!r} has no tool call waiting for approval",
                               hint=f"continue it from its breakpoint with `podium resume {thread_id}`")
         try:
-            allowed = tools_for("tools")
+            allowed = select(dict.fromkeys(t for s in self.specialists for t in s.tools))
             return Command(resume={i.id: check_decision(i.value, decision, allowed) for i in waiting})
         except ValueError as exc:
             raise PodiumError(f"invalid decision: {exc}", hint="use --approve, --reject or --edit '{...}'") from None
 
     def _saved_turn(self, snapshot: Any) -> dict[str, Any]:
+        """The turn's metadata saved with its checkpoints: its options, ``turn_id`` and ``break_before``."""
         # An edited (forked) checkpoint has no run metadata of its own: take its nearest ancestor's.
         while snapshot is not None and "podium_turn" not in (snapshot.metadata or {}):
             snapshot = self.graph.get_state(snapshot.parent_config) if snapshot.parent_config else None
@@ -272,10 +278,8 @@ class PodiumApp:
              trace: bool = False) -> Iterator[Event]:
         thread_id = ctx.thread_id
         before = latest_checkpoint_id(self.checkpointer, thread_id)
-        # Checkpoint metadata keeps the turn's knobs, so a resume in another process runs it the same way.
-        turn = {"model": ctx.model, "fallbacks": ctx.fallbacks, "agent_models": ctx.agent_models, "policy": ctx.policy,
-                "system_prompt": ctx.system_prompt, "collection": ctx.collection, "turn_id": ctx.turn_id,
-                "break_before": break_before or []}
+        # Checkpoint metadata keeps the turn's options, so a resume in another process runs it the same way.
+        turn = {**ctx.options.to_dict(), "turn_id": ctx.turn_id, "break_before": break_before or []}
         # podium_run_started: when this run began, so a step after a pause is not timed from the pause.
         config: dict[str, Any] = {"configurable": {"thread_id": thread_id},
                                   "metadata": {"podium_turn": json.dumps(turn), "podium_run_started": time.time()}}
@@ -302,7 +306,7 @@ class PodiumApp:
         if mode == "messages":
             message, meta = chunk
             node = meta.get("langgraph_node", "")
-            if isinstance(message, AIMessageChunk) and message.content and node in TOKEN_NODES:
+            if isinstance(message, AIMessageChunk) and message.content and node in self.token_nodes:
                 yield Event("token", node, {"text": message.content})
         elif mode == "updates":
             for node, update in chunk.items():
@@ -312,7 +316,7 @@ class PodiumApp:
                 route.append(node)
                 yield Event("step", node, {"update": update or {}})
         elif mode == "custom":
-            if chunk.get("kind") == "retract" and chunk.get("node") not in TOKEN_NODES:
+            if chunk.get("kind") == "retract" and chunk.get("node") not in self.token_nodes:
                 return  # its tokens were never shown
             yield Event(chunk.get("kind", "custom"), chunk.get("node", ""), chunk)
         elif mode == "tasks":
@@ -340,10 +344,12 @@ class PodiumApp:
             pending=[i.value for i in snapshot.interrupts],
         )
 
-    def ask(self, text: str, thread_id: str | None = None, **overrides: Any) -> TurnResult:
-        """Run one turn to the end and return its result."""
+    def ask(self, text: str, thread_id: str | None = None, options: TurnOptions | None = None, *,
+            callbacks: list[Any] | None = None, multitask: str = "enqueue",
+            stop: threading.Event | None = None) -> TurnResult:
+        """Run one turn to the end and return its result (the keywords as for :meth:`stream_turn`)."""
         result = None
-        for event in self.stream_turn(text, thread_id, **overrides):
+        for event in self.stream_turn(text, thread_id, options, callbacks=callbacks, multitask=multitask, stop=stop):
             if event.kind == "done":
                 result = event.data["result"]
         assert result is not None

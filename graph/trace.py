@@ -17,8 +17,8 @@ from langgraph.errors import InvalidUpdateError
 from langgraph.types import StateSnapshot
 from pydantic import TypeAdapter, ValidationError
 
+from agents.contract import State, TurnOptions
 from graph.debug import StepRecord, fill, jsonable, model_calls, redact
-from graph.state import State
 from models.ledger import Ledger
 from podium.errors import ConfigError, NotFoundError
 
@@ -211,7 +211,7 @@ def checkpoint_rows(app: PodiumApp, thread_id: str) -> list[dict[str, Any]]:
 
 
 def replay(app: PodiumApp, thread_id: str, checkpoint_id: str, *, break_before: list[str] | None = None,
-           **overrides: Any) -> Iterator[Event]:
+           options: TurnOptions | None = None, callbacks: list[Any] | None = None) -> Iterator[Event]:
     """Re-run the thread from a past checkpoint as a new branch; yields the run's events (traced)."""
     snapshots = history(app, thread_id)
     snap = find(snapshots, checkpoint_id, thread_id)
@@ -221,7 +221,7 @@ def replay(app: PodiumApp, thread_id: str, checkpoint_id: str, *, break_before: 
                           setting="checkpoint", hint=f"replay from one with work left: {', '.join(runnable)}")
     # Only the breakpoints asked for now: the ones saved with the original run do not apply to a replay.
     yield from app.resume(thread_id, checkpoint_id=cid(snap), break_before=list(break_before or []), trace=True,
-                          **overrides)
+                          options=options, callbacks=callbacks)
 
 
 def parse_sets(pairs: list[str]) -> dict[str, Any]:

@@ -8,15 +8,26 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 from fnmatch import fnmatchcase
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal, Protocol
 
 import numpy as np
 
-from memory.lexical import rrf
+from memory.embeddings import Embedder
+from memory.lexical import LexicalIndex, rrf
 from podium.errors import ConfigError
 
-if TYPE_CHECKING:
-    from memory.store import KnowledgeBase
+
+class Searchable(Protocol):
+    """What a search needs from a knowledge base (:class:`memory.store.KnowledgeBase` is one)."""
+
+    embedder: Embedder
+
+    def collection(self, name: str) -> Any:
+        """The Chroma collection called ``name``."""
+
+    def lexical(self, name: str, col: Any) -> LexicalIndex:
+        """The BM25 index of a collection."""
+
 
 Mode = Literal["dense", "bm25", "hybrid"]
 MODES: tuple[str, ...] = ("dense", "bm25", "hybrid")
@@ -78,7 +89,7 @@ def _fetch(col: Any, ids: list[str], query: np.ndarray) -> dict[str, Hit]:
             for i, d, m, s, v in zip(res["ids"], res["documents"], res["metadatas"], sims, vectors, strict=True)}
 
 
-def search(kb: KnowledgeBase, query: str, collection: str, k: int = 5, mode: str = "hybrid",
+def search(kb: Searchable, query: str, collection: str, k: int = 5, mode: str = "hybrid",
            source: str | None = None) -> list[Hit]:
     """The top ``k`` chunks of ``collection`` for ``query``, optionally only from sources matching a glob."""
     if mode not in MODES:

@@ -25,6 +25,8 @@ from memory.chroma import PAGE, chroma_function, connect, read_all
 from memory.embeddings import Embedder, make_embedder
 from memory.lexical import LexicalIndex
 from memory.manifest import DocRecord
+from memory.retrieval import Hit
+from memory.retrieval import search as search_collection
 from podium.errors import ConfigError, NotFoundError, PodiumError
 
 if TYPE_CHECKING:
@@ -313,11 +315,9 @@ class KnowledgeBase:
     # -- searching ---------------------------------------------------------------------------
 
     def search(self, query: str, collection: str | None = None, k: int = 5, mode: str = "hybrid",
-               source: str | None = None) -> list[Any]:
+               source: str | None = None) -> list[Hit]:
         """Ranked :class:`~memory.retrieval.Hit` records (see :func:`memory.retrieval.search`)."""
-        from memory.retrieval import search
-
-        return search(self, query, collection or DEFAULT_COLLECTION, k, mode, source)
+        return search_collection(self, query, collection or DEFAULT_COLLECTION, k, mode, source)
 
     def best_collection(self, query: str, limit: int = 32) -> tuple[str | None, Any | None]:
         """The collection holding the chunk closest to ``query``, and that chunk (``(None, None)`` when none).

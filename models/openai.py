@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import threading
 from functools import lru_cache
 from typing import Any
 from urllib.parse import urlparse
@@ -12,8 +11,9 @@ from langchain_core.language_models.chat_models import BaseChatModel
 from langchain_core.messages import BaseMessage
 
 from models.prices import load_table
-from models.routing import timeout_for
 from models.spec import ModelSpec
+from models.timeouts import timeout_for
+from models.tokens import count_tokens
 from podium.errors import ConfigError
 from podium.settings import Settings
 
@@ -66,34 +66,6 @@ def resolve(name: str, settings: Settings) -> ModelSpec:
         + (f" at {settings.openai_base_url}" if settings.openai_base_url else ""),
         extra={"priced": tokens is not None, "price_gpu_second": gpu_second, "base_url": settings.openai_base_url},
     )
-
-
-_VOCAB_LOCK = threading.Lock()
-
-
-@lru_cache(maxsize=1)
-def _vocab() -> Any:
-    """The embedded SmolLM2's tokenizer alone (no weights, no context; loads in ~0.15 s)."""
-    import llama_cpp
-    from llama_cpp._internals import LlamaModel  # the public Llama class would also build a context
-
-    from models.llamacpp import ALIASES
-
-    params = llama_cpp.llama_model_default_params()
-    params.vocab_only = True
-    return LlamaModel(path_model=str(ALIASES["smollm2-135m"].locate(None)), params=params, verbose=False)
-
-
-def count_tokens(text: str) -> int:
-    """Tokens of ``text`` by a byte-level BPE that works offline.
-
-    Exact for SmolLM2 behind a llama.cpp server; for other vocabularies a close
-    estimate (tiktoken would download its tables at run time, which Podium never does).
-    """
-    if not text:
-        return 0
-    with _VOCAB_LOCK:
-        return len(_vocab().tokenize(text.encode("utf-8"), add_bos=False, special=True))
 
 
 @lru_cache(maxsize=1)
@@ -165,3 +137,8 @@ def response_format(schema: dict[str, Any], settings: Settings, name: str = "ans
     if settings.openai_base_url:
         return {"type": "json_object", "schema": schema}
     return {"type": "json_schema", "json_schema": {"name": name, "schema": schema, "strict": False}}
+
+
+def structured_options(spec: ModelSpec, schema: dict[str, Any], settings: Settings) -> dict[str, Any]:
+    """The provider hook for structured output: OpenAI's ``response_format`` (or a local server's)."""
+    return {"response_format": response_format(schema, settings)}

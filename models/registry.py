@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from langchain_core.language_models.chat_models import BaseChatModel
 
@@ -14,19 +15,31 @@ from podium.errors import ConfigError, PodiumError
 from podium.settings import Settings
 
 
+def json_object(spec: ModelSpec, schema: dict[str, Any], settings: Settings) -> dict[str, Any]:
+    """Call options asking for JSON that matches ``schema`` (llama.cpp turns them into a grammar)."""
+    return {"response_format": {"type": "json_object", "schema": schema}}
+
+
 @dataclass(frozen=True)
 class Provider:
-    """How one provider describes and builds its models."""
+    """How one provider describes and builds its models, and its hooks for what differs between providers."""
 
     resolve: Callable[[str, Settings], ModelSpec]
+    """Describe (and validate) a model by its name."""
     build: Callable[[ModelSpec, Settings], BaseChatModel]
+    """A LangChain chat model for a described spec."""
     examples: tuple[str, ...] = ()
+    """Names listed by ``podium models``."""
+    structured: Callable[[ModelSpec, dict[str, Any], Settings], dict[str, Any]] = json_object
+    """Call options that make its models emit JSON matching a schema (asked only of ``json_schema`` models)."""
+    listed: bool = True
+    """Shown by ``podium models`` and the web app's model picker (test providers are not)."""
 
 
 PROVIDERS: dict[str, Provider] = {
     "llamacpp": Provider(llamacpp.resolve, llamacpp.build, tuple(llamacpp.ALIASES)),
-    "openai": Provider(openai.resolve, openai.build, ("gpt-4o-mini",)),
-    "scripted": Provider(scripted.resolve, scripted.build, ("echo",)),
+    "openai": Provider(openai.resolve, openai.build, ("gpt-4o-mini",), structured=openai.structured_options),
+    "scripted": Provider(scripted.resolve, scripted.build, ("echo",), listed=False),
 }
 
 
@@ -60,7 +73,7 @@ def known_models(settings: Settings) -> list[ModelSpec | PodiumError]:
     """Every built-in alias and example, described (or the error that prevents it)."""
     out: list[ModelSpec | PodiumError] = []
     for key, provider in PROVIDERS.items():
-        if key == "scripted":
+        if not provider.listed:
             continue
         for name in provider.examples:
             try:
@@ -69,6 +82,11 @@ def known_models(settings: Settings) -> list[ModelSpec | PodiumError]:
                 exc.spec = f"{key}/{name}"  # type: ignore[attr-defined]
                 out.append(exc)
     return out
+
+
+def structured_options(spec: ModelSpec, schema: dict[str, Any], settings: Settings) -> dict[str, Any]:
+    """Call options constraining ``spec``'s output to ``schema``, by its provider's hook (none if it cannot)."""
+    return PROVIDERS[spec.provider].structured(spec, schema, settings) if spec.json_schema else {}
 
 
 class ModelPool:

@@ -28,6 +28,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from models.spec import ModelSpec
+from models.timeouts import DEFAULT_TIMEOUTS, timeout_for  # noqa: F401 - re-exported
 from podium.errors import ConfigError, ModelError, PodiumError
 from podium.settings import DEFAULT_MODEL, POLICIES, Settings
 
@@ -35,19 +36,11 @@ if TYPE_CHECKING:
     from models.ledger import Ledger
     from models.registry import ModelPool
 
-DEFAULT_TIMEOUTS: dict[str, float] = {"llamacpp": 300.0}
-"""Per-provider timeouts when ``PODIUM_TIMEOUTS`` names none; others use ``PODIUM_REQUEST_TIMEOUT_S``."""
-
 _FAILED = ("retried", "fell_back", "failed")
 
 BEST_FOR: dict[str, str] = {"chat": "ifeval", "knowledge": "mmlu", "tools": "gsm8k", "evaluation": "mmlu",
                             "datasets": "ifeval", "conductor": "ifeval"}
 """The benchmark that stands for each step under the ``best-for`` policy (``PODIUM_BEST_FOR`` overrides)."""
-
-
-def timeout_for(settings: Settings, provider: str) -> float:
-    """The explicit timeout (seconds) of one call to ``provider``."""
-    return settings.timeouts.get(provider) or DEFAULT_TIMEOUTS.get(provider) or settings.request_timeout_s
 
 
 def chain(primary: str, fallbacks: Iterable[str]) -> list[str]:

@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from agents.contract import TurnOptions
 from graph import trace as T
 from tests.conftest import ROOT, run_cli
 
@@ -69,7 +70,7 @@ def test_breakpoint_survives_a_process_restart_then_trace_fork_state_replay(app)
 
 
 def test_bad_input_is_one_clear_error_with_the_choices(app):
-    thread = app.ask("hi", model="scripted/echo").thread_id
+    thread = app.ask("hi", options=TurnOptions(model="scripted/echo")).thread_id
     head = T.state_at(app, thread)["checkpoint_id"]
     cases = [
         (("ask", "--break-before", "chatt", *ECHO, "hi"), "no node 'chatt'",
@@ -111,11 +112,11 @@ def test_the_studio_graph_runs_with_a_plain_context_or_none(monkeypatch, _isolat
     from langchain_core.messages import HumanMessage
     from langgraph.checkpoint.memory import InMemorySaver
 
-    from graph import graph as G
+    from graph import studio as G
     from models.ledger import Ledger
     from models.scripted import register_script
 
-    monkeypatch.setattr(G, "_STUDIO", {})
+    monkeypatch.setattr(G, "_TURNS", G._Turns())
     monkeypatch.setenv("PODIUM_MODEL", "scripted/echo")
     studio = G.make_graph()
     studio.checkpointer = InMemorySaver()  # what the LangGraph server attaches

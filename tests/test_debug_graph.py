@@ -7,6 +7,7 @@ import time
 
 import pytest
 
+from agents.contract import TurnOptions
 from graph import trace as T
 from graph.app import PodiumApp
 from graph.debug import StepRecorder
@@ -16,10 +17,11 @@ from podium.errors import ConfigError, NotFoundError, PodiumError
 FAKE_KEY = "sk-proj-FAKEgraphKEY0123456789abcdef"
 
 
-def run(app: PodiumApp, text: str, thread: str | None = None, **kw) -> tuple[object, StepRecorder]:
+def run(app: PodiumApp, text: str, thread: str | None = None, break_before: list[str] | None = None,
+        **options) -> tuple[object, StepRecorder]:
     recorder = StepRecorder(app.ledger)
     result = None
-    for event in app.stream_turn(text, thread, trace=True, **kw):
+    for event in app.stream_turn(text, thread, TurnOptions(**options), trace=True, break_before=break_before):
         recorder.feed(event)
         if event.kind == "done":
             result = event.data["result"]
@@ -153,7 +155,7 @@ def test_failed_step_is_recorded_with_its_error(app):
     model = register_script("dbg-fail", [])  # the first model call fails
     recorder = StepRecorder(app.ledger)
     with pytest.raises(PodiumError) as exc:
-        for event in app.stream_turn("boom", model=model, trace=True):
+        for event in app.stream_turn("boom", trace=True, options=TurnOptions(model=model)):
             recorder.feed(event)
     failed = recorder.close(exc.value)
     assert [r.node for r in recorder.records] == ["conductor", "chat"] and failed[-1].node == "chat"
@@ -175,7 +177,7 @@ def test_bad_ids_and_nodes_list_the_valid_choices(app):
         list(T.replay(app, thread, head["checkpoint_id"]))
     assert head["parent_checkpoint_id"] in exc.value.hint
     with pytest.raises(ConfigError, match="no node 'chatt'") as exc:
-        list(app.stream_turn("hi", thread, break_before=["chatt"], model="scripted/echo"))
+        list(app.stream_turn("hi", thread, break_before=["chatt"], options=TurnOptions(model="scripted/echo")))
     assert exc.value.hint == "choose from: " + ", ".join(app.node_names())
     assert {"chat", "conductor"} <= set(app.node_names())
     with pytest.raises(ConfigError, match="at least one"):

@@ -5,8 +5,10 @@ from __future__ import annotations
 import pytest
 from langgraph.checkpoint.memory import InMemorySaver
 
+from agents.contract import TurnOptions
+from agents.registry import SPECIALISTS
 from graph.app import PodiumApp
-from graph.graph import SPECIALISTS, build_graph, route_turn
+from graph.graph import build_graph, route_turn
 from models.scripted import register_script
 from podium.errors import NotFoundError, PodiumError
 
@@ -17,9 +19,9 @@ def test_graph_structure():
     assert {"__start__", "conductor", "chat", "__end__"} <= nodes
     edges = {(e.source, e.target) for e in g.edges}
     assert ("__start__", "conductor") in edges
-    for name in SPECIALISTS:
-        assert ("conductor", name) in edges
-        assert (name, "__end__") in edges
+    for specialist in SPECIALISTS:
+        assert ("conductor", specialist.name) in edges
+        assert (specialist.name, "__end__") in edges
 
 
 def test_router_raises_on_impossible_route():
@@ -28,7 +30,7 @@ def test_router_raises_on_impossible_route():
 
 
 def test_turn_streams_tokens_steps_and_persists(app: PodiumApp):
-    events = list(app.stream_turn("hello there", model="scripted/echo"))
+    events = list(app.stream_turn("hello there", options=TurnOptions(model="scripted/echo")))
     kinds = [e.kind for e in events]
     assert kinds[-1] == "done"
     tokens = "".join(e.data["text"] for e in events if e.kind == "token")
@@ -46,9 +48,9 @@ def test_turn_streams_tokens_steps_and_persists(app: PodiumApp):
 
 
 def test_thread_survives_a_new_app_instance(settings):
-    first = PodiumApp(settings).ask("one", model="scripted/echo")
+    first = PodiumApp(settings).ask("one", options=TurnOptions(model="scripted/echo"))
     second_app = PodiumApp(settings)  # a new process would open the same SQLite file
-    second = second_app.ask("two", thread_id=first.thread_id, model="scripted/echo")
+    second = second_app.ask("two", thread_id=first.thread_id, options=TurnOptions(model="scripted/echo"))
     assert second.thread_id == first.thread_id
     assert [m["content"] for m in second_app.history(first.thread_id)] == [
         "one",
@@ -63,17 +65,17 @@ def test_thread_survives_a_new_app_instance(settings):
 
 def test_unknown_thread_is_a_clear_error(app):
     with pytest.raises(NotFoundError, match="unknown thread"):
-        app.ask("hi", thread_id="does-not-exist", model="scripted/echo")
+        app.ask("hi", thread_id="does-not-exist", options=TurnOptions(model="scripted/echo"))
     with pytest.raises(NotFoundError):
         app.history("does-not-exist")
 
 
 def test_failed_turn_leaves_the_thread_as_it_was(app):
-    ok = app.ask("first", model="scripted/echo")
+    ok = app.ask("first", options=TurnOptions(model="scripted/echo"))
     before = app.history(ok.thread_id)
     register_script("exhausted", [])  # any call to it fails
     with pytest.raises(PodiumError):
-        app.ask("second", thread_id=ok.thread_id, model="scripted/exhausted")
+        app.ask("second", thread_id=ok.thread_id, options=TurnOptions(model="scripted/exhausted"))
     assert app.history(ok.thread_id) == before
     failed = [c for c in app.ledger.calls(thread=ok.thread_id) if c.outcome == "failed"]
     assert len(failed) == 1 and failed[0].model == "scripted/exhausted"
@@ -81,7 +83,7 @@ def test_failed_turn_leaves_the_thread_as_it_was(app):
 
 def test_fallback_chain_answers_and_records_both_calls(app):
     register_script("broken", [])
-    result = app.ask("hello", model="scripted/broken", fallbacks=["scripted/echo"])
+    result = app.ask("hello", options=TurnOptions(model="scripted/broken", fallbacks=["scripted/echo"]))
     assert result.answer == "You said: hello"
     assert [c["outcome"] for c in result.usage["calls"]] == ["fell_back", "ok"]
     assert result.model == "scripted/echo"
@@ -103,11 +105,10 @@ def test_a_failing_router_model_falls_back_to_the_rules(settings):
 
     register_script("router-down", [])  # any call fails
     app = PodiumApp(settings.model_copy(update={"router_model": "scripted/router-down"}))
-    app.services["specialists"] = {"chat": "conversation", "other": "something else"}
     # The scripted router counts as capable here: routing must survive its failure.
     app.models._specs["scripted/router-down"] = ModelSpec(
         spec="scripted/router-down", provider="scripted", name="router-down", local=False
     )
-    result = app.ask("hello", model="scripted/echo")
+    result = app.ask("hello", options=TurnOptions(model="scripted/echo"))
     assert result.answer == "You said: hello"
     assert any("router model" in n for n in result.notices)

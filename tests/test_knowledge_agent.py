@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from agents.conductor import decide
+from agents.contract import TurnOptions
 from agents.knowledge import fence
 from graph.app import PodiumApp
 from memory.ingest import ingest
@@ -32,14 +33,14 @@ def write_docs(root: Path) -> Path:
 @pytest.fixture
 def kb_app(settings: Settings, tmp_path: Path) -> PodiumApp:
     app = PodiumApp(settings)
-    assert not ingest(app.services["knowledge"], [write_docs(tmp_path / "docs")]).failed
+    assert not ingest(app.knowledge, [write_docs(tmp_path / "docs")]).failed
     return app
 
 
 def run(app: PodiumApp, text: str, thread: str | None = None, **turn) -> tuple[object, str]:
     """One turn; returns its result and the text a front end streamed from token events."""
     streamed, result = [], None
-    for event in app.stream_turn(text, thread, **turn):
+    for event in app.stream_turn(text, thread, TurnOptions(**turn)):
         if event.kind == "token":
             streamed.append(event.data["text"])
         elif event.kind == "done":
@@ -91,7 +92,7 @@ def test_unknown_collection_fails_before_the_turn(kb_app: PodiumApp):
 def test_without_a_collection_named_the_question_goes_where_its_documents_are(settings: Settings, tmp_path: Path):
     """No --collection and no 'default': the phrase rule and the similarity check both find 'notes'."""
     app = PodiumApp(settings)
-    ingest(app.services["knowledge"], [write_docs(tmp_path / "docs")], "notes")
+    ingest(app.knowledge, [write_docs(tmp_path / "docs")], "notes")
     spec = register_script("kb-notes", ["A ripe starter, flour, water and salt [1].", "Sixteen hours [1]."])
     result, _ = run(app, "What do my notes say about bread?", model=spec)
     assert result.route[-1] == "knowledge" and result.sources[0]["source"] == "food/bread.md"
@@ -103,14 +104,14 @@ def test_without_a_collection_named_the_question_goes_where_its_documents_are(se
 
 def test_a_named_collection_that_is_missing_explains(settings: Settings, tmp_path: Path):
     app = PodiumApp(settings)
-    ingest(app.services["knowledge"], [write_docs(tmp_path / "docs")], "notes")
+    ingest(app.knowledge, [write_docs(tmp_path / "docs")], "notes")
     with pytest.raises(NotFoundError, match="unknown collection 'default'"):
         run(app, "What do my notes say about bread?", model=register_script("kb-none2", []), collection="default")
 
 
 def test_conductor_routes_documents_by_phrase_flag_and_similarity(kb_app: PodiumApp):
     ctx = kb_app.context("t")
-    available = ctx.services["specialists"]
+    available = ctx.available()
     assert "knowledge" in available
     for text in ("What does the manual say about refunds?", "According to the docs, who is on call?",
                  "Summarize my notes", "Search the knowledge base for E4711"):
@@ -119,16 +120,16 @@ def test_conductor_routes_documents_by_phrase_flag_and_similarity(kb_app: Podium
     assert route == "knowledge" and reason.startswith("similarity") and "pets/cats.txt" in reason
     for text in ("write a poem about the sea", "hello!", "what is 2 + 2?"):
         assert decide(text, available, ctx)[0] != "knowledge", text
-    scoped = kb_app.context("t", collection="default")
-    assert decide("hello!", scoped.services["specialists"], scoped)[0] == "knowledge", "--collection scopes the turn"
+    scoped = kb_app.context("t", options=TurnOptions(collection="default"))
+    assert decide("hello!", scoped.available(), scoped)[0] == "knowledge", "--collection scopes the turn"
 
 
 def test_without_a_knowledge_base_nothing_routes_there_and_chroma_stays_closed(settings: Settings):
     app = PodiumApp(settings)
     ctx = app.context("t")
-    assert "knowledge" not in ctx.services["specialists"]
-    assert decide("According to my notes, when is the meeting?", ctx.services["specialists"], ctx)[0] != "knowledge"
-    assert app.services["knowledge"]._client is None, "a turn without documents never opens Chroma"
+    assert "knowledge" not in ctx.available()
+    assert decide("According to my notes, when is the meeting?", ctx.available(), ctx)[0] != "knowledge"
+    assert app.knowledge._client is None, "a turn without documents never opens Chroma"
 
 
 @pytest.mark.model
@@ -183,7 +184,7 @@ def test_after_nothing_found_a_follow_up_is_free_to_leave(kb_app: PodiumApp):
 
 def test_a_follow_up_stays_in_the_collection_of_the_question_it_follows(settings: Settings, tmp_path: Path):
     app = PodiumApp(settings)
-    ingest(app.services["knowledge"], [write_docs(tmp_path / "docs")], "handbook")
+    ingest(app.knowledge, [write_docs(tmp_path / "docs")], "handbook")
     spec = register_script("kb-coll", ["Sixteen hours [1].", "At dawn and dusk [1]."])
     first, _ = run(app, "How long do cats sleep?", model=spec, collection="handbook")
     follow, _ = run(app, "And when are they most active?", first.thread_id, model=spec)  # no --collection this time
@@ -200,7 +201,7 @@ def test_passages_that_would_overflow_a_small_context_are_dropped_least_relevant
     for n in range(4):  # four long passages about cats, each relevant
         (docs / f"cats{n}.txt").write_text(" ".join(
             f"Cats sleep for many hours every day, fact {n}.{i}, and they hunt at dawn and dusk." for i in range(9)))
-    ingest(app.services["knowledge"], [docs])
+    ingest(app.knowledge, [docs])
     result, _ = run(app, "How long do cats sleep?", collection="default")
     assert result.route == ["conductor", "knowledge"] and result.sources
     assert any(n.startswith("showed the model") and "512-token context" in n for n in result.notices)

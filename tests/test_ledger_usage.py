@@ -25,6 +25,8 @@ from ui.cli_usage import outcome_text, parse_since, render, total_of
 sys.path.insert(0, str(Path(__file__).parent))
 from fault_server import FaultServer  # noqa: E402
 
+from agents.contract import TurnOptions
+
 
 def add(ledger: Ledger, model: str, outcome: str, *, thread: str = "th", node: str = "chat", cost: float | None = 0.0,
         error_class: str | None = None, tokens: tuple[int, int] = (10, 5)) -> int:
@@ -50,7 +52,7 @@ def test_a_crash_mid_call_leaves_the_record_of_the_call(settings):
     app = PodiumApp(settings)
     app.models.spec("scripted/echo")
     app.models._models["scripted/echo"] = CrashingModel(script="echo")
-    ctx = app.context("t-crash", model="scripted/echo")
+    ctx = app.context("t-crash", options=TurnOptions(model="scripted/echo"))
     with pytest.raises(Crash):
         call_model(ctx, "chat", [HumanMessage("hello")])
     (row,) = Ledger(settings.data_dir / "ledger.sqlite").calls(turn=ctx.turn_id)  # as a new process sees it
@@ -147,7 +149,7 @@ def test_remote_gpu_calls_record_gpu_seconds_and_their_price(tmp_path):
         # How a Modal-style provider describes itself: a remote GPU, priced per GPU-second.
         app.models._specs[spec.spec] = replace(spec, extra={**spec.extra, "remote_gpu": True,
                                                             "price_gpu_second": 0.01, "priced": False})
-        ctx = app.context("t-gpu", model="openai/gpu-model")
+        ctx = app.context("t-gpu", options=TurnOptions(model="openai/gpu-model"))
         call_model(ctx, "chat", [HumanMessage("hi")])
     (row,) = app.ledger.calls(turn=ctx.turn_id)
     assert row.gpu_s == pytest.approx(row.duration_s) and row.gpu_s > 0

@@ -24,6 +24,8 @@ sys.path.insert(0, str(Path(__file__).parent))
 from conftest import run_cli  # noqa: E402
 from fault_server import REPLY, FaultServer  # noqa: E402
 
+from agents.contract import TurnOptions
+
 REMOTE, LOCAL = "openai/gpt-4o-mini", "llamacpp/smollm2-135m"
 
 
@@ -39,7 +41,7 @@ def make_app(home: Path, server: FaultServer, **extra) -> PodiumApp:
 
 
 def ask(app: PodiumApp, *fallbacks: str) -> list:
-    ctx = app.context("t-faults", model=REMOTE, fallbacks=list(fallbacks))
+    ctx = app.context("t-faults", options=TurnOptions(model=REMOTE, fallbacks=list(fallbacks)))
     reply = call_model(ctx, "chat", [HumanMessage("hello")])
     return [reply, app.ledger.calls(turn=ctx.turn_id)]
 
@@ -93,7 +95,7 @@ def test_slow_answer_times_out_per_provider(tmp_path, server):
 def test_non_retryable_errors_move_on_at_once_and_say_why(tmp_path, server, fault, hint):
     server.set(fault, default="500")
     start = len(server.seen)
-    result = make_app(tmp_path, server).ask("hello", model=REMOTE, fallbacks=["scripted/echo"])
+    result = make_app(tmp_path, server).ask("hello", options=TurnOptions(model=REMOTE, fallbacks=["scripted/echo"]))
     assert result.answer == "You said: hello" and len(server.seen) == start + 1  # no retry
     assert [c["outcome"] for c in result.usage["calls"]] == ["fell_back", "ok"]
     assert result.usage["calls"][0]["retryable"] == 0 and result.usage["calls"][0]["status"] == int(fault)
@@ -103,10 +105,10 @@ def test_non_retryable_errors_move_on_at_once_and_say_why(tmp_path, server, faul
 def test_a_provider_that_keeps_failing_cools_down(tmp_path, server):
     server.set(default="500")
     app = make_app(tmp_path, server, retries=1, cooldown_after=2, cooldown_s=300)
-    first = app.ask("hello", model=REMOTE, fallbacks=["scripted/echo"])
+    first = app.ask("hello", options=TurnOptions(model=REMOTE, fallbacks=["scripted/echo"]))
     assert [c["outcome"] for c in first.usage["calls"]] == ["retried", "fell_back", "ok"]
     start = len(server.seen)
-    second = app.ask("hello again", thread_id=first.thread_id, model=REMOTE, fallbacks=["scripted/echo"])
+    second = app.ask("hello again", first.thread_id, TurnOptions(model=REMOTE, fallbacks=["scripted/echo"]))
     assert len(server.seen) == start  # not even tried
     assert [c["model"] for c in second.usage["calls"]] == ["scripted/echo"]
     assert any("openai is cooling down after 2 failed calls" in n for n in second.notices)
@@ -118,7 +120,7 @@ def test_unreachable_base_url_names_the_setting(tmp_path, server):
         url = f"http://127.0.0.1:{sock.getsockname()[1]}/v1"
     app = PodiumApp(Settings(home=tmp_path, openai_base_url=url, backoff_s=0.001, retries=1, max_tokens=8))
     with pytest.raises(ConfigError) as info:
-        app.ask("hello", model=REMOTE)
+        app.ask("hello", options=TurnOptions(model=REMOTE))
     assert info.value.setting == "OPENAI_BASE_URL" and url in info.value.message
     calls = app.ledger.calls()
     assert [(c.outcome, c.error_class) for c in calls] == [("retried", "APIConnectionError"),
@@ -175,7 +177,7 @@ def test_text_streamed_by_a_failed_attempt_is_taken_back(tmp_path, server):
 
     server.set("drop-mid", default="ok")
     app, view, shown, retracted, result = make_app(tmp_path, server), TurnView(time.perf_counter()), "", [], None
-    for event in app.stream_turn("hello", model=REMOTE):
+    for event in app.stream_turn("hello", options=TurnOptions(model=REMOTE)):
         if event.kind == "done":
             streamed_in_view = view.answer  # the final answer replaces it at "done": check it before
         view.apply(event)

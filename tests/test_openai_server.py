@@ -12,6 +12,7 @@ from langchain_core.messages import HumanMessage, SystemMessage, ToolMessage
 from pydantic import BaseModel
 
 from agents.common import call_model
+from agents.contract import TurnOptions
 from graph.app import PodiumApp
 from models.openai import count_tokens
 from podium.settings import Settings
@@ -26,7 +27,7 @@ def app(tmp_path, llama_server) -> PodiumApp:
 
 
 def test_streamed_turn_with_usage_from_the_tokenizer(app, llama_server):
-    events = list(app.stream_turn("Say hello in one short sentence.", model=SPEC))
+    events = list(app.stream_turn("Say hello in one short sentence.", options=TurnOptions(model=SPEC)))
     tokens = [e.data["text"] for e in events if e.kind == "token"]
     result = events[-1].data["result"]
     assert len(tokens) > 1 and "".join(tokens) == result.answer  # streamed piece by piece
@@ -52,7 +53,7 @@ def test_tool_call_through_the_openai_path(app):
         "name": "get_weather", "description": "Current weather in a city.",
         "parameters": {"type": "object", "properties": {"city": {"type": "string", "description": "City name"}},
                        "required": ["city"]}}}
-    ctx = app.context("t-tools", model=SPEC)
+    ctx = app.context("t-tools", options=TurnOptions(model=SPEC))
     reply = call_model(ctx, "tools", [HumanMessage("What is the weather in Paris?")], tools=[tool],
                        tool_choice={"type": "function", "function": {"name": "get_weather"}})
     (call,) = reply.tool_calls
@@ -77,7 +78,7 @@ class City(BaseModel):
 
 
 def test_structured_output_through_the_openai_path(app):
-    ctx = app.context("t-json", model=SPEC)
+    ctx = app.context("t-json", options=TurnOptions(model=SPEC))
     reply = call_model(ctx, "knowledge", [SystemMessage("Reply in JSON."),
                                           HumanMessage("Name a city in France and its country.")], schema=City)
     parsed = City.model_validate(reply.additional_kwargs["parsed"])

@@ -11,6 +11,7 @@ import time
 
 import pytest
 
+from agents.contract import TurnOptions
 from graph.app import PodiumApp
 from models.ledger import Ledger, open_ledger
 from podium.db import Database, StoreUnavailable
@@ -103,7 +104,7 @@ def test_a_failed_turn_is_rolled_back_on_postgres(postgres_url, tmp_path):
     kept = podium.ask("keep me")
     register_script("empty-api", [])  # the model fails on its first call
     with pytest.raises(PodiumError, match="called 1 times"):
-        podium.ask("lose me", kept.thread_id, model="scripted/empty-api")
+        podium.ask("lose me", kept.thread_id, options=TurnOptions(model="scripted/empty-api"))
     assert [m["content"] for m in podium.history(kept.thread_id)] == ["keep me", "You said: keep me"]
 
 

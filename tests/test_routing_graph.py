@@ -25,6 +25,8 @@ from podium.settings import Settings
 sys.path.insert(0, str(Path(__file__).parent))
 from fault_server import REPLY, FaultServer  # noqa: E402
 
+from agents.contract import TurnOptions
+
 LOCAL = "llamacpp/smollm2-135m"
 
 
@@ -52,17 +54,18 @@ def test_per_agent_models_and_policies_pick_the_model(tmp_path, server):
     app = PodiumApp(make_settings(tmp_path, server, agent_models={"chat": "scripted/agent-chat"}))
     assert app.ask("hi").answer == "from the per-agent model"
     # quality-first puts the remote model before the local one, even behind a local --model.
-    result = app.ask("hi", model="scripted/echo", fallbacks=["openai/gpt-4o-mini"], policy="quality-first")
+    options = TurnOptions(model="scripted/echo", fallbacks=["openai/gpt-4o-mini"], policy="quality-first")
+    result = app.ask("hi", options=options)
     assert result.answer == REPLY and result.model == "openai/gpt-4o-mini"
     # local-first (the default) answers locally and keeps the remote model for escalation.
-    result = app.ask("hi", model="scripted/echo", fallbacks=["openai/gpt-4o-mini"])
+    result = app.ask("hi", options=TurnOptions(model="scripted/echo", fallbacks=["openai/gpt-4o-mini"]))
     assert result.answer == "You said: hi" and [c["model"] for c in result.usage["calls"]] == ["scripted/echo"]
 
 
 def test_provider_usage_and_price_land_in_the_ledger(tmp_path, server):
     server.set(default="ok")
     app = PodiumApp(make_settings(tmp_path, server))
-    result = app.ask("what is two plus two", model="openai/gpt-4o-mini")
+    result = app.ask("what is two plus two", options=TurnOptions(model="openai/gpt-4o-mini"))
     (call,) = result.usage["calls"]
     sent = server.seen[-1].body
     assert sent["stream"] and sent["stream_options"] == {"include_usage": True}
@@ -76,7 +79,7 @@ def test_oversize_prompt_escalates_from_the_local_model(tmp_path, server):
     server.set(default="ok")
     app = PodiumApp(make_settings(tmp_path, server, max_context=256))
     long_text = "Please summarise this. " + "The quick brown fox jumps over the lazy dog. " * 40
-    result = app.ask(long_text, model=LOCAL, fallbacks=["openai/gpt-4o-mini"])
+    result = app.ask(long_text, options=TurnOptions(model=LOCAL, fallbacks=["openai/gpt-4o-mini"]))
     assert result.answer == REPLY and result.model == "openai/gpt-4o-mini"
     overflow, answered = result.usage["calls"]
     assert (overflow["outcome"], overflow["error_class"]) == ("fell_back", "ContextOverflowError")
@@ -84,7 +87,7 @@ def test_oversize_prompt_escalates_from_the_local_model(tmp_path, server):
     assert answered["outcome"] == "ok"
     assert any("escalating to openai/gpt-4o-mini" in n for n in result.notices)
     with pytest.raises(ContextOverflowError):  # nothing larger configured: a clear error before the turn
-        app.ask(long_text, model=LOCAL)
+        app.ask(long_text, options=TurnOptions(model=LOCAL))
 
 
 def test_invalid_structured_output_is_repaired_then_escalated(tmp_path, server):
@@ -92,7 +95,7 @@ def test_invalid_structured_output_is_repaired_then_escalated(tmp_path, server):
     register_script("sloppy", ["I think the answer is 4", '{"answer": "4"}'])
     register_script("careful", ['```json\n{"answer": "4", "confidence": 0.9}\n```'])
     app = PodiumApp(make_settings(tmp_path, server, structured_repairs=1))
-    ctx = app.context("t-structured", model="scripted/sloppy", fallbacks=["scripted/careful"])
+    ctx = app.context("t-structured", options=TurnOptions(model="scripted/sloppy", fallbacks=["scripted/careful"]))
     reply = call_model(ctx, "chat", [HumanMessage("2+2? Answer in JSON.")], schema=Answer)
     assert Answer.model_validate(reply.additional_kwargs["parsed"]) == Answer(answer="4", confidence=0.9)
     calls = app.ledger.calls(turn=ctx.turn_id)
@@ -102,7 +105,7 @@ def test_invalid_structured_output_is_repaired_then_escalated(tmp_path, server):
         ("scripted/careful", "ok", None)]
     assert "confidence" in calls[1].error and calls[0].completion_tokens > 0  # billed calls keep their tokens
     register_script("hopeless", ["no", "still no"])
-    ctx = app.context("t-structured", model="scripted/hopeless")
+    ctx = app.context("t-structured", options=TurnOptions(model="scripted/hopeless"))
     with pytest.raises(StructuredOutputError):
         call_model(ctx, "chat", [HumanMessage("JSON please")], schema=Answer)
 
@@ -111,7 +114,7 @@ def test_local_model_structured_output_with_a_json_schema(tmp_path, server):
     app = PodiumApp(make_settings(tmp_path, server, max_tokens=48))
     schema = {"type": "object", "properties": {"city": {"type": "string"}, "country": {"type": "string"}},
               "required": ["city", "country"]}
-    ctx = app.context("t-local-json", model=LOCAL)
+    ctx = app.context("t-local-json", options=TurnOptions(model=LOCAL))
     reply = call_model(ctx, "chat", [SystemMessage("Reply in JSON."), HumanMessage("Paris is in which country?")],
                        schema=schema)
     parsed = reply.additional_kwargs["parsed"]
@@ -125,9 +128,9 @@ def test_budget_cap_answers_locally_and_says_so(tmp_path, server):
     settings = make_settings(tmp_path, server, max_tokens=8, prices_file=prices, policy="budget",
                              budget_thread_usd=0.05, fallbacks=["scripted/echo"])
     app = PodiumApp(settings)
-    first = app.ask("hi", model="openai/pricey")
+    first = app.ask("hi", options=TurnOptions(model="openai/pricey"))
     assert first.model == "openai/pricey" and 0 < first.usage["cost_usd"] < 0.05
-    second = app.ask("and again", thread_id=first.thread_id, model="openai/pricey")
+    second = app.ask("and again", thread_id=first.thread_id, options=TurnOptions(model="openai/pricey"))
     assert second.model == "scripted/echo"  # the chain's local model
     assert any("PODIUM_BUDGET_THREAD_USD" in n and "answering with the local model" in n for n in second.notices)
     (call,) = second.usage["calls"]
@@ -137,7 +140,8 @@ def test_budget_cap_answers_locally_and_says_so(tmp_path, server):
 
 def test_a_remote_model_without_a_key_is_skipped_with_the_reason(tmp_path):
     app = PodiumApp(Settings(home=tmp_path, max_tokens=8, budget_day_usd=1.0))  # no key, no base URL
-    result = app.ask("hi", model="scripted/echo", fallbacks=["openai/gpt-4o"], policy="quality-first")
+    options = TurnOptions(model="scripted/echo", fallbacks=["openai/gpt-4o"], policy="quality-first")
+    result = app.ask("hi", options=options)
     assert result.answer == "You said: hi"
     assert [(c["model"], c["outcome"], c["error_class"]) for c in result.usage["calls"]] == [
         ("openai/gpt-4o", "fell_back", "ConfigError"), ("scripted/echo", "ok", None)]

@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from agents.contract import TurnOptions
 from graph.app import PodiumApp
 from podium.errors import PodiumError
 from podium.settings import Settings
@@ -64,13 +65,13 @@ def test_edited_arguments_are_validated_then_run(podium):
 
 
 def test_a_plain_breakpoint_resumes_without_a_decision(podium):
-    events = list(podium.stream_turn("hello there", model="scripted/echo", break_before=["chat"]))
+    events = list(podium.stream_turn("hello there", break_before=["chat"], options=TurnOptions(model="scripted/echo")))
     result = events[-1].data["result"]
     assert result.paused_before == ["chat"] and result.pending == []
     with pytest.raises(PodiumError, match="no tool call waiting for approval"):
         list(podium.resume(result.thread_id, "approve"))
     with pytest.raises(PodiumError, match="is paused before chat"):
-        list(podium.stream_turn("another message", result.thread_id, model="scripted/echo"))
+        list(podium.stream_turn("another message", result.thread_id, options=TurnOptions(model="scripted/echo")))
     done = list(podium.resume(result.thread_id))[-1].data["result"]
     assert done.answer == "You said: hello there" and done.paused_before == []
 

@@ -9,7 +9,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tools import REGISTRY, ToolEnv, ToolError, tools_for
+from agents.tools import TOOLS
+from tools import REGISTRY, ToolEnv, ToolError, select
 from tools.calculator import TRIGGER as CALCULATOR
 from tools.calculator import evaluate, format_number, math_spans
 from tools.dates import TRIGGER, date_spans
@@ -79,7 +80,7 @@ def test_date_questions_trigger_date_calc_alone():
     assert not trigger.search("I waited 3 days after the party")
     assert not trigger.search("add 5 to 10")
     # 'what is the date' would also wake current_time: date_calc is exclusive, so only it is offered.
-    assert list(preselect("What is the date 30 days after 2026-03-01?", tools_for("tools"))[0]) == ["date_calc"]
+    assert list(preselect("What is the date 30 days after 2026-03-01?", select(TOOLS))[0]) == ["date_calc"]
 
 
 @pytest.mark.parametrize(("text", "expected"), [

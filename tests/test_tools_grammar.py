@@ -7,13 +7,14 @@ import json
 import llama_cpp
 import pytest
 
+from agents.tools import TOOLS as ALLOWED
 from models.llamacpp import locate
 from podium.settings import Settings
-from tools import tools_for
+from tools import select
 from tools.grammar import build, clauses, free_span, literal
 from tools.local import PlanFailed, parse, plan, preselect, prompt
 
-TOOLS = tools_for("tools")
+TOOLS = select(ALLOWED)
 
 
 @pytest.fixture(scope="module")

@@ -9,12 +9,12 @@ import pytest
 from langchain_core.messages import AIMessage, HumanMessage, ToolMessage
 from langgraph.graph import END
 
-from agents.tools import _act, pending_calls
+from agents.contract import TurnOptions
+from agents.tools import TOOLS, _act, after_tools, pending_calls
 from graph.app import PodiumApp
-from graph.graph import after_tools
 from models.scripted import register_script
 from podium.errors import ModelError
-from tools import ToolEnv, tools_for
+from tools import ToolEnv, select
 from tools.approval import parse_decision
 
 
@@ -23,7 +23,7 @@ def plan_reply(*calls: tuple[str, dict]) -> str:
 
 
 def turn(app: PodiumApp, text: str, model: str):
-    return list(app.stream_turn(text, model=model))[-1].data["result"]
+    return list(app.stream_turn(text, options=TurnOptions(model=model)))[-1].data["result"]
 
 
 def test_calls_wait_for_approval_one_at_a_time_and_safe_ones_run_first(app: PodiumApp):
@@ -57,8 +57,8 @@ def test_invalid_and_unknown_native_calls_are_answered_with_errors(tmp_path):
                                            {"name": "calculator", "args": {"expression": 4}, "id": "c"}],
                    invalid_tool_calls=[{"name": "calculator", "args": "{'expression': oops", "id": "d",
                                         "error": "bad json", "type": "invalid_tool_call"}])
-    ctx = SimpleNamespace(services={"tools": ToolEnv(workspace=tmp_path)})
-    update = _act(ctx, ai, [], tools_for("tools"), template=False)
+    ctx = SimpleNamespace(tools=ToolEnv(workspace=tmp_path))
+    update = _act(ctx, ai, [], select(TOOLS), template=False)
     records = update["tool_calls"]
     assert [r["id"] for r in records] == ["a", "b", "c", "d"]
     assert records[0]["result"] == "4"

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from agents.contract import TurnOptions
 from graph.app import PodiumApp
 from models.scripted import register_script
 from podium.settings import Settings
@@ -66,7 +67,7 @@ def test_arguments_with_quotes_and_newlines_are_copied_exactly(podium):
 
 def test_a_failing_model_escalates_to_the_next_in_the_chain(podium):
     bad = register_script("bad-planner", ["not json at all"] * 3)
-    result = podium.ask("What is 1234 * 5678?", model=bad, fallbacks=["llamacpp/smollm2-135m"])
+    result = podium.ask("What is 1234 * 5678?", options=TurnOptions(model=bad, fallbacks=["llamacpp/smollm2-135m"]))
     assert result.tool_calls[0]["result"] == "7006652" and "7006652" in result.answer
     assert any("gave no valid tool call in 3 tries; escalating to llamacpp/smollm2-135m" in n for n in result.notices)
 

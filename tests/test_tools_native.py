@@ -12,6 +12,7 @@ from __future__ import annotations
 import pytest
 from langchain_core.messages import AIMessage, ToolMessage
 
+from agents.contract import TurnOptions
 from graph.app import PodiumApp
 from podium.settings import Settings
 from tools.calculator import CalculatorError, evaluate, format_number
@@ -21,7 +22,7 @@ pytestmark = pytest.mark.model
 
 def test_native_tool_calls_run_and_the_model_answers(llama_server, tmp_path):
     podium = PodiumApp(Settings(home=tmp_path, temperature=0.0, max_tokens=48, openai_base_url=llama_server))
-    result = podium.ask("What is 1234 * 5678?", model="openai/smollm2")
+    result = podium.ask("What is 1234 * 5678?", options=TurnOptions(model="openai/smollm2"))
     assert result.route[:2] == ["conductor", "tools"]
     first = result.tool_calls[0]
     assert first["name"] == "calculator" and first["approved"] is None

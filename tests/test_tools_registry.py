@@ -8,8 +8,9 @@ from typing import Annotated, Any
 import pytest
 from pydantic import AfterValidator, ValidationError
 
+from agents.registry import SPECIALISTS, tool_users
 from tests.conftest import run_cli
-from tools import ALLOWED, REGISTRY, ToolDefinitionError, tool, tools_for
+from tools import REGISTRY, ToolDefinitionError, select, tool
 from tools.registry import parse_docstring
 
 
@@ -34,11 +35,14 @@ def test_only_python_needs_approval():
 
 
 def test_allow_lists_are_explicit_and_name_real_tools():
-    for specialist, names in ALLOWED.items():
-        assert set(names) <= set(REGISTRY), f"{specialist} allows unknown tools"
-    assert list(tools_for("tools")) == list(ALLOWED["tools"])
-    assert tools_for("chat") == {} and tools_for("no-such-agent") == {}
-    assert "knowledge_search" not in ALLOWED["tools"] or "knowledge_search" in REGISTRY
+    for specialist in SPECIALISTS:
+        assert set(specialist.tools) <= set(REGISTRY), f"{specialist.name} allows unknown tools"
+        assert list(select(specialist.tools)) == list(specialist.tools)
+    allowed = {s.name: s.tools for s in SPECIALISTS}
+    assert allowed["chat"] == () and "calculator" in allowed["tools"]
+    assert tool_users()["calculator"] == ["tools"]
+    with pytest.raises(ToolDefinitionError, match="no tool named 'no-such-tool'"):
+        select(["calculator", "no-such-tool"])
 
 
 def test_a_tool_without_a_description_fails_at_definition():

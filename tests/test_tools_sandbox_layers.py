@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pytest
 
+from agents.contract import TurnOptions
 from tools import REGISTRY, ToolEnv, ToolError, sandbox_boot, sandbox_kernel
 from tools.sandbox import Confinement, Limits, Sandbox, probe
 
@@ -251,7 +252,7 @@ def test_an_off_python_call_fails_at_once_in_a_turn_without_asking_for_approval(
 
     monkeypatch.setattr("tools.sandbox.probe", lambda: NOWHERE)
     model = register_script("python-off", [json.dumps([{"tool": "python", "args": {"code": "print(1)"}}])])
-    result = list(app.stream_turn("Run this python code: print(1)", model=model))[-1].data["result"]
+    result = list(app.stream_turn("Run this python code: print(1)", None, TurnOptions(model=model)))[-1].data["result"]
     assert result.pending == [] and result.paused_before == []
     assert result.answer == f"python could not do that: the python tool is {OFF}"
     (call,) = result.tool_calls

@@ -1,26 +1,27 @@
-"""Tools: typed, documented functions, an explicit allow-list per specialist, and a safe runner.
+"""Tools: typed, documented functions, selected by each specialist's explicit allow-list, and a safe runner.
 
 Importing the package defines the built-in tools (each checked when it is defined).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from tools import calculator, clock, dates, files, knowledge, python_exec, units  # noqa: F401 - defining registers them
 from tools.registry import REGISTRY, Tool, ToolDefinitionError, ToolError, tool
 from tools.runner import ToolEnv, run_calls
 
-ALLOWED: dict[str, tuple[str, ...]] = {
-    "tools": ("calculator", "convert_units", "current_time", "date_calc", "read_file", "list_files", "python",
-              "knowledge_search"),
-    "chat": (),
-}
-"""Which specialist may call which tool. Explicit: a new tool reaches no agent until listed here."""
+
+def select(names: Iterable[str]) -> dict[str, Tool]:
+    """The named tools, by name, in the order given (a specialist's allow-list, see ``agents/*.py``).
+
+    An unknown name is a developer's mistake and raises :class:`ToolDefinitionError`.
+    """
+    names = tuple(names)
+    missing = [n for n in names if n not in REGISTRY]
+    if missing:
+        raise ToolDefinitionError(f"no tool named {', '.join(map(repr, missing))}; defined: {', '.join(REGISTRY)}")
+    return {name: REGISTRY[name] for name in names}
 
 
-def tools_for(specialist: str) -> dict[str, Tool]:
-    """The allow-listed tools of a specialist, by name, in allow-list order."""
-    return {name: REGISTRY[name] for name in ALLOWED.get(specialist, ())}
-
-
-__all__ = ["ALLOWED", "REGISTRY", "Tool", "ToolDefinitionError", "ToolEnv", "ToolError", "run_calls", "tool",
-           "tools_for"]
+__all__ = ["REGISTRY", "Tool", "ToolDefinitionError", "ToolEnv", "ToolError", "run_calls", "select", "tool"]

@@ -5,7 +5,7 @@ A tool is a plain function whose Google-style docstring documents every argument
 JSON schema models see) and refuses, at definition time, a tool without a
 description, an argument without a type or a description, or examples that do not
 validate. Which specialist may use which tool is an explicit allow-list
-(:data:`tools.ALLOWED`), never "everything registered".
+(each specialist's ``tools``, read with :func:`tools.select`), never "everything registered".
 """
 
 from __future__ import annotations

@@ -299,7 +299,7 @@ def _build_cards(podium: PodiumApp) -> list[dict[str, Any]]:
     settings = podium.settings
     cards = [{"id": PODIUM, "object": "model", "created": 0, "owned_by": "podium",
               "description": "the conductor: routes each turn to a specialist, keeps threads",
-              "specialists": sorted(podium.services["specialists"]), "default_model": settings.model,
+              "specialists": sorted(s.name for s in podium.specialists), "default_model": settings.model,
               "capabilities": {"chat": True, "streaming": True, "tool_calling": True, "json_schema": False,
                                "local": True, "embeddings": True, "threads": True}}]
     specs = [s for s in known_models(settings) if not isinstance(s, PodiumError)]
@@ -321,7 +321,7 @@ def _embed(podium: PodiumApp, body: EmbeddingRequest) -> dict[str, Any]:
         raise ApiError(404, f"unknown embedding model {body.model!r}; this server embeds with {name} (or say podium)",
                        param="model", code="model_not_found")
     texts = [body.input] if isinstance(body.input, str) else list(body.input)
-    embedder = podium.services["knowledge"].embedder
+    embedder = podium.knowledge.embedder
     vectors = np.asarray(embedder.embed(texts), dtype=np.float32)
     if body.dimensions is not None and body.dimensions != vectors.shape[1]:
         raise ApiError(400, f"{name} makes {vectors.shape[1]}-dimensional vectors; dimensions cannot change that",
@@ -347,7 +347,7 @@ def _readiness(podium: PodiumApp, keys: KeyStore) -> dict[str, str]:
     check("keys", lambda: keys.db.execute("SELECT 1 AS one"))
     check("model", lambda: warm(podium))
     if podium.settings.chroma_url:
-        check("knowledge", lambda: podium.services["knowledge"].client.heartbeat())
+        check("knowledge", lambda: podium.knowledge.client.heartbeat())
     return checks
 
 

@@ -19,6 +19,7 @@ from typing import Any
 from langchain_core.callbacks import BaseCallbackHandler
 
 from agents.common import call_model
+from agents.contract import TurnOptions
 from graph.app import PodiumApp
 from graph.debug import jsonable
 from models.ledger import summarize
@@ -96,11 +97,12 @@ def run_podium(podium: PodiumApp, request: ChatRequest, job: Job, strategy: str)
         events = podium.resume(job.thread_id, options.decision, callbacks=callbacks, multitask=strategy,
                                stop=job.stop, turn_id=job.turn_id)
     else:
-        events = podium.stream_turn(
-            question, job.thread_id, create=True, history=earlier, multitask=strategy, stop=job.stop,
-            callbacks=callbacks, turn_id=job.turn_id, system_prompt=system, model=options.model if options else None,
-            collection=options.collection if options else None,
-            fallbacks=options.fallbacks if options else None, policy=options.policy if options else None)
+        turn = TurnOptions(system_prompt=system, model=(options.model if options else None) or "",
+                           collection=options.collection if options else None,
+                           fallbacks=options.fallbacks if options else None,
+                           policy=(options.policy if options else None) or "")
+        events = podium.stream_turn(question, job.thread_id, turn, create=True, history=earlier, multitask=strategy,
+                                    stop=job.stop, callbacks=callbacks, turn_id=job.turn_id)
     steps: list[dict[str, Any]] = []
     result = None
     for event in events:
@@ -142,9 +144,9 @@ def _payload(event: Any) -> dict[str, Any]:
 def run_direct(podium: PodiumApp, request: ChatRequest, job: Job) -> Outcome:
     """One model called directly, through routing, fallbacks and the ledger."""
     options = request.podium
-    ctx = podium.context(job.thread_id, model=request.model, turn_id=job.turn_id,
-                         fallbacks=options.fallbacks if options else None,
-                         policy=options.policy if options else None)
+    turn = TurnOptions(model=request.model or "", fallbacks=options.fallbacks if options else None,
+                       policy=(options.policy if options else None) or "")
+    ctx = podium.context(job.thread_id, turn, turn_id=job.turn_id)
     call_options: dict[str, Any] = {"config": {"callbacks": [StopSignal(job.stop), TokenTap(job)]}}
     for name, value in (("temperature", request.temperature), ("max_tokens", request.limit()),
                         ("stop", request.stop), ("top_p", request.top_p), ("seed", request.seed)):

@@ -78,24 +78,25 @@ def ask(
 
     Ctrl-C stops the answer at the next token, rolls the turn back and exits with status 130.
     """
+    from agents.contract import TurnOptions
     from ui.cli_tools import ctrl_c_stops, drive, finish
 
     if not question.strip():
         raise PodiumError("empty question", hint='type a question, e.g. podium ask "What is 2 + 2?"')
     podium = _app()
-    turn = {"model": model, "system_prompt": system, "collection": collection, "fallbacks": fallback or None,
-            "policy": policy}
+    turn = TurnOptions(model=model or "", system_prompt=system, collection=collection, fallbacks=fallback or None,
+                       policy=policy or "")
     stream = podium.settings.stream
     if trace or break_before:  # the debugger's run loop: step records, and a note where it paused
         from ui.cli_debug import run_traced
 
         with ctrl_c_stops() as callbacks:
-            events = podium.stream_turn(question, thread, trace=trace, break_before=break_before,
-                                        callbacks=callbacks, multitask=multitask, **turn)
+            events = podium.stream_turn(question, thread, turn, trace=trace, break_before=break_before,
+                                        callbacks=callbacks, multitask=multitask)
             run_traced(podium, events, as_json=as_json, show_steps=trace, approve=approve, callbacks=callbacks)
         return
     with ctrl_c_stops() as callbacks:
-        result = drive(podium.stream_turn(question, thread, callbacks=callbacks, multitask=multitask, **turn),
+        result = drive(podium.stream_turn(question, thread, turn, callbacks=callbacks, multitask=multitask),
                        as_json=as_json, stream=stream)
         while approve and result.pending:  # --approve: answer every approval of the turn with yes
             result = drive(podium.resume(result.thread_id, "approve", callbacks=callbacks), as_json=as_json,
@@ -110,14 +111,15 @@ def chat(model: ModelOpt = None, thread: ThreadOpt = None, collection: Collectio
 
     Ctrl-C during an answer stops it (the turn is not saved); Ctrl-C or Ctrl-D at the prompt quits.
     """
+    from agents.contract import TurnOptions
     from ui.cli_tools import ask_approvals, ctrl_c_stops, drive
     from ui.render import usage_footer
 
     podium = _app()
-    turn = {"model": model, "collection": collection, "fallbacks": fallback or None, "policy": policy}
+    turn = TurnOptions(model=model or "", collection=collection, fallbacks=fallback or None, policy=policy or "")
     if thread:
         podium.require_thread(thread)
-    podium.preflight(podium.context(thread or "", **turn), "")  # a bad option fails now, not every turn
+    podium.preflight(podium.context(thread or "", turn), "")  # a bad option fails now, not every turn
     err.print(f"[bold]Podium[/bold] on {escape(model or podium.settings.model)}. "
               "/new for a new thread, /exit to quit.")
     while True:
@@ -137,7 +139,7 @@ def chat(model: ModelOpt = None, thread: ThreadOpt = None, collection: Collectio
         try:
             result = None
             with ctrl_c_stops(quit_code=None) as callbacks:  # Ctrl-C: back to the prompt
-                result = drive(podium.stream_turn(text, thread, callbacks=callbacks, **turn), as_json=False,
+                result = drive(podium.stream_turn(text, thread, turn, callbacks=callbacks), as_json=False,
                                stream=podium.settings.stream, prefix="podium> ")
             if result is None:
                 continue

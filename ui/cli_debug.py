@@ -181,12 +181,14 @@ def replay_cmd(
     as_json: JsonOpt = False,
 ) -> None:
     """Re-run a thread from a past checkpoint as a new branch, printing each step."""
+    from agents.contract import TurnOptions
     from graph.trace import replay
     from ui.cli_tools import ctrl_c_stops
 
     podium = _podium()
     with ctrl_c_stops() as callbacks:
-        events = replay(podium, thread_id, checkpoint, break_before=break_before, model=model, callbacks=callbacks)
+        events = replay(podium, thread_id, checkpoint, break_before=break_before,
+                        options=TurnOptions(model=model or ""), callbacks=callbacks)
         run_traced(podium, events, as_json=as_json, callbacks=callbacks)
 
 

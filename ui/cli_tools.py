@@ -252,12 +252,13 @@ def register(app: typer.Typer) -> None:
     @app.command("tools")
     def tools_command(as_json: JsonOpt = False) -> None:
         """List the tools, which specialist may use each, and their argument schemas."""
+        from agents.registry import tool_users
         from podium.settings import load_settings
-        from tools import ALLOWED, REGISTRY, ToolEnv
+        from tools import REGISTRY, ToolEnv
 
         env = ToolEnv.from_settings(load_settings())
-        users = {name: [s for s, allowed in ALLOWED.items() if name in allowed] for name in REGISTRY}
-        rows = [{**tool.describe(env), "specialists": users[name]} for name, tool in REGISTRY.items()]
+        users = tool_users()
+        rows = [{**tool.describe(env), "specialists": users.get(name, [])} for name, tool in REGISTRY.items()]
         if as_json:
             _print_json({"tools": rows})
             return

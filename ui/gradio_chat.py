@@ -16,6 +16,7 @@ from typing import Any
 
 import gradio as gr
 
+from agents.contract import TurnOptions
 from models.registry import known_models
 from podium.errors import PodiumError
 from ui.chat_view import TurnView, history_messages, thread_choices, user_message
@@ -167,10 +168,10 @@ class ChatTab:
         if not text:  # ``send`` refused the message (or was not called): nothing to run, nothing changes
             yield (gr.skip(),) * (4 + len(self.approvals.components()))
             return
-        overrides = {"model": model or None, "collection": collection or None}
+        options = TurnOptions(model=model or "", collection=collection or None)
         run = self.podium.stream_turn
-        yield from self.run_events(session, request, lambda callbacks: run(text, session.get("thread_id"),
-                                                                          callbacks=callbacks, **overrides))
+        yield from self.run_events(session, request, lambda callbacks: run(text, session.get("thread_id"), options,
+                                                                          callbacks=callbacks))
 
     def run_events(self, session: dict[str, Any], request: gr.Request,
                    start: Any) -> Iterator[tuple[Any, ...]]:
@@ -236,7 +237,7 @@ class ChatTab:
                     collection = gr.Dropdown([], value=None, label="Knowledge collection (optional)",
                                              info="Scope questions to one collection; empty lets Podium decide.",
                                              allow_custom_value=True, scale=1, elem_id="podium-collection",
-                                             visible="knowledge" in getattr(self.podium, "services", {}))
+                                             visible=getattr(self.podium, "knowledge", None) is not None)
         turn_outputs = [chatbot, session, message, threads, *self.approvals.components()]
         turn = gr.on([message.submit, send.click], self.send, [message, session], [message, chatbot, session],
                      api_name="send", concurrency_limit=None, show_progress="hidden").success(

@@ -18,10 +18,10 @@ from typing import Any
 import gradio as gr
 from PIL import Image
 
+from agents.contract import State, TurnOptions
 from graph import draw
 from graph import trace as T
 from graph.debug import StepRecorder, redact
-from graph.state import State
 from podium.errors import PodiumError
 from ui.chat_view import approval_text
 from ui.debug_view import (
@@ -114,8 +114,9 @@ class DebugTab:
             yield self._refuse(self._waiting(dsession))
             return
         thread_id = thread_id or None
-        yield from self._drive(lambda: self.podium.stream_turn(text.strip(), thread_id, trace=True,
-                                                               break_before=breakpoints, model=model or None),
+        options = TurnOptions(model=model or "")
+        yield from self._drive(lambda: self.podium.stream_turn(text.strip(), thread_id, options, trace=True,
+                                                               break_before=breakpoints),
                                thread_id, breakpoints, dsession)
 
     def resume(self, thread_id: str | None, breakpoints: list[str], dsession: dict[str, Any],

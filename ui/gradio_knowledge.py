@@ -64,7 +64,7 @@ class KnowledgeTab:
     """Handlers of the Knowledge tab: plain methods, so tests call them without a server."""
 
     def __init__(self, podium: Any) -> None:
-        self.kb = podium.services["knowledge"]
+        self.kb = podium.knowledge
         self.outputs: list[Any] = []
         """What :meth:`listing` updates: the collections table and both collection pickers."""
 
@@ -144,7 +144,7 @@ class KnowledgeTab:
 
 def add_knowledge_tab(podium: Any, parts: Any) -> KnowledgeTab | None:
     """Add the Knowledge tab (inside ``gr.Tabs``) when this Podium has a knowledge base."""
-    if "knowledge" not in getattr(podium, "services", {}):
+    if getattr(podium, "knowledge", None) is None:
         return None
     tab = KnowledgeTab(podium)
     with gr.Tab("Knowledge", id="knowledge"):
