@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from agents.contract import TurnOptions
 from graph.app import PodiumApp
 from models import routing
 from models.registry import ModelPool
@@ -74,7 +75,7 @@ def test_the_ledger_row_records_the_score_that_chose_the_model(settings: Setting
     _score(settings, "scripted/weak", "ifeval", 20.0)
     _score(settings, "scripted/strong", "ifeval", 45.0)
     app = PodiumApp(settings)
-    result = app.ask("hi", model="scripted/weak", fallbacks=["scripted/strong"], policy="best-for")
+    result = app.ask("hi", options=TurnOptions(model="scripted/weak", fallbacks=["scripted/strong"], policy="best-for"))
     assert result.answer == "from the strong model"
     call = result.usage["calls"][-1]
     assert call["model"] == "scripted/strong"
