@@ -26,7 +26,7 @@ def podium(tmp_path, monkeypatch, llama_server) -> tuple[PodiumApp, list[dict]]:
     write_documents(tmp_path / "workspace", items)
     app = PodiumApp(Settings(home=tmp_path, temperature=0.0, max_tokens=32, workspace=tmp_path / "workspace",
                              openai_base_url=llama_server, openai_api_key=SECRET))
-    ingest(app.services["knowledge"], [tmp_path / "workspace"], "attacks")
+    ingest(app.knowledge, [tmp_path / "workspace"], "attacks")
     return app, items
 
 

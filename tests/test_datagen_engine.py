@@ -109,7 +109,8 @@ def test_every_format_reads_back_the_same_rows(tmp_path, capsys, fmt):
 
 def test_a_chat_request_previews_three_rows_then_finishes_the_file(tmp_path, settings):
     from agents.common import call_model
-    from graph.context import Context
+    from agents.contract import Context, TurnOptions
+    from models.call import ModelCaller
     from models.ledger import open_ledger
     from models.registry import ModelPool
     from tools.datagen.backend import Backend
@@ -118,7 +119,9 @@ def test_a_chat_request_previews_three_rows_then_finishes_the_file(tmp_path, set
     subjects = ["Password reset mail never arrives", "Invoice shows the wrong VAT", "Dark mode resets on reload",
                 "Webhooks arrive twice", "CSV export drops the header"]
     script = register_script("dg-chat", [row(s, p) for s, p in zip(subjects, ["low", "high"] * 3, strict=False)])
-    ctx = Context(settings=settings, models=ModelPool(settings), ledger=open_ledger(settings), model=script)
+    ledger = open_ledger(settings)
+    ctx = Context(settings=settings, engine=ModelCaller(settings, ModelPool(settings), ledger), ledger=ledger,
+                  options=TurnOptions(model=script))
     previews: list[str] = []
     outcome = generate("generate 5 support tickets as JSON with subject and priority", Backend(ctx, call_model),
                        tmp_path, on_preview=previews.append, diversity=False)

@@ -36,15 +36,17 @@ def open_backend(request: Request, job: Job, settings: Settings | None = None,
     services = services or {}
     passages = _passages(job, settings, services.get("knowledge")) if job.mode == "docs" else []
     from agents.common import call_model  # the routing layer's one door to a model
-    from graph.context import Context
+    from agents.contract import Context, TurnOptions
     from models import routing
+    from models.call import ModelCaller
     from models.ledger import open_ledger
     from models.registry import ModelPool
 
     pool = services.get("models") or ModelPool(settings)
     routing.check(settings, pool, model=request.model or "", fallbacks=request.fallbacks or None)
-    ctx = Context(settings=settings, models=pool, ledger=services.get("ledger") or open_ledger(settings),
-                  model=request.model or "", fallbacks=list(request.fallbacks or settings.fallbacks))
+    ledger = services.get("ledger") or open_ledger(settings)
+    options = TurnOptions(model=request.model or "", fallbacks=list(request.fallbacks or settings.fallbacks))
+    ctx = Context(settings=settings, engine=ModelCaller(settings, pool, ledger), ledger=ledger, options=options)
     backend = Backend(ctx, call_model)
     if request.concurrency is None and not backend.spec.local:
         job.concurrency = REMOTE_CONCURRENCY

@@ -46,7 +46,7 @@ class DatasetsTab:
 
     def _services(self) -> dict[str, Any]:
         return {"models": self.podium.models, "ledger": self.podium.ledger,
-                "knowledge": self.podium.services.get("knowledge")}
+                "knowledge": self.podium.knowledge}
 
     def request(self, description: str, mode: str, table: Any, collection: str | None, style: str, n: float,
                 model: str, seed: float, diversity: bool, out: Path) -> Request:
@@ -141,7 +141,7 @@ class DatasetsTab:
 
     def collections(self) -> Any:
         """Collection choices for QA from documents."""
-        kb = self.podium.services.get("knowledge")
+        kb = self.podium.knowledge
         names = [c["name"] for c in kb.collections()] if kb is not None and kb.usable() else []
         return gr.Dropdown(choices=names, value=names[0] if names else None)
 

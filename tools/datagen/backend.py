@@ -26,11 +26,11 @@ class Backend:
     """One model chain for one dataset run (built by the CLI, the app or the datasets specialist)."""
 
     def __init__(self, ctx: Any, call: Any, node: str = NODE) -> None:
-        """``ctx`` is the run context (models, ledger, settings, model choice); ``call`` is ``call_model``."""
+        """``ctx`` is the run context (engine, ledger, settings, options); ``call`` is ``call_model``."""
         self.ctx, self._call, self.node = ctx, call, node
         if not ctx.thread_id:
             ctx.thread_id = f"datagen-{uuid.uuid4().hex[:12]}"
-        self.spec: ModelSpec = ctx.models.spec(ctx.model_for(node))
+        self.spec: ModelSpec = ctx.engine.spec(ctx.model_for(node))
 
     @property
     def thread_id(self) -> str:
@@ -51,7 +51,7 @@ class Backend:
         """USD a reply cost at its model's prices (None when the model has no price)."""
         usage = getattr(reply, "usage_metadata", None) or {}
         spec_name = (getattr(reply, "response_metadata", None) or {}).get("model") or self.spec.spec
-        spec = self.ctx.models.spec(spec_name)
+        spec = self.ctx.engine.spec(spec_name)
         if not spec.local and spec.extra.get("priced") is False:
             return None
         return spec.cost(usage.get("input_tokens") or 0, usage.get("output_tokens") or 0)
@@ -71,7 +71,7 @@ class Backend:
         if self.spec.provider != "llamacpp":
             raise ConfigError(f"--magpie needs raw completions from a local model; {self.spec.spec} only chats",
                               setting="--magpie", hint="use a llamacpp/... chat model, e.g. llamacpp/smollm2-135m")
-        return self.ctx.models.model(self.spec.spec).loaded()
+        return self.ctx.engine.model(self.spec.spec).loaded()
 
     def render(self, messages: list[dict[str, str]]) -> str:
         """A chat rendered with the local model's own template, as text."""
