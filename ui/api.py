@@ -14,6 +14,7 @@ import base64
 import hashlib
 import logging
 import re
+import threading
 from typing import Annotated, Any
 
 import numpy as np
@@ -66,7 +67,7 @@ def create_app(podium: PodiumApp, keys: KeyStore, *, metrics: Metrics | None = N
                 await run_in_threadpool(keys.claim_thread, thread, key.id)
         else:
             await run_in_threadpool(_check_model, podium, body)
-        job = Job(loop=asyncio.get_running_loop(), thread_id=thread or "")
+        job = Job(loop=asyncio.get_running_loop(), thread_id=thread or "", streaming=body.stream)
 
         def work(job: Job) -> Outcome:
             if body.model == PODIUM:
@@ -284,13 +285,17 @@ def _card(spec: Any) -> dict[str, Any]:
             "pricing": {"usd_per_1m_input": spec.price_in, "usd_per_1m_output": spec.price_out}}
 
 
+_CARDS_LOCK = threading.Lock()
+
+
 def model_cards(podium: PodiumApp) -> list[dict[str, Any]]:
     """The model list, built once per process (describing local models reads their GGUF metadata)."""
-    cached = getattr(podium, "_api_model_cards", None)
-    if cached is None:
-        cached = _build_cards(podium)
-        podium._api_model_cards = cached  # type: ignore[attr-defined]
-    return cached
+    with _CARDS_LOCK:  # a request during the startup build waits for it instead of building it again
+        cached = getattr(podium, "_api_model_cards", None)
+        if cached is None:
+            cached = _build_cards(podium)
+            podium._api_model_cards = cached  # type: ignore[attr-defined]
+        return cached
 
 
 def _build_cards(podium: PodiumApp) -> list[dict[str, Any]]:

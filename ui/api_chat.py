@@ -42,6 +42,8 @@ class Job:
     stop: threading.Event = field(default_factory=threading.Event)
     turn_id: str = field(default_factory=lambda: uuid.uuid4().hex)
     thread_id: str = ""
+    streaming: bool = True
+    """Whether tokens and events are wanted (a whole answer needs only its end: fewer wake-ups of the loop)."""
 
     @staticmethod
     def new_thread() -> str:
@@ -50,7 +52,8 @@ class Job:
 
     def put(self, kind: str, value: Any) -> None:
         """Hand an item to the event loop (from the worker thread)."""
-        self.loop.call_soon_threadsafe(self.queue.put_nowait, (kind, value))
+        if self.streaming or kind in ("done", "error"):
+            self.loop.call_soon_threadsafe(self.queue.put_nowait, (kind, value))
 
     def start(self, work: Callable[[Job], Outcome], on_end: Callable[[Job], None]) -> None:
         """Run ``work`` in a worker thread; ``on_end`` runs there afterwards, whatever happened, before the end
