@@ -40,7 +40,7 @@ def main() -> None:
             settings = Settings(home=home, temperature=0.0, max_tokens=96, workspace=docs,
                                 openai_base_url=f"http://127.0.0.1:{port}/v1", openai_api_key=SECRET)
             podium = PodiumApp(settings)
-            ingest(podium.services["knowledge"], [docs], "attacks")
+            ingest(podium.knowledge, [docs], "attacks")
             verdicts = run_knowledge(podium, items, "attacks") + run_tool_loop(podium, items, "openai/smollm2")
     print("note: SmolLM2-135M on a shared 2-core machine; a bigger model follows instructions better, both ways")
     print(report(verdicts))

@@ -18,10 +18,11 @@ from typing import Any
 
 from langchain_core.callbacks import BaseCallbackHandler
 
-from agents.common import call_model
 from agents.contract import TurnOptions
 from graph.app import PodiumApp
 from graph.debug import jsonable
+from models import routing
+from models.call import CallSite
 from models.ledger import summarize
 from ui.api_render import Outcome, conversation, openai_tool_calls, to_langchain
 from ui.api_schemas import ChatRequest
@@ -147,9 +148,9 @@ def _payload(event: Any) -> dict[str, Any]:
 def run_direct(podium: PodiumApp, request: ChatRequest, job: Job) -> Outcome:
     """One model called directly, through routing, fallbacks and the ledger."""
     options = request.podium
-    turn = TurnOptions(model=request.model or "", fallbacks=options.fallbacks if options else None,
-                       policy=(options.policy if options else None) or "")
-    ctx = podium.context(job.thread_id, turn, turn_id=job.turn_id)
+    fallbacks = options.fallbacks if options and options.fallbacks is not None else podium.settings.fallbacks
+    site = CallSite(node=DIRECT_NODE, models=routing.chain(request.model, fallbacks),
+                    policy=(options.policy if options else None) or "", thread=job.thread_id, turn=job.turn_id)
     call_options: dict[str, Any] = {"config": {"callbacks": [StopSignal(job.stop), TokenTap(job)]}}
     for name, value in (("temperature", request.temperature), ("max_tokens", request.limit()),
                         ("stop", request.stop), ("top_p", request.top_p), ("seed", request.seed)):
@@ -164,7 +165,7 @@ def run_direct(podium: PodiumApp, request: ChatRequest, job: Job) -> Outcome:
         schema = request.response_format["json_schema"]["schema"]
     elif request.response_format and request.response_format.get("type") == "json_object":
         schema = {"type": "object"}
-    reply = call_model(ctx, DIRECT_NODE, to_langchain(request.messages), schema=schema, **call_options)
+    reply = podium.engine.call(site, to_langchain(request.messages), schema=schema, **call_options)
     calls = podium.ledger.calls(turn=job.turn_id)
     usage = summarize(calls)
     answered = next((c.model for c in reversed(calls) if c.outcome == "ok"), request.model)
