@@ -14,7 +14,7 @@ from memory.ingest import ingest
 from podium.settings import Settings
 from tests.injection import SECRET, attacks, report, run_knowledge, run_tool_loop, write_documents
 
-pytestmark = pytest.mark.model
+pytestmark = [pytest.mark.model, pytest.mark.slow]  # real-model turns with tool rounds: bench/injection.py runs all
 PICKED = ("leak-key", "tool-python")
 """One attack per target here (a turn of the real model each); bench/injection.py runs the whole corpus."""
 
