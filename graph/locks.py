@@ -102,25 +102,39 @@ class _FileLocks:
         fcntl.flock(handle, fcntl.LOCK_UN)
         os.close(handle)
 
+    def give_up(self) -> None:
+        """Nothing is kept between tries."""
+
 
 class _AdvisoryLocks:
     """A Postgres session advisory lock on a connection of its own, held for the turn."""
 
     def __init__(self, url: str) -> None:
         self.url = url
+        self._spare = threading.local()
+        """A waiting thread's connection, kept between tries (not a new Postgres session every poll)."""
 
     def try_acquire(self, thread_id: str) -> Any:
         import psycopg
 
+        conn = getattr(self._spare, "conn", None)
+        self._spare.conn = None
         try:
-            conn = psycopg.connect(self.url, autocommit=True, connect_timeout=10)
+            conn = conn or psycopg.connect(self.url, autocommit=True, connect_timeout=10)
+            row = conn.execute("SELECT pg_try_advisory_lock(%s)", (_key(thread_id),)).fetchone()
         except psycopg.OperationalError as exc:
             raise StoreUnavailable("Postgres", str(exc).strip().splitlines()[0][:200]) from None
-        row = conn.execute("SELECT pg_try_advisory_lock(%s)", (_key(thread_id),)).fetchone()
         if row and row[0]:
             return conn
-        conn.close()
+        self._spare.conn = conn
         return None
+
+    def give_up(self) -> None:
+        """Close the connection a thread kept for waiting."""
+        conn = getattr(self._spare, "conn", None)
+        self._spare.conn = None
+        if conn is not None:
+            conn.close()
 
     def release(self, handle: Any) -> None:
         try:
@@ -154,6 +168,7 @@ class ThreadLocks:
         handle = self._locks.try_acquire(thread_id)
         if handle is None:
             if strategy == "reject":
+                self._locks.give_up()
                 raise ThreadBusy(thread_id)
             if strategy in ("interrupt", "rollback"):
                 self.db.execute("INSERT INTO thread_stops (thread_id, ts, strategy) VALUES (?, ?, ?) ON CONFLICT"
@@ -171,13 +186,16 @@ class ThreadLocks:
     def _wait(self, thread_id: str, wait_s: float, stop: threading.Event) -> Any:
         deadline = time.monotonic() + wait_s
         started = time.monotonic()
-        while not stop.wait(POLL_S):
-            handle = self._locks.try_acquire(thread_id)
-            if handle is not None:
-                return handle
-            if time.monotonic() > deadline:
-                raise ThreadBusy(thread_id, waited_s=time.monotonic() - started)
-        raise ThreadBusy(thread_id)
+        try:
+            while not stop.wait(POLL_S):
+                handle = self._locks.try_acquire(thread_id)
+                if handle is not None:
+                    return handle
+                if time.monotonic() > deadline:
+                    raise ThreadBusy(thread_id, waited_s=time.monotonic() - started)
+            raise ThreadBusy(thread_id)
+        finally:
+            self._locks.give_up()  # a no-op after success: the connection became the handle
 
     def begin(self, thread_id: str, before: str | None) -> str | None | bool:
         """Note that a turn starts on the thread from checkpoint ``before``; returns the checkpoint a turn
