@@ -125,3 +125,40 @@ def test_arena_import_prints_bradley_terry_ratings(capsys, tmp_path: Path) -> No
     assert set(board[0]) >= {"model", "rating", "ci95", "votes", "wins"} and board[0]["wins"] == 6
     code, out, _ = cli_here(capsys, "arena", "leaderboard")
     assert "strong" in out and "rating" in out
+
+
+def test_judge_grades_and_votes_and_a_missing_verdict_is_never_a_tie(capsys) -> None:
+    from models.scripted import register_script
+
+    register_script("contestant-b", ["A short answer from B."])
+    register_script("judge", ["The answer is fine. Rating: [[7]]", "I cannot decide.", "[[A]]", "[[B]]"])
+    code, out, err = cli_here(capsys, "eval", "judge", "--models", "scripted/echo,scripted/contestant-b",
+                              "--judge", "scripted/judge", "--limit", "1", "--turns", "1", "--json")
+    assert code == 0, err
+    report = json.loads(out)
+    assert report["single"]["scripted/echo"] == {"score": 7.0, "rated": 1, "missing": 0}
+    assert report["single"]["scripted/contestant-b"] == {"score": None, "rated": 0, "missing": 1}
+    assert report["pairwise"] == {"wins": {"scripted/echo": 1, "scripted/contestant-b": 0}, "ties": 0,
+                                  "missing": 0, "votes_stored": 1}
+    board = json.loads(cli_here(capsys, "arena", "leaderboard", "--json")[1])
+    assert board[0]["model"] == "scripted/echo" and board[0]["judge_votes"] == 1
+    assert json.loads(cli_here(capsys, "arena", "leaderboard", "--no-judge", "--json")[1]) == []
+    register_script("contestant-c", ["Another answer."])
+    register_script("judge-2", ["[[A]]", "no verdict at all"])
+    code, out, _ = cli_here(capsys, "eval", "judge", "--models", "scripted/echo,scripted/contestant-c", "--judge",
+                            "scripted/judge-2", "--limit", "1", "--turns", "1", "--mode", "pairwise", "--json")
+    assert json.loads(out)["pairwise"] == {"wins": {"scripted/echo": 0, "scripted/contestant-c": 0}, "ties": 0,
+                                           "missing": 1, "votes_stored": 0}
+    one_line_error(*cli_here(capsys, "eval", "judge", "--models", "scripted/echo", "--judge", "scripted/echo")[::2],
+                   "--models needs exactly two specs")
+
+
+def test_speed_run_is_recorded_and_shown_on_the_card(capsys) -> None:
+    code, out, err = cli_here(capsys, "eval", "speed", "--model", "scripted/echo", "--runs", "3", "--json")
+    assert code == 0, err
+    speed = json.loads(out)
+    assert speed["runs"] == 3 and speed["tokens_per_s"] > 0 and speed["p50_s"] <= speed["p95_s"]
+    card = json.loads(cli_here(capsys, "models", "card", "scripted/echo", "--json")[1])
+    assert card["measured"]["speed"]["runs"] == 3 and card["measured"]["ledger"]["calls"] == 3
+    one_line_error(*cli_here(capsys, "eval", "speed", "--model", "scripted/echo", "--runs", "0")[::2],
+                   "--runs must be at least 1")

@@ -91,6 +91,7 @@ def add_eval_tab(podium: Any) -> EvalTab:
 
     settings = podium.settings
     arena = open_arena(settings.data_dir)
+    offered = arena_pool(podium)  # read once per build: the registry reads GGUF headers
 
     def battle(prompt: str, pool: list[str], state: dict[str, Any]) -> Any:
         prompt = (prompt or "").strip()
@@ -145,7 +146,7 @@ def add_eval_tab(podium: Any) -> EvalTab:
         with gr.Tabs():
             with gr.Tab("Arena", id="arena"):
                 gr.Markdown("Two anonymous models answer the same prompt at once. Vote, then see who they were.")
-                pool = gr.Dropdown(arena_pool(podium), value=arena_pool(podium), multiselect=True,
+                pool = gr.Dropdown(offered, value=offered, multiselect=True,
                                    allow_custom_value=True, label="Models in the arena", elem_id="arena-pool")
                 prompt = gr.Textbox(label="Prompt", lines=2, elem_id="arena-prompt")
                 go = gr.Button("⚔️ Battle", variant="primary", elem_id="arena-go")
@@ -185,7 +186,7 @@ def add_eval_tab(podium: Any) -> EvalTab:
             with gr.Tab("Run", id="run"):
                 gr.Markdown("Score a model on a benchmark (a fixed seeded sample with a limit; cached, resumable).")
                 with gr.Row():
-                    model = gr.Dropdown(arena_pool(podium), value=settings.model, allow_custom_value=True,
+                    model = gr.Dropdown(offered, value=settings.model, allow_custom_value=True,
                                         label="Model", elem_id="eval-model")
                     bench = gr.Dropdown(list(BENCHMARKS), value="arc_easy", label="Benchmark", elem_id="eval-bench")
                     limit = gr.Number(value=20, precision=0, minimum=0, label="Limit (0: all)", elem_id="eval-limit")
