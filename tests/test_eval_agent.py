@@ -7,7 +7,7 @@ from types import SimpleNamespace
 import pytest
 from langchain_core.messages import HumanMessage
 
-from agents.evaluation import answer_text, evaluation, read_request
+from agents.evaluation import LIMITS, answer_text, evaluation, read_request
 from tests.conftest import LOCAL_MODEL
 
 
@@ -35,13 +35,14 @@ def test_the_answer_states_scores_intervals_and_overlap() -> None:
 
 
 @pytest.mark.model
-def test_the_node_runs_a_small_evaluation(settings) -> None:
+def test_the_node_runs_a_small_evaluation(settings, monkeypatch) -> None:
     from models.ledger import open_ledger
     from models.registry import ModelPool
 
+    monkeypatch.setitem(LIMITS, "mc", 3)
     ctx = SimpleNamespace(settings=settings, models=ModelPool(settings), ledger=open_ledger(settings),
                           model_for=lambda node: LOCAL_MODEL)
     state = {"messages": [HumanMessage("How good is smollm2 on piqa?")]}
     out = evaluation(state, SimpleNamespace(context=ctx))
     answer = out["messages"][0].content
-    assert answer.startswith("On piqa") and f"- {LOCAL_MODEL}: acc_norm" in answer and "20 of 1838 items" in answer
+    assert answer.startswith("On piqa") and f"- {LOCAL_MODEL}: acc_norm" in answer and "3 of 1838 items" in answer
