@@ -129,3 +129,26 @@ def test_a_chat_request_previews_three_rows_then_finishes_the_file(tmp_path, set
     assert outcome.rows == 5 and [r["subject"] for r in read_rows(outcome.path)] == subjects
     assert outcome.text.startswith("Done: 5 rows in [") and f"(file://{outcome.path})" in outcome.text
     assert outcome.report is not None and outcome.report.is_file()
+
+
+def test_chat_rows_stay_pure_openai_format_with_provenance_beside_them(tmp_path, capsys):
+    out = tmp_path / "chat.jsonl"
+    turns = [json.dumps({"user": "How long do I boil spaghetti?"}), "About nine minutes, in salted water.",
+             json.dumps({"user": "Can I freeze fresh basil leaves?"}), "Yes: blanch them first, then freeze."]
+    script = register_script("dg-chat-format", turns)
+    code, stdout, stderr = cli_here(capsys, "datagen", "cooking questions", "--chat", "--system", "Be brief.",
+                                    "--n", "2", "--out", str(out), "--model", script, "--no-diversity", "--json")
+    assert code == 0, stderr
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert rows[0] == {"messages": [{"role": "system", "content": "Be brief."},
+                                    {"role": "user", "content": "How long do I boil spaghetti?"},
+                                    {"role": "assistant", "content": "About nine minutes, in salted water."}]}
+    metas = [json.loads(line) for line in out.with_name("chat.jsonl.meta.jsonl").read_text().splitlines()]
+    assert [m["index"] for m in metas] == [0, 1] and all(m["model"] == script for m in metas)
+    more = register_script("dg-chat-more", [json.dumps({"user": "What makes risotto creamy?"}),
+                                            "Stirring releases the rice's starch."])
+    code, _, stderr = cli_here(capsys, "datagen", "cooking questions", "--chat", "--system", "Be brief.", "--n", "3",
+                               "--out", str(out), "--model", more, "--no-diversity", "--resume", "--json")
+    assert code == 0, stderr
+    metas = [json.loads(line) for line in out.with_name("chat.jsonl.meta.jsonl").read_text().splitlines()]
+    assert len(out.read_text().splitlines()) == 3 and [m["index"] for m in metas] == [0, 1, 2]

@@ -55,7 +55,7 @@ def test_chat_rows_are_openai_fine_tuning_format(tmp_path, capsys):
     code, stdout, stderr = cli_here(capsys, "datagen", "questions about cooking pasta", "--chat", "--style",
                                     "brief and friendly", "--system", "You are a cooking assistant.", "--n", "2",
                                     "--max-tokens", "48", "--topics", "sauces,boiling water", "--out", str(out),
-                                    "--json", "--no-meta")
+                                    "--json")
     assert code == 0, stderr
     lines = out.read_text().splitlines()
     assert len(lines) == 2
@@ -65,6 +65,8 @@ def test_chat_rows_are_openai_fine_tuning_format(tmp_path, capsys):
         assert [m["role"] for m in item["messages"]] == ["system", "user", "assistant"]
         assert item["messages"][0]["content"] == "You are a cooking assistant."
         assert all(isinstance(m["content"], str) and m["content"].strip() for m in item["messages"])
+    metas = out.with_name("chat.jsonl.meta.jsonl").read_text().splitlines()
+    assert len(metas) == 2 and {json.loads(m)["topic"] for m in metas} <= {"sauces", "boiling water"}
 
 
 def test_magpie_writes_the_instruction_from_the_template_opening(tmp_path, capsys):

@@ -122,6 +122,7 @@ class _Run:
         self.streak = {"invalid": 0, "duplicate": 0}
         self.dearest = 0.0
         """The most one row has cost so far (USD), for ``--max-cost``."""
+        self.meta_journal: store.Journal | None = None
 
     def execute(self) -> Stats:
         job = self.job
@@ -131,6 +132,9 @@ class _Run:
         self.deduper.seed([row_text(r, self.text_schema) for r in existing])
         self.stats.topics = self.maker.prepare(self.sidecar.get("topics"), self.log)
         journal = store.Journal(store.journal_path(job.out, job.fmt))
+        if job.meta and job.mode == "chat":  # conversations stay pure OpenAI format: provenance goes beside them
+            store.read_meta(job.out, len(existing))
+            self.meta_journal = store.Journal(store.meta_path(job.out))
         try:
             self._save(force=True)
             self._loop(journal, int(self.sidecar.get("next_index", 0)))
@@ -138,16 +142,22 @@ class _Run:
             self.stats.stopped = "interrupted"
         except PodiumError:
             journal.close()
+            self._close_meta()
             with contextlib.suppress(PodiumError, OSError):  # keep what was made, in the format asked for
                 self._finish()
             raise
         finally:
             journal.close()
+            self._close_meta()
             self.stats.seconds = time.perf_counter() - self.started
             with contextlib.suppress(PodiumError):
                 self._save(force=True)
         self._finish()
         return self.stats
+
+    def _close_meta(self) -> None:
+        if self.meta_journal is not None:
+            self.meta_journal.close()
 
     def _resume_state(self, existing: list[dict[str, Any]]) -> dict[str, Any]:
         saved = store.load_sidecar(self.job.out) if existing else {}
@@ -157,7 +167,9 @@ class _Run:
                 if saved.get("settings", {}).get(key) != ours.get(key):
                     raise PodiumError(f"--resume: {self.job.out.name} was generated with another {key}",
                                       hint="run with the same options, or start over with --force")
-        indexes = [r.get("_meta", {}).get("index", -1) for r in existing if isinstance(r.get("_meta"), dict)]
+        metas = store.read_meta(self.job.out, len(existing)) if self.job.mode == "chat" else \
+            [r.get("_meta") for r in existing]
+        indexes = [m.get("index") for m in metas if isinstance(m, dict) and isinstance(m.get("index"), int)]
         next_index = max([int(saved.get("next_index", 0)), *[i + 1 for i in indexes], len(existing)])
         totals = saved.get("totals", {})
         return {"settings": ours, "next_index": next_index, "topics": saved.get("topics"), "earlier": totals,
@@ -213,9 +225,14 @@ class _Run:
                 self._streak("duplicate")
             else:
                 row = dict(candidate.row)
-                if self.job.meta:
-                    row["_meta"] = {**candidate.meta, "prompt_hash": _hash(candidate.prompt), "time": store.now_iso()}
-                journal.append(row)
+                meta = {**candidate.meta, "prompt_hash": _hash(candidate.prompt), "time": store.now_iso()}
+                if self.meta_journal is not None:
+                    journal.append(row)
+                    self.meta_journal.append(meta)
+                elif self.job.meta:
+                    journal.append({**row, "_meta": meta})
+                else:
+                    journal.append(row)
                 self.deduper.keep(text, vector)
                 self.stats.rows += 1
                 self.stats.new_rows += 1

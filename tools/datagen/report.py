@@ -47,7 +47,8 @@ def analyze(data: Path, fmt: str | None = None, embed: Any = None) -> dict[str, 
     texts = [row_text(r, None if mode == "chat" else shown_schema) for r in content]
     vectors = embed(texts) if embed is not None and len(texts) > 1 else None
     totals = side.get("totals", {})
-    topics = Counter(str((r.get("_meta") or {}).get("topic")) for r in rows if (r.get("_meta") or {}).get("topic"))
+    metas = store.read_meta(data, len(rows)) if store.meta_path(data).exists() else [r.get("_meta") or {} for r in rows]
+    topics = Counter(str(m["topic"]) for m in metas if m.get("topic"))
     return {
         "file": str(data), "rows": len(rows), "mode": mode, "model": side.get("model"),
         "description": settings.get("description", ""), "schema": schema or shown_schema,

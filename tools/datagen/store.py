@@ -47,6 +47,21 @@ def sidecar_path(out: Path) -> Path:
     return out.with_name(out.name + ".datagen.json")
 
 
+def meta_path(out: Path) -> Path:
+    """Provenance of chat rows, one line per row in the same order (their own lines stay pure OpenAI format)."""
+    return out.with_name(out.name + ".meta.jsonl")
+
+
+def read_meta(out: Path, rows: int) -> list[dict[str, Any]]:
+    """The provenance lines of a chat dataset, cut or padded to ``rows`` (a kill can fall between the two writes)."""
+    path = meta_path(out)
+    metas = read_journal(path) if path.exists() else []
+    fixed = metas[:rows] + [{"index": None}] * (rows - len(metas))
+    if path.exists() and fixed != metas:
+        write_atomic(path, "".join(json.dumps(m, ensure_ascii=False) + "\n" for m in fixed))
+    return fixed
+
+
 def journal_path(out: Path, fmt: str) -> Path:
     """Where rows are appended while the run goes on."""
     return out if fmt == "jsonl" else out.with_name(out.name + ".partial.jsonl")
@@ -75,7 +90,7 @@ def prepare(out: Path, fmt: str, *, resume: bool, force: bool) -> list[dict[str,
     journal = journal_path(out, fmt)
     if force:
         _remove(out)
-        for path in (journal, sidecar_path(out)):
+        for path in (journal, sidecar_path(out), meta_path(out)):
             path.unlink(missing_ok=True)
         return []
     if journal.exists():
