@@ -22,7 +22,7 @@ def page(tmp_path_factory: pytest.TempPathFactory):
     from playwright.sync_api import sync_playwright
 
     home = tmp_path_factory.mktemp("dg-browser") / "home"
-    with serve_ui(home) as url, sync_playwright() as pw:
+    with serve_ui(home, startup_s=300) as url, sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
         page = browser.new_page(viewport={"width": 1280, "height": 1400})
         outside: list[str] = []
@@ -47,7 +47,7 @@ def test_generate_a_dataset_in_the_datasets_tab(page, tmp_path: Path):
     status.get_by_text("done").wait_for(timeout=240_000)
     assert "2 / 2 rows" in status.inner_text()
     report = page.locator("#podium-dg-report")
-    report.get_by_text("Dataset report").wait_for()
+    report.locator("h1", has_text="Dataset report").wait_for()
     assert report.locator("img").count() >= 3, "field plots are in the report"
     assert page.locator("#podium-dg-rows").get_by_text("priority").count() >= 1
     assert page.locator("#podium-dg-file").get_by_text(".jsonl").count() >= 1, "the file can be downloaded"

@@ -152,3 +152,18 @@ def test_chat_rows_stay_pure_openai_format_with_provenance_beside_them(tmp_path,
     assert code == 0, stderr
     metas = [json.loads(line) for line in out.with_name("chat.jsonl.meta.jsonl").read_text().splitlines()]
     assert len(out.read_text().splitlines()) == 3 and [m["index"] for m in metas] == [0, 1, 2]
+
+
+def test_report_command_reads_any_format_and_writes_html_plots_and_card(tmp_path, capsys):
+    script = register_script("dg-report", [row("Cannot log in"), row("Refund not received", "high")])
+    out = tmp_path / "t.parquet"
+    assert datagen(capsys, out, script, "--no-report", n=2)[0] == 0
+    code, stdout, stderr = cli_here(capsys, "datagen", "report", str(out), "--out", str(tmp_path / "rep"), "--json")
+    assert code == 0, stderr
+    facts = json.loads(stdout)
+    assert facts["rows"] == 2 and facts["mode"] == "records" and facts["model"] == script
+    assert facts["fields"]["priority"]["counts"] == {"low": 1, "high": 1}
+    assert facts["fields"]["subject"]["kind"] == "text" and facts["fields"]["subject"]["max"] == 19
+    assert facts["diversity"]["distinct_1"] > 0.5 and facts["diversity"]["embedding_spread"] > 0
+    assert {p.name for p in (tmp_path / "rep").iterdir()} >= {"index.html", "README.md", "field-priority.png",
+                                                               "field-subject.png", "rows.png"}

@@ -137,13 +137,13 @@ def _can_mount() -> bool:
 
 @pytest.mark.skipif(not shutil.which("unshare") or not _can_mount(), reason="needs root and mount namespaces")
 def test_a_full_disk_is_one_line_and_keeps_whole_rows(tmp_path):
-    """The output folder is a 4 KiB tmpfs in a private mount namespace: it fills after a few rows."""
+    """The output folder is an 8 KiB tmpfs in a private mount namespace: it fills after a few rows."""
     disk, copy = tmp_path / "disk", tmp_path / "copy.jsonl"
     disk.mkdir()
     args = " ".join(shlex.quote(a) for a in ["datagen", "support tickets", "--fields", "subject:str(5..60)", "--n",
-                                             "20", "--out", str(disk / "tickets.jsonl"), "--topics", TOPICS,
+                                             "40", "--out", str(disk / "tickets.jsonl"), "--topics", TOPICS,
                                              "--no-report", "--json"])
-    script = (f"mount -t tmpfs -o size=4k tmpfs {disk} && {shlex.quote(sys.executable)} -m ui.cli {args}; "
+    script = (f"mount -t tmpfs -o size=8k tmpfs {disk} && {shlex.quote(sys.executable)} -m ui.cli {args}; "
               f"echo exit=$? >&2; cat {disk}/tickets.jsonl > {copy}")
     done = subprocess.run(["unshare", "-m", "sh", "-c", script], cwd=ROOT, capture_output=True, text=True,
                           env={**os.environ, "PODIUM_TEMPERATURE": "0"}, timeout=300)

@@ -1,5 +1,7 @@
 """`podium datagen --model openai/...` against a real OpenAI-compatible server on 127.0.0.1 (llama-cpp-python's,
-serving SmolLM2): structured output through response_format, concurrent requests, cost in the ledger, --max-cost."""
+serving SmolLM2): structured output through response_format, cost in the ledger, --max-cost.
+
+One request at a time: llama-cpp-python's server interrupts a running completion when another request arrives."""
 
 from __future__ import annotations
 
@@ -24,7 +26,7 @@ def test_a_priced_remote_model_stops_at_max_cost(tmp_path, capsys, monkeypatch, 
     out = tmp_path / "tickets.jsonl"
     code, stdout, stderr = cli_here(capsys, "datagen", "support tickets", "--fields", FIELDS, "--n", "50",
                                     "--out", str(out), "--model", "openai/smollm2", "--topics", "login,billing,export",
-                                    "--max-tokens", "48", "--concurrency", "2", "--max-cost", "0.08", "--json",
+                                    "--max-tokens", "48", "--max-cost", "0.08", "--json",
                                     "--no-report")
     assert code == 1, stderr
     summary = json.loads(stdout)

@@ -121,8 +121,9 @@ class Maker:
         return None, problem
 
     def first_cost(self) -> float:
-        """What the first row may cost before any is seen: one call, a long prompt and its whole token budget."""
-        return self.backend.worst_cost(1000, self.job.max_tokens or 512)
+        """What the first row may cost before any is seen: one call, a prompt of a few hundred tokens (what a row's
+        request takes) and the whole answer budget."""
+        return self.backend.worst_cost(400, self.job.max_tokens or 512)
 
     def make(self, index: int) -> Candidate:
         """Row ``index``."""
