@@ -66,6 +66,8 @@ class TurnResult:
     """Nodes the thread stopped before (a breakpoint or a pending approval); empty when the turn ended."""
     pending: list[dict[str, Any]] = field(default_factory=list)
     """Tool calls waiting for approval (``{id, name, args, question}``); answer with :meth:`PodiumApp.resume`."""
+    artifacts: list[dict[str, Any]] = field(default_factory=list)
+    """Files the turn produced (``{"kind": "dataset", "path", ...}``)."""
 
     def to_dict(self) -> dict[str, Any]:
         """One JSON object per turn."""
@@ -342,6 +344,7 @@ class PodiumApp:
             notices=list(dict.fromkeys([*values.get("notices", []), *(notices or [])])),
             paused_before=list(snapshot.next),
             pending=[i.value for i in snapshot.interrupts],
+            artifacts=values.get("artifacts", []),
         )
 
     def ask(self, text: str, thread_id: str | None = None, options: TurnOptions | None = None, *,

@@ -29,12 +29,14 @@ def _passages(job: Job, settings: Settings, kb: Any) -> list[dict[str, Any]]:
     return load_passages(kb, job.collection or "")
 
 
-def open_backend(request: Request, job: Job, settings: Settings | None = None,
-                 services: dict[str, Any] | None = None) -> tuple[Backend, Any, list[dict[str, Any]]]:
-    """The backend for the request's model chain, the embedder for near duplicates, and the passages to use."""
+def open_backend(request: Request, job: Job, settings: Settings | None = None, *, models: Any = None,
+                 ledger: Any = None, knowledge: Any = None) -> tuple[Backend, Any, list[dict[str, Any]]]:
+    """The backend for the request's model chain, the embedder for near duplicates, and the passages to use.
+
+    ``models``, ``ledger`` and ``knowledge`` are the app's own when it has them (the web app); the CLI opens its own.
+    """
     settings = settings or load_settings()
-    services = services or {}
-    passages = _passages(job, settings, services.get("knowledge")) if job.mode == "docs" else []
+    passages = _passages(job, settings, knowledge) if job.mode == "docs" else []
     from agents.common import call_model  # the routing layer's one door to a model
     from agents.contract import Context, TurnOptions
     from models import routing
@@ -42,9 +44,9 @@ def open_backend(request: Request, job: Job, settings: Settings | None = None,
     from models.ledger import open_ledger
     from models.registry import ModelPool
 
-    pool = services.get("models") or ModelPool(settings)
+    pool = models or ModelPool(settings)
     routing.check(settings, pool, model=request.model or "", fallbacks=request.fallbacks or None)
-    ledger = services.get("ledger") or open_ledger(settings)
+    ledger = ledger or open_ledger(settings)
     options = TurnOptions(model=request.model or "", fallbacks=list(request.fallbacks or settings.fallbacks))
     ctx = Context(settings=settings, engine=ModelCaller(settings, pool, ledger), ledger=ledger, options=options)
     backend = Backend(ctx, call_model)

@@ -44,10 +44,6 @@ class DatasetsTab:
         self.podium = podium
         self.folder = podium.settings.data_dir / "datasets"
 
-    def _services(self) -> dict[str, Any]:
-        return {"models": self.podium.models, "ledger": self.podium.ledger,
-                "knowledge": self.podium.knowledge}
-
     def request(self, description: str, mode: str, table: Any, collection: str | None, style: str, n: float,
                 model: str, seed: float, diversity: bool, out: Path) -> Request:
         """A :class:`Request` from the form (the same checks as the CLI flags)."""
@@ -61,7 +57,8 @@ class DatasetsTab:
         from ui.datagen_setup import open_backend
 
         job, _ = plan(request)
-        backend, embed, passages = open_backend(request, job, self.podium.settings, self._services())
+        backend, embed, passages = open_backend(request, job, self.podium.settings, models=self.podium.models,
+                                                ledger=self.podium.ledger, knowledge=self.podium.knowledge)
         return job, backend, embed, passages
 
     def suggest(self, description: str) -> Any:

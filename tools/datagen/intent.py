@@ -25,6 +25,8 @@ WORD_TYPES: tuple[tuple[str, str], ...] = (
     (r"subject|title|name|question|headline|email|city|country|company|product|category|topic|label", "str(2..120)"),
 )
 """Field names and the type they most likely mean (first match wins); anything else is free text."""
+DEFAULT_ROWS = 20
+"""Rows made when a request names no count ("make a dataset of customer complaints")."""
 FORMATS = {"json": "jsonl", "jsonl": "jsonl", "json lines": "jsonl", "csv": "csv", "parquet": "parquet"}
 _NUMBER_WORDS = {"a dozen": 12, "dozen": 12, "ten": 10, "twenty": 20, "fifty": 50, "hundred": 100, "five": 5}
 _VERB = r"(?:generate|create|make|write|produce|synthesi[sz]e|give me|build)"
@@ -66,11 +68,11 @@ def parse_request(text: str) -> DatasetIntent | None:
     """A :class:`DatasetIntent` when ``text`` asks for a dataset, else None."""
     lowered = text.lower()
     match = re.search(rf"{_VERB}\s+(?:me\s+)?(?:a\s+dataset\s+of\s+)?(\d+|{'|'.join(_NUMBER_WORDS)})\s+(.+)",
-                      lowered)
+                      lowered) or re.search(r"\bdataset\s+of\s+()(.+)", lowered)
     if not match:
         return None
     count = match.group(1)
-    n = int(count) if count.isdigit() else _NUMBER_WORDS[count]
+    n = int(count) if count.isdigit() else _NUMBER_WORDS[count] if count else DEFAULT_ROWS
     rest = text[match.start(2):]
     fmt = "jsonl"
     for word, name in FORMATS.items():
