@@ -84,7 +84,7 @@ def _read(folder: Path) -> FineTuned | None:
         model = FineTuned(**data, folder=folder)
     except (OSError, ValueError, TypeError):
         return None
-    return model if model.adapter_path.is_file() and Path(model.base_path).is_file() else None
+    return model if model.adapter_path.is_file() else None
 
 
 def get(name: str, settings: Settings) -> FineTuned | None:

@@ -13,7 +13,7 @@ import os
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -23,6 +23,7 @@ from langchain_core.language_models.chat_models import BaseChatModel
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 
+from models import finetuned
 from models.gbnf import compiled, json_grammar, schema_grammar
 from models.gguf_info import read_gguf_info
 from models.kv_states import KVStates
@@ -105,7 +106,7 @@ def locate(name: str, settings: Settings) -> tuple[Path, Alias | None]:
     raise ConfigError(
         f"unknown local model {name!r}",
         setting="model",
-        hint=f"use one of {', '.join(ALIASES)} or a path to a .gguf file",
+        hint=f"use one of {', '.join(ALIASES)}, a fine-tune (`podium finetune list`) or a path to a .gguf file",
     )
 
 
@@ -120,7 +121,12 @@ def gguf_info(path: Path) -> dict[str, Any]:
 
 
 def resolve(name: str, settings: Settings) -> ModelSpec:
-    """Describe a local GGUF model, validating its file."""
+    """Describe a local GGUF model, validating its file; a fine-tune's name gives its base plus its adapter."""
+    tuned = finetuned.get(name, settings) if name not in ALIASES else None
+    if tuned is not None:
+        base = resolve(tuned.base.removeprefix("llamacpp/"), settings)
+        return replace(base, spec=f"llamacpp/{name}", name=name, description=f"LoRA fine-tune of {tuned.base}",
+                       extra={**base.extra, "lora_path": str(tuned.adapter_path), "finetune": tuned.to_dict()})
     path, alias = locate(name, settings)
     info = gguf_info(path)
     return ModelSpec(
@@ -178,7 +184,7 @@ class Loaded:
         return tokens, stop
 
 
-_LOADED: dict[tuple[str, int, int], Loaded] = {}
+_LOADED: dict[tuple[str, int, int, str], Loaded] = {}
 _LOAD_LOCK = threading.Lock()
 
 
@@ -200,16 +206,17 @@ def default_threads() -> int:
     return max(1, (os.cpu_count() or 2) - 1)
 
 
-def load(path: Path, n_ctx: int, n_threads: int | None) -> Loaded:
-    """Load a GGUF once per process and share it."""
+def load(path: Path, n_ctx: int, n_threads: int | None, lora_path: str | None = None) -> Loaded:
+    """Load a GGUF (with a LoRA adapter GGUF applied, for a fine-tune) once per process and share it."""
     threads = n_threads or default_threads()
-    key = (str(path), n_ctx, threads)
+    key = (str(path), n_ctx, threads, lora_path or "")
     with _LOAD_LOCK:
         if key not in _LOADED:
             from llama_cpp import Llama
 
             try:
-                llm = Llama(model_path=str(path), n_ctx=n_ctx, n_threads=threads, n_batch=512, verbose=False)
+                llm = Llama(model_path=str(path), n_ctx=n_ctx, n_threads=threads, n_batch=512, verbose=False,
+                            lora_path=lora_path or None)
             except Exception as exc:  # noqa: BLE001 - llama.cpp reports load failures as ValueError
                 raise ConfigError(
                     f"llama.cpp could not load {path.name}: {exc}",
@@ -254,6 +261,8 @@ class ChatLlamaCpp(BaseChatModel):
     """Sampling seed."""
     kv_cache_mb: int = 256
     """Memory for saved KV states of interleaved conversations (0: off)."""
+    lora_path: str = ""
+    """A LoRA adapter GGUF applied on top (fine-tuned models); empty for none."""
 
     @property
     def _llm_type(self) -> str:
@@ -261,11 +270,11 @@ class ChatLlamaCpp(BaseChatModel):
 
     @property
     def _identifying_params(self) -> dict[str, Any]:
-        return {"model_path": self.model_path, "n_ctx": self.n_ctx}
+        return {"model_path": self.model_path, "n_ctx": self.n_ctx, "lora_path": self.lora_path}
 
     def loaded(self) -> Loaded:
         """The shared ``Llama`` (loaded on first use)."""
-        return load(Path(self.model_path), self.n_ctx, self.n_threads)
+        return load(Path(self.model_path), self.n_ctx, self.n_threads, self.lora_path or None)
 
     def get_num_tokens(self, text: str) -> int:
         """Exact token count of ``text`` with the model's own tokenizer."""
@@ -368,4 +377,5 @@ def build(spec: ModelSpec, settings: Settings) -> ChatLlamaCpp:
         max_tokens=settings.max_tokens,
         seed=settings.seed,
         kv_cache_mb=settings.kv_cache_mb,
+        lora_path=spec.extra.get("lora_path", ""),
     )

@@ -9,7 +9,7 @@ from typing import Any
 
 from langchain_core.language_models.chat_models import BaseChatModel
 
-from models import llamacpp, openai, scripted
+from models import finetuned, llamacpp, modal, openai, scripted
 from models.spec import ModelSpec
 from podium.errors import ConfigError, PodiumError
 from podium.settings import Settings
@@ -34,11 +34,15 @@ class Provider:
     """Call options that make its models emit JSON matching a schema (asked only of ``json_schema`` models)."""
     listed: bool = True
     """Shown by ``podium models`` and the web app's model picker (test providers are not)."""
+    user_made: Callable[[Settings], tuple[str, ...]] | None = None
+    """Names the user made (fine-tunes), listed after the examples."""
 
 
 PROVIDERS: dict[str, Provider] = {
-    "llamacpp": Provider(llamacpp.resolve, llamacpp.build, tuple(llamacpp.ALIASES)),
+    "llamacpp": Provider(llamacpp.resolve, llamacpp.build, tuple(llamacpp.ALIASES),
+                         user_made=lambda settings: tuple(m.name for m in finetuned.all_models(settings))),
     "openai": Provider(openai.resolve, openai.build, ("gpt-4o-mini",), structured=openai.structured_options),
+    "modal": Provider(modal.resolve, modal.build),
     "scripted": Provider(scripted.resolve, scripted.build, ("echo",), listed=False),
 }
 
@@ -75,7 +79,7 @@ def known_models(settings: Settings) -> list[ModelSpec | PodiumError]:
     for key, provider in PROVIDERS.items():
         if not provider.listed:
             continue
-        for name in provider.examples:
+        for name in provider.examples + (provider.user_made(settings) if provider.user_made else ()):
             try:
                 out.append(provider.resolve(name, settings))
             except PodiumError as exc:

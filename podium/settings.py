@@ -110,6 +110,15 @@ class Settings(BaseSettings):
     structured_repairs: int = 1
     """Times a model may repair invalid structured output before the step escalates to the next model."""
 
+    modal_url: str | None = None
+    """OpenAI-compatible endpoint of the deployed modal_app.py (``https://...modal.run/v1``) for ``modal/NAME``."""
+    modal_gpu: str = "A10G"
+    """GPU the Modal endpoint runs on: prices its GPU-seconds (Modal's table, or PODIUM_PRICES_FILE)."""
+    modal_first_token_s: float = 60.0
+    """Deadline for a Modal model's first token; past it the chain falls back while the container starts."""
+    modal_cold_start_s: float = 40.0
+    """Expected cold start of a Modal container, shown in the notice while one starts."""
+
     @field_validator("fallbacks", mode="before")
     @classmethod
     def _split_fallbacks(cls, value: object) -> object:
@@ -171,7 +180,8 @@ class Settings(BaseSettings):
                               hint="lower PODIUM_MAX_TOKENS or raise PODIUM_MAX_CONTEXT")
         return self
 
-    @field_validator("sandbox_wall_s", "sandbox_cpu_s", "sandbox_memory_mb", mode="after")
+    @field_validator("sandbox_wall_s", "sandbox_cpu_s", "sandbox_memory_mb", "modal_first_token_s",
+                     "modal_cold_start_s", mode="after")
     @classmethod
     def _positive(cls, value: float, info: ValidationInfo) -> float:
         if value <= 0:

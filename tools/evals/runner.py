@@ -57,7 +57,8 @@ class Run:
 
 
 def _loaded(spec: ModelSpec, settings: Settings) -> Any:
-    return llamacpp.load(spec.path, spec.context_length, settings.n_threads)  # type: ignore[arg-type]
+    return llamacpp.load(spec.path, spec.context_length, settings.n_threads,  # type: ignore[arg-type]
+                         spec.extra.get("lora_path"))
 
 
 def _scorer(spec: ModelSpec, settings: Settings) -> LoglikScorer:
@@ -139,6 +140,8 @@ def prepare(settings: Settings, *, model: str, benchmark: str, limit: int | None
         notices.append(no_logprobs_notice(spec, bench.name))
     cache = ItemCache(settings.data_dir / "evals.sqlite")
     model_id = cache.file_hash(spec.path) if spec.path else f"{spec.spec}@{spec.extra.get('base_url') or ''}"
+    if spec.extra.get("lora_path"):  # a fine-tune shares its base's file, not its answers
+        model_id += "+lora:" + cache.file_hash(Path(spec.extra["lora_path"]))
     if chat:
         model_id += "+chat"
     return Run(settings, spec, bench, mode, items, model_id, shots, seed, chat, max_tokens, notices, len(every))

@@ -54,6 +54,10 @@ class Request:
     """Also write a merged GGUF: ``f16``, ``q8_0`` or ``q4_k_m``."""
     eval_limit: int = 20
     """Held-out prompts answered by each model for exact match."""
+    benchmarks: list[str] = field(default_factory=list)
+    """``podium eval`` benchmarks scored for base and fine-tune after registration."""
+    benchmark_limit: int = 50
+    """Items per benchmark."""
 
 
 @dataclass
@@ -70,6 +74,7 @@ class Plan:
     stats: dict[str, Any]
     steps: int
     memory: dict[str, float]
+    settings: Settings
 
 
 def prepare(data: Path, base: str, settings: Settings, *, val: Path | None = None, val_fraction: float = 0.2,
@@ -116,69 +121,107 @@ def plan(request: Request, settings: Settings) -> Plan:
     steps = request.config.resolve_steps(len(train))
     longest = max(len(e["input_ids"]) for e in train + val)
     memory = check_memory(spec.extra, request.config.batch_size, longest)
-    return Plan(request, spec.path, arch, tokenizer, train, val, val_set, stats, steps, memory)
+    return Plan(request, spec.path, arch, tokenizer, train, val, val_set, stats, steps, memory, settings)
 
 
 def execute(p: Plan, settings: Settings, on_event: Event = lambda e: None,
-            should_stop: Callable[[], bool] | None = None) -> finetuned.FineTuned:
-    """Train, export, evaluate and register a planned run; returns the registered model."""
-    from tools.finetune import gguf_export
+            should_stop: Callable[[], bool] | None = None, *, gpu: str | None = None) -> finetuned.FineTuned:
+    """Train (here, or on a Modal GPU when ``gpu`` is set), export, evaluate and register; the registered model."""
+    stage = finetuned.root(settings) / f"{p.request.name}.partial"
+    stage.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    if gpu:
+        from tools.finetune.remote import train_on_modal
+
+        trained = train_on_modal(p, stage, gpu, on_event)
+    else:
+        trained = _train_here(p, settings, stage, on_event, should_stop)
+    return _register(p, stage, trained, on_event, started, "modal:" + gpu if gpu else "cpu")
+
+
+def _train_here(p: Plan, settings: Settings, stage: Path, on_event: Event,
+                should_stop: Callable[[], bool] | None) -> dict[str, Any]:
+    """The CPU run: train, then the validation loss with and without the adapter, and the LoRA matrices."""
     from tools.finetune.train import adapter_arrays, eval_loss, load_base, train, with_lora
 
-    request, config = p.request, p.request.config
-    stage = finetuned.root(settings) / f"{request.name}.partial"
-    stage.mkdir(parents=True, exist_ok=True)
-    log = (stage / "train.log.jsonl").open("a")
     resumed = (stage / "checkpoint" / "state.json").is_file()
-    on_event({"kind": "stage", "text": f"loading {request.base}" + (" (resuming from its checkpoint)"
-                                                                     if resumed else "")})
-    started = time.perf_counter()
+    on_event({"kind": "stage", "text": f"loading {p.request.base}" + (" (resuming from its checkpoint)"
+                                                                       if resumed else "")})
     cache = settings.data_dir / "finetune" / "cache" / _cache_key(p.base_path)
-    model = with_lora(load_base(p.base_path, cache), config)
+    model = with_lora(load_base(p.base_path, cache), p.request.config)
+    with (stage / "train.log.jsonl").open("a") as log:
+        def step(progress: Progress) -> None:
+            log.write(json.dumps(asdict(progress)) + "\n")
+            log.flush()
+            on_event({"kind": "step", **asdict(progress)})
 
-    def step(progress: Progress) -> None:
-        log.write(json.dumps(asdict(progress)) + "\n")
-        log.flush()
-        on_event({"kind": "step", **asdict(progress)})
-
-    on_event({"kind": "stage", "text": f"training {p.steps} steps on {len(p.train)} conversations"})
-    result = train(model, p.train, config, stage, pad_id=p.tokenizer.eos_id, on_step=step, should_stop=should_stop)
-    log.close()
+        on_event({"kind": "stage", "text": f"training {p.steps} steps on {len(p.train)} conversations"})
+        result = train(model, p.train, p.request.config, stage, pad_id=p.tokenizer.eos_id, on_step=step,
+                       should_stop=should_stop)
     on_event({"kind": "stage", "text": "evaluating: validation loss"})
-    after_loss = eval_loss(model, p.val, p.tokenizer.eos_id)
+    result["eval_loss"] = eval_loss(model, p.val, p.tokenizer.eos_id)
     with model.disable_adapter():
-        before_loss = eval_loss(model, p.val, p.tokenizer.eos_id)
+        result["base_eval_loss"] = eval_loss(model, p.val, p.tokenizer.eos_id)
+    result["arrays"] = adapter_arrays(model)
+    return result
+
+
+def _register(p: Plan, stage: Path, trained: dict[str, Any], on_event: Event, started: float,
+              where: str) -> finetuned.FineTuned:
+    """Export the adapter (and a merge), score base and fine-tune on held-out prompts, then register."""
+    from tools.finetune import gguf_export
+
+    request, config = p.request, p.request.config
     on_event({"kind": "stage", "text": "exporting the adapter to GGUF"})
-    arrays = adapter_arrays(model)
-    gguf_export.write_adapter(p.base_path, arrays, config.alpha, stage / "adapter.gguf")
-    merged = _merge(p, arrays, stage, on_event) if request.merge else {}
+    gguf_export.write_adapter(p.base_path, trained["arrays"], config.alpha, stage / "adapter.gguf")
+    merged = _merge(p, trained["arrays"], stage, on_event) if request.merge else {}
     on_event({"kind": "stage", "text": "evaluating: exact match on held-out prompts, base then fine-tune"})
     pairs = held_out(p.val_conversations, request.eval_limit)
     before = exact_match(p.base_path, p.tokenizer, pairs)
-    after = exact_match(p.base_path, p.tokenizer, pairs, lora=stage / "adapter.gguf")
+    after = exact_match(p.base_path, p.tokenizer, pairs, lora=stage / "adapter.gguf")  # it loads: or we stop here
     scores: dict[str, Any] = {
-        "eval_loss": {"base": before_loss, "finetuned": after_loss},
+        "eval_loss": {"base": trained["base_eval_loss"], "finetuned": trained["eval_loss"]},
         "exact_match": {"base": before["exact_match"], "finetuned": after["exact_match"]},
         "samples": [{"prompt": pr[-1]["content"], "reference": ref, "base": b, "finetuned": a}
                     for (pr, ref), b, a in zip(pairs, before["answers"], after["answers"], strict=True)],
     }
     for quant, path in merged.items():
         scores["exact_match"][f"merged-{quant}"] = exact_match(stage / path, p.tokenizer, pairs)["exact_match"]
-    _loss_chart(result["losses"], before_loss, after_loss, stage / "loss.png")
+    _loss_chart(trained["losses"], trained["base_eval_loss"], trained["eval_loss"], stage / "loss.png")
     record = finetuned.FineTuned(
         name=request.name, base=request.base, base_path=str(p.base_path), merged=merged, data=p.stats,
         hyperparameters={**asdict(config), "steps": p.steps, "max_length": request.max_length}, scores=scores,
-        training={"train_loss": result["train_loss"], "steps": result["steps"], "seconds": result["seconds"],
-                  "tokens_per_s": result["tokens_per_s"], "wall_s": time.perf_counter() - started,
-                  "where": "cpu", "architecture": p.architecture},
+        training={"train_loss": trained["train_loss"], "steps": trained["steps"], "seconds": trained["seconds"],
+                  "tokens_per_s": trained["tokens_per_s"], "wall_s": time.perf_counter() - started,
+                  "where": where, "architecture": p.architecture, "memory": p.memory},
         created=time.time(), folder=stage)
     record.save()
     shutil.rmtree(stage / "checkpoint", ignore_errors=True)
-    final = finetuned.root(settings) / request.name
+    final = stage.with_name(request.name)
     stage.replace(final)
     record.folder = final
+    if request.benchmarks:
+        record.scores["benchmarks"] = _benchmarks(p, record, on_event)
+        record.save()
     on_event({"kind": "done", "name": request.name})
     return record
+
+
+def _benchmarks(p: Plan, record: finetuned.FineTuned, on_event: Event) -> dict[str, dict[str, float]]:
+    """Score base and fine-tune on each ``podium eval`` benchmark (a forgetful fine-tune shows here)."""
+    from tools.evals.runner import execute as run_eval
+    from tools.evals.runner import prepare as prepare_eval
+
+    settings, out = p.settings, {}
+    for bench in p.request.benchmarks:
+        scores = {}
+        for label, spec in (("base", p.request.base), ("finetuned", record.spec)):
+            on_event({"kind": "stage", "text": f"podium eval {bench} on {spec}"})
+            prepared = prepare_eval(settings, model=spec, benchmark=bench, limit=p.request.benchmark_limit,
+                                    shots=None, seed=0, data=None, chat=False, max_tokens=None)
+            scores[label] = run_eval(prepared).score / 100
+        out[bench] = scores
+    return out
 
 
 def _cache_key(path: Path) -> str:
