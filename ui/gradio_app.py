@@ -27,6 +27,7 @@ from podium.errors import ConfigError  # noqa: E402
 from ui.gradio_chat import ChatParts, ChatTab, model_registry  # noqa: E402
 from ui.gradio_datasets import add_datasets_tab  # noqa: E402
 from ui.gradio_eval import add_card_section, add_eval_tab  # noqa: E402
+from ui.gradio_finetune import add_finetune_tab  # noqa: E402
 from ui.gradio_knowledge import add_knowledge_tab  # noqa: E402
 from ui.models_view import MODEL_HEADERS, model_choices, model_table  # noqa: E402
 from ui.session import ThreadOwners  # noqa: E402
@@ -103,6 +104,7 @@ def build_app(podium: Any, *, debug: bool = False, auth: bool = False) -> gr.Blo
             with gr.Tab("Models", id="models"):
                 build_models_tab(podium, parts)
             evaluation = add_eval_tab(podium)
+            add_finetune_tab(podium, parts.model)
             debugger = _add_optional_tab("gradio_debug", "add_debug_tab", podium, parts) if debug else None
         # Choices laid out at build time go stale (threads, models, collections made since, by the CLI
         # too), so each page load reads them afresh.

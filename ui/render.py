@@ -43,6 +43,7 @@ def model_row(spec: ModelSpec) -> dict[str, Any]:
         "price_out_per_1m": spec.price_out,
         "path": str(spec.path) if spec.path else None,
         "description": spec.description,
+        **({"finetune": x["finetune"]} if x.get("finetune") else {}),
     }
 
 

@@ -71,7 +71,7 @@ def train_on_modal(p: Plan, stage: Path, gpu: str, on_event: Event) -> dict[str,
 
 
 def upload_model(name: str, settings: Settings) -> None:
-    """Put a model in the Volume for the endpoint: ``serve/<name>/model.gguf`` (and ``adapter.gguf`` for a fine-tune)."""
+    """Put a model in the Volume for the endpoint: ``serve/<name>/model.gguf`` (and a fine-tune's ``adapter.gguf``)."""
     from models.registry import resolve
 
     modal_ready()

@@ -90,7 +90,8 @@ def prepare(data: Path, base: str, settings: Settings, *, val: Path | None = Non
     spec = resolve(base, settings)
     if spec.provider != "llamacpp" or spec.path is None or spec.extra.get("lora_path"):
         raise ConfigError(f"{base} cannot be a fine-tuning base", setting="--base",
-                          hint="use a GGUF model: llamacpp/smollm2-135m, llamacpp/path/to/model.gguf or llamacpp/hf:...")
+                          hint="use a GGUF model: llamacpp/smollm2-135m, llamacpp/path/to/model.gguf, "
+                               "llamacpp/hf:...")
     conversations = ftdata.read_conversations(data)
     held = ftdata.read_conversations(val) if val else None
     train, val_set = ftdata.split(conversations, val_fraction, seed, held)
@@ -109,7 +110,8 @@ def plan(request: Request, settings: Settings) -> Plan:
 
     finetuned.check_name(request.name, settings, taken=tuple(ALIASES))
     if request.merge is not None and request.merge not in MERGES:
-        raise ConfigError(f"unknown --merge {request.merge!r}", setting="--merge", hint=f"use one of {', '.join(MERGES)}")
+        raise ConfigError(f"unknown --merge {request.merge!r}", setting="--merge",
+                          hint=f"use one of {', '.join(MERGES)}")
     tokenizer, stats, (train, val, val_set, spec) = prepare(
         request.data, request.base, settings, val=request.val, val_fraction=request.val_fraction,
         max_length=request.max_length, seed=request.config.seed)
