@@ -92,6 +92,11 @@ def prepare(data: Path, base: str, settings: Settings, *, val: Path | None = Non
         raise ConfigError(f"{base} cannot be a fine-tuning base", setting="--base",
                           hint="use a GGUF model: llamacpp/smollm2-135m, llamacpp/path/to/model.gguf, "
                                "llamacpp/hf:...")
+    arch = spec.extra.get("architecture", "")
+    if arch not in supported_architectures():
+        raise ConfigError(f"transformers cannot load a {arch!r} model from GGUF, so {base} cannot be fine-tuned",
+                          setting="--base", hint="use a base of one of these architectures: "
+                                                 f"{', '.join(supported_architectures())}")
     conversations = ftdata.read_conversations(data)
     held = ftdata.read_conversations(val) if val else None
     train, val_set = ftdata.split(conversations, val_fraction, seed, held)
@@ -116,10 +121,6 @@ def plan(request: Request, settings: Settings) -> Plan:
         request.data, request.base, settings, val=request.val, val_fraction=request.val_fraction,
         max_length=request.max_length, seed=request.config.seed)
     arch = spec.extra.get("architecture", "")
-    if arch not in supported_architectures():
-        raise ConfigError(f"transformers cannot load a {arch!r} model from GGUF, so {request.base} cannot be "
-                          "fine-tuned", setting="--base",
-                          hint=f"use a base of one of these architectures: {', '.join(supported_architectures())}")
     steps = request.config.resolve_steps(len(train))
     longest = max(len(e["input_ids"]) for e in train + val)
     memory = check_memory(spec.extra, request.config.batch_size, longest)
