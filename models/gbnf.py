@@ -38,3 +38,29 @@ def json_grammar() -> Any:
     from llama_cpp.llama_grammar import JSON_GBNF
 
     return compiled(JSON_GBNF)
+
+
+_CHECKED: set[tuple[int, str]] = set()
+
+
+def check(grammar: Any, llm: Any) -> Any:
+    """``grammar`` once llama.cpp has parsed it for ``llm``'s vocabulary (a bad one is a :class:`ConfigError`).
+
+    llama-cpp-python does not parse a grammar until sampling, where a bad one crashes the process.
+    """
+    import llama_cpp
+
+    from podium.errors import ConfigError
+
+    key = (id(llm), grammar._grammar)  # noqa: SLF001 - the text and root are only kept there
+    if key in _CHECKED:
+        return grammar
+    vocab = llm._model.vocab  # noqa: SLF001
+    sampler = llama_cpp.llama_sampler_init_grammar(vocab, grammar._grammar.encode(), grammar._root.encode())  # noqa: SLF001
+    if not sampler:
+        first = grammar._grammar.strip().splitlines()[0][:80] if grammar._grammar.strip() else ""  # noqa: SLF001
+        raise ConfigError(f"invalid GBNF grammar (llama.cpp could not parse it): {first}", setting="grammar",
+                          hint="check the grammar's rules; a 'root' rule is required")
+    llama_cpp.llama_sampler_free(sampler)
+    _CHECKED.add(key)
+    return grammar

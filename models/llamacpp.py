@@ -24,7 +24,7 @@ from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 
 from models import finetuned
-from models.gbnf import compiled, json_grammar, schema_grammar
+from models.gbnf import check, compiled, json_grammar, schema_grammar
 from models.gguf_info import read_gguf_info
 from models.kv_states import KVStates
 from models.spec import ModelSpec
@@ -152,6 +152,8 @@ class Loaded:
     llm: Any
     lock: threading.Lock = field(default_factory=threading.Lock)
     states: KVStates = field(default_factory=lambda: KVStates(0))
+    engine: Any = None
+    """The multi-sequence context of batched work (:mod:`models.batch_engine`), made on first use."""
     _formatter: Any = None
 
     def render(self, messages: list[dict[str, str]]) -> tuple[list[int], list[str]]:
@@ -192,6 +194,8 @@ _LOAD_LOCK = threading.Lock()
 def _close_all() -> None:
     """Free models before interpreter teardown (llama-cpp-python's __del__ fails once globals are gone)."""
     for loaded in _LOADED.values():
+        if loaded.engine is not None:
+            loaded.engine.close()
         loaded.llm.close()
     _LOADED.clear()
 
@@ -215,8 +219,8 @@ def load(path: Path, n_ctx: int, n_threads: int | None, lora_path: str | None = 
             from llama_cpp import Llama
 
             try:
-                llm = Llama(model_path=str(path), n_ctx=n_ctx, n_threads=threads, n_batch=512, verbose=False,
-                            lora_path=lora_path or None)
+                llm = Llama(model_path=str(path), n_ctx=n_ctx, n_threads=threads, n_threads_batch=threads, n_batch=512,
+                            verbose=False, lora_path=lora_path or None)
             except Exception as exc:  # noqa: BLE001 - llama.cpp reports load failures as ValueError
                 raise ConfigError(
                     f"llama.cpp could not load {path.name}: {exc}",
@@ -284,6 +288,22 @@ class ChatLlamaCpp(BaseChatModel):
         """Exact tokens of a chat prompt rendered with the model's template."""
         return len(self.loaded().render(_to_dicts(messages))[0])
 
+    def complete_batch(self, prompts: list[Any], **options: Any) -> list[Any]:
+        """Complete many prompts together on the shared model (:func:`models.batch.complete_batch`).
+
+        ``max_tokens``, ``temperature`` and ``seed`` default to this model's own.
+        """
+        from models.batch import complete_batch
+
+        defaults = {"max_tokens": self.max_tokens, "temperature": self.temperature, "seed": self.seed}
+        return complete_batch(self, prompts, **{**defaults, **options})
+
+    def loglikelihood(self, requests: list[tuple[str, list[str]]], **options: Any) -> list[list[Any]]:
+        """Log-probabilities of continuations after their contexts (:func:`models.scoring.loglikelihood`)."""
+        from models.scoring import loglikelihood
+
+        return loglikelihood(self, requests, **options)
+
     def _generate(
         self,
         messages: list[BaseMessage],
@@ -325,6 +345,8 @@ class ChatLlamaCpp(BaseChatModel):
             params["grammar"] = json_grammar()
         if kwargs.get("grammar"):
             params["grammar"] = compiled(kwargs["grammar"])
+        if "grammar" in params:
+            check(params["grammar"], loaded.llm)
         completion, finish, started = 0, None, time.perf_counter()
         with loaded.lock:
             loaded.states.capacity = self.kv_cache_mb * 2**20
