@@ -25,7 +25,7 @@ from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResu
 
 from models import finetuned
 from models.gbnf import check, compiled, json_grammar, schema_grammar
-from models.gguf_info import read_gguf_info
+from models.gguf_info import cached_gguf_info, read_gguf_info
 from models.kv_states import KVStates
 from models.spec import ModelSpec
 from podium.errors import ConfigError, ContextOverflowError, ModelError
@@ -111,13 +111,17 @@ def locate(name: str, settings: Settings) -> tuple[Path, Alias | None]:
 
 
 @lru_cache(maxsize=32)
-def _info(path: Path, mtime: float) -> dict[str, Any]:
-    return read_gguf_info(path)
+def _info(path: Path, size: int, mtime_ns: int, cache_dir: Path | None) -> dict[str, Any]:
+    return cached_gguf_info(path, cache_dir)
 
 
-def gguf_info(path: Path) -> dict[str, Any]:
-    """Cached GGUF metadata of a file (re-read when the file changes)."""
-    return _info(path, path.stat().st_mtime)
+def gguf_info(path: Path, cache_dir: Path | None = None) -> dict[str, Any]:
+    """GGUF facts of a file, remembered in memory and in ``cache_dir`` (read again when the file changes)."""
+    try:
+        stat = path.stat()
+    except OSError:
+        return read_gguf_info(path)  # a one-line "not found"
+    return _info(path, stat.st_size, stat.st_mtime_ns, cache_dir)
 
 
 def resolve(name: str, settings: Settings) -> ModelSpec:
@@ -128,7 +132,7 @@ def resolve(name: str, settings: Settings) -> ModelSpec:
         return replace(base, spec=f"llamacpp/{name}", name=name, description=f"LoRA fine-tune of {tuned.base}",
                        extra={**base.extra, "lora_path": str(tuned.adapter_path), "finetune": tuned.to_dict()})
     path, alias = locate(name, settings)
-    info = gguf_info(path)
+    info = gguf_info(path, settings.data_dir / "cache")
     return ModelSpec(
         spec=f"llamacpp/{name}",
         provider="llamacpp",
