@@ -162,3 +162,16 @@ def test_speed_run_is_recorded_and_shown_on_the_card(capsys) -> None:
     assert card["measured"]["speed"]["runs"] == 3 and card["measured"]["ledger"]["calls"] == 3
     one_line_error(*cli_here(capsys, "eval", "speed", "--model", "scripted/echo", "--runs", "0")[::2],
                    "--runs must be at least 1")
+
+
+def test_a_model_without_log_probabilities_is_asked_for_letters_and_told_so(capsys) -> None:
+    from models.scripted import register_script
+
+    register_script("letters", ["B", "(A) because", "I do not know"])
+    code, out, err = cli_here(capsys, "eval", "run", "--model", "scripted/letters", "--benchmark", "arc_easy",
+                              "--limit", "3", "--json")
+    assert code == 0, err
+    assert "returns no log-probabilities: arc_easy is asked generatively" in err
+    data = json.loads(out)
+    assert data["mode"] == "generative-mc" and data["metric"] == "acc (generative-mc: letter answers)"
+    assert data["n"] == 3 and data["notices"] and data.get("calibration") is None
