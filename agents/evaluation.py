@@ -10,26 +10,15 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from langchain_core.messages import AIMessage, HumanMessage
 from langgraph.runtime import Runtime
 
-from agents.common import notify
+from agents.common import last_user_text, notify, say
+from agents.contract import Context, Rule, Specialist, State
 from podium.errors import PodiumError
 
-if TYPE_CHECKING:
-    from graph.context import Context
-    from graph.state import State
-
-DESCRIPTION = "measures models: runs benchmarks and compares models on them, answering with scores and intervals"
-"""What the conductor (and an LLM router) is told this specialist does."""
-TOOLS: tuple[str, ...] = ()
-"""Tools it may call: none; it runs the evaluation engine itself."""
-EXAMPLES = ["how good is llamacpp/smollm2-135m at maths?", "compare smollm2 and gpt-4o-mini on ARC",
-            "evaluate openai/gpt-4o-mini on hellaswag", "which model is better at coding, A or B?",
-            "benchmark the default model on mmlu", "what is smollm2's score on piqa?"]
-"""Requests that belong here, for routing by meaning."""
+NODE = "evaluation"
 LIMITS = {"mc": 20, "gen": 5}
 """Items a quick answer scores (a fixed seeded sample), by benchmark kind."""
 
@@ -100,8 +89,7 @@ def evaluation(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     from tools.evals.runner import run_benchmark
 
     ctx = runtime.context
-    text = next((m.text for m in reversed(state.get("messages", [])) if isinstance(m, HumanMessage)), "")
-    request = read_request(text, ctx.model_for("evaluation"))
+    request = read_request(last_user_text(state), ctx.model_for(NODE))
     limit = LIMITS[get_benchmark(request.benchmark).kind]
     rows, notices = [], []
     for spec in request.models:
@@ -114,6 +102,30 @@ def evaluation(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
             continue
         notices += result.extra.get("notices", [])
         rows.append(result.to_json())
-    answer = answer_text(rows, request.benchmark)
-    notify("token", node="evaluation", text=answer)
-    return {"messages": [AIMessage(answer)], "notices": notices}
+    return {"messages": [say(NODE, answer_text(rows, request.benchmark))], "notices": notices}
+
+
+_MODEL = r"(?:model|llm|smollm2?|gemma|gpt-[\w.-]+|(?:llamacpp|openai)/[\w.-]+)"
+SPECIALIST = Specialist(
+    name=NODE,
+    node=evaluation,
+    description="measures models: runs benchmarks and compares models on them, answering with scores and intervals",
+    examples=(
+        "How good is llamacpp/smollm2-135m at maths?",
+        "Compare smollm2 and gpt-4o-mini on ARC.",
+        "Evaluate openai/gpt-4o-mini on hellaswag.",
+        "Which model is better at coding?",
+        "Benchmark the default model on MMLU.",
+        "What is smollm2's score on piqa?",
+    ),
+    rules=(
+        Rule(re.compile(rf"\bhow good is\b.{{0,60}}\b{_MODEL}|\bhow good is\b.{{0,60}}\bat\s+(?:maths?|math|coding|code"
+                        r"|reasoning|science)\b", re.I), "asks how good a model is"),
+        Rule(re.compile(r"\b(?:compare|benchmark|evaluate)\b.{0,80}\b(?:on|at)\s+(?:arc|mmlu|hellaswag|piqa|gsm8k"
+                        r"|winogrande|humaneval|mbpp|ifeval|bbh|gpqa|math|maths|coding)\b", re.I),
+             "asks to compare or benchmark models"),
+        Rule(re.compile(rf"\b{_MODEL}'?s?\s+score\s+on\b", re.I), "asks a model's benchmark score"),
+    ),
+    tokens=False,
+)
+"""Routes questions about how good models are; its answer is a template around measured scores."""

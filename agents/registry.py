@@ -6,13 +6,14 @@ specialists' routing rules are tried (the first match wins), so the narrowest ru
 
 from __future__ import annotations
 
-from agents import chat, datasets, knowledge, tools
+from agents import chat, datasets, evaluation, knowledge, tools
 from agents.contract import Specialist
 
 SPECIALISTS: tuple[Specialist, ...] = (
     chat.SPECIALIST,
     tools.SPECIALIST,
     datasets.SPECIALIST,
+    evaluation.SPECIALIST,
     knowledge.SPECIALIST,
 )
 """Every specialist node; ``graph.graph.build_graph`` adds one node (and its helpers) per entry."""

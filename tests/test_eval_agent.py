@@ -46,3 +46,25 @@ def test_the_node_runs_a_small_evaluation(settings, monkeypatch) -> None:
     out = evaluation(state, SimpleNamespace(context=ctx))
     answer = out["messages"][0].content
     assert answer.startswith("On piqa") and f"- {LOCAL_MODEL}: acc_norm" in answer and "3 of 1838 items" in answer
+
+
+def test_the_specialist_is_registered_with_rules_and_examples() -> None:
+    from agents.evaluation import SPECIALIST
+    from agents.registry import find
+
+    assert find("evaluation") is SPECIALIST and 3 <= len(SPECIALIST.examples) <= 12 and SPECIALIST.tools == ()
+    matches = [t for t in ("How good is smollm2 at maths?", "Compare gpt-4o-mini and smollm2 on ARC.",
+                           "What is the capital of France?", "how good is model X at maths?")
+               if any(rule.pattern.search(t) for rule in SPECIALIST.rules)]
+    assert matches == ["How good is smollm2 at maths?", "Compare gpt-4o-mini and smollm2 on ARC.",
+                       "how good is model X at maths?"]
+
+
+@pytest.mark.model
+def test_the_conductor_routes_a_comparison_to_the_evaluation_specialist(settings, monkeypatch) -> None:
+    from graph.app import PodiumApp
+
+    monkeypatch.setitem(LIMITS, "mc", 2)
+    result = PodiumApp(settings).ask("Compare smollm2 on piqa, how good is the model?")
+    assert result.route[-1] == "evaluation", result.route
+    assert f"- {LOCAL_MODEL}: acc_norm" in result.answer and "2 of 1838 items" in result.answer
