@@ -17,6 +17,7 @@ from tests.ui_server import serve_ui
 REMOTE = "openai/smollm2"
 
 pytestmark = [
+    pytest.mark.slow,  # about 17 minutes on this shared 2-core machine under load; run it with -m slow
     pytest.mark.timeout(1500),  # a llama.cpp server, a model load and the app start once for the module
     pytest.mark.browser,
     pytest.mark.model,
@@ -89,9 +90,9 @@ def test_leaderboard_table_plots_and_export(page, tmp_path) -> None:
     page.get_by_role("tab", name="Leaderboard").click()
     page.get_by_role("button", name="↻ Refresh").click()
     table = page.locator("#eval-leaderboard")
-    for model in (LOCAL_MODEL, REMOTE):
-        expect(table.get_by_text(model).first).to_be_visible(timeout=30_000)
-    expect(page.locator("#eval-arena").get_by_text(REMOTE).first).to_be_visible(timeout=30_000)
+    for model in (LOCAL_MODEL, REMOTE):  # Gradio's table keeps hidden copies of its cells: the visible one counts
+        table.get_by_text(model).filter(visible=True).first.wait_for(timeout=60_000)
+    page.locator("#eval-arena").get_by_text(REMOTE).filter(visible=True).first.wait_for(timeout=60_000)
     expect(page.locator(".js-plotly-plot, img[src^='data:image'], .matplotlib img, [data-testid='matplotlib'] img")
            .first).to_be_visible(timeout=30_000)
     page.locator("#eval-export").click()
@@ -100,11 +101,9 @@ def test_leaderboard_table_plots_and_export(page, tmp_path) -> None:
 
 
 def test_models_tab_shows_a_card(page, tmp_path) -> None:
-    from playwright.sync_api import expect
-
     page.get_by_role("tab", name="Models").click()
     page.locator("#card-show").click()
     card = page.locator("#model-card")
-    expect(card.get_by_text("Chinchilla ratio")).to_be_visible(timeout=30_000)
-    expect(card.get_by_text("Apache-2.0").first).to_be_visible()
+    card.get_by_text("Chinchilla ratio").filter(visible=True).first.wait_for(timeout=60_000)
+    assert card.get_by_text("Apache-2.0").filter(visible=True).count() >= 1
     save(page, tmp_path, "models-card.png")

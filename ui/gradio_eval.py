@@ -23,7 +23,7 @@ from langchain_core.messages import HumanMessage
 from podium.errors import PodiumError
 from ui.eval_view import ARENA_HEADERS, arena_rows, card_lines, leaderboard_rows, result_line, reveal_text
 
-VOTES = {"model_a": "👈 A is better", "model_b": "👉 B is better", "tie": "🤝 Tie", "tie (bothbad)": "👎 Both bad"}
+VOTES = {"model_a": "A is better", "model_b": "B is better", "tie": "Tie", "tie (bothbad)": "Both bad"}
 """Arena verdicts and their buttons."""
 
 
@@ -149,7 +149,7 @@ def add_eval_tab(podium: Any) -> EvalTab:
                 pool = gr.Dropdown(offered, value=offered, multiselect=True,
                                    allow_custom_value=True, label="Models in the arena", elem_id="arena-pool")
                 prompt = gr.Textbox(label="Prompt", lines=2, elem_id="arena-prompt")
-                go = gr.Button("⚔️ Battle", variant="primary", elem_id="arena-go")
+                go = gr.Button("Battle", variant="primary", elem_id="arena-go")
                 with gr.Row():
                     answer_a = gr.Markdown(label="Model A", elem_id="arena-a", container=True, min_height=120)
                     answer_b = gr.Markdown(label="Model B", elem_id="arena-b", container=True, min_height=120)
