@@ -6,7 +6,7 @@ specialists' routing rules are tried (the first match wins), so the narrowest ru
 
 from __future__ import annotations
 
-from agents import chat, datasets, evaluation, knowledge, tools
+from agents import chat, datasets, evaluation, finetune, knowledge, tools
 from agents.contract import Specialist
 
 SPECIALISTS: tuple[Specialist, ...] = (
@@ -14,6 +14,7 @@ SPECIALISTS: tuple[Specialist, ...] = (
     tools.SPECIALIST,
     datasets.SPECIALIST,
     evaluation.SPECIALIST,
+    finetune.SPECIALIST,
     knowledge.SPECIALIST,
 )
 """Every specialist node; ``graph.graph.build_graph`` adds one node (and its helpers) per entry."""

@@ -21,7 +21,7 @@ def page(tmp_path_factory: pytest.TempPathFactory):
     from playwright.sync_api import sync_playwright
 
     home = tmp_path_factory.mktemp("ft-ui") / "home"
-    with serve_ui(home) as url, sync_playwright() as pw:
+    with serve_ui(home, startup_s=400) as url, sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
         page = browser.new_page(viewport={"width": 1280, "height": 1100})
         page.goto(url)

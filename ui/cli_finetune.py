@@ -108,8 +108,8 @@ def run(
 
     Ctrl-C stops after the current step; run the same command again to resume from the last checkpoint.
     """
+    from tools.finetune.report import before_after, progress_line, result_json
     from tools.finetune.run import execute, plan
-    from ui.finetune_view import before_after, progress_line, result_json
 
     settings = load_settings()
     if remote not in (None, "modal"):
@@ -180,7 +180,7 @@ class _Bar:
 def list_models(as_json: JsonOpt = False) -> None:
     """Registered fine-tunes with base, steps, before/after scores and merges."""
     from models.finetuned import all_models
-    from ui.finetune_view import LIST_HEADERS, list_rows
+    from tools.finetune.report import LIST_HEADERS, list_rows
 
     records = [m.to_dict() for m in all_models(load_settings())]
     if as_json:

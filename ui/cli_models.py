@@ -57,7 +57,7 @@ def models(ctx: typer.Context, as_json: JsonOpt = False) -> None:
         )
     wide = Console(width=max(out.width, 160), highlight=False)
     wide.print(table)
-    from ui.finetune_view import summary
+    from tools.finetune.report import summary
 
     for r in rows:
         if r.get("finetune"):

@@ -9,7 +9,7 @@ from typing import Any
 
 import gradio as gr
 
-from ui.finetune_view import BEFORE_AFTER_HEADERS, LIST_HEADERS, before_after, list_rows, progress_line
+from tools.finetune.report import BEFORE_AFTER_HEADERS, LIST_HEADERS, before_after, list_rows, progress_line
 
 WHERE = ("this machine (CPU)", "a Modal GPU")
 

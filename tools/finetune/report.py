@@ -1,4 +1,4 @@
-"""Pure renderings of fine-tunes shared by the CLI, ``podium models`` and the Fine-tune tab."""
+"""Pure renderings of fine-tunes shared by the CLI, `podium models`, the Fine-tune tab and the specialist."""
 
 from __future__ import annotations
 
