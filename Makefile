@@ -50,4 +50,4 @@ lint: $(STAMP) ## ruff
 	$(VENV)/bin/ruff check .
 
 clean: ## remove the virtual environment and caches
-	rm -rf $(VENV) .pytest_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache

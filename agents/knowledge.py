@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from html import escape
 from typing import TYPE_CHECKING, Any
 
 from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
@@ -12,6 +11,7 @@ from langgraph.runtime import Runtime
 from agents.common import call_model, last_user_text, notify
 from agents.contract import Context, Rule, Specialist, State
 from memory.citations import attribute, cited, footer, source_line
+from memory.passages import fence, retrieve
 from memory.store import DEFAULT_COLLECTION
 from podium.errors import NotFoundError, PodiumError
 
@@ -27,15 +27,6 @@ SYSTEM = (
 
 TOP_K = 4
 """Passages shown to the model (a 135M model loses the thread with more)."""
-
-
-def fence(hits: list[Hit]) -> str:
-    """The passages as numbered ``<passage>`` elements; their text is escaped so it cannot close the fence."""
-    parts = []
-    for n, hit in enumerate(hits, 1):
-        where = escape(hit.source + (f" > {hit.heading}" if hit.heading else ""), quote=True)
-        parts.append(f'<passage id="{n}" source="{where}">\n{escape(hit.text, quote=False)}\n</passage>')
-    return "\n".join(parts)
 
 
 def _say(text: str) -> None:
@@ -72,17 +63,17 @@ def knowledge(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     query = state.get("query") or question
     if not query.endswith(question):  # a query from before the message was edited (a debugger fork)
         query = question
-    try:
-        hits = kb.search(query, collection, k=TOP_K)
+    try:  # the one path for passages given to a model: relevance floor, then the fence
+        found = retrieve(kb, query, collection, TOP_K)
     except NotFoundError:
         names = ", ".join(c["name"] for c in kb.collections()) or "none yet"
         text = (f"There is no knowledge collection {collection!r} (collections: {names}). "
                 f"Add documents with `podium ingest PATH --collection {collection}`.")
         _say(text)
         return {"messages": [AIMessage(text)], "sources": []}
-    passages = [h for h in hits if h.similarity >= kb.embedder.relevance]
+    passages = found.relevant
     if not passages:
-        best = f" The closest passage, in {hits[0].source}, is unrelated." if hits else ""
+        best = f" The closest passage, in {found.closest.source}, is unrelated." if found.closest else ""
         text = f"I found nothing relevant to that in the knowledge collection {collection!r}, so I won't guess.{best}"
         _say(text)
         return {"messages": [AIMessage(text)], "sources": []}

@@ -131,16 +131,17 @@ class StepRecord:
                 sum(c.get("completion_tokens") or 0 for c in self.model_calls))
 
     @property
-    def cost_usd(self) -> float:
-        """What its model calls cost."""
-        return sum(c.get("cost_usd") or 0.0 for c in self.model_calls)
+    def cost_usd(self) -> float | None:
+        """What its model calls cost; ``None`` when one of them has no price (unknown, not free)."""
+        costs = [c.get("cost_usd") for c in self.model_calls if c.get("outcome") != "running"]
+        return None if None in costs else sum(c or 0.0 for c in costs)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready and redacted, with totals."""
         data = jsonable(dataclasses.asdict(self))
         prompt, completion = self.tokens
         data.update(started_at=iso(self.started), prompt_tokens=prompt, completion_tokens=completion,
-                    cost_usd=round(self.cost_usd, 8))
+                    cost_usd=None if self.cost_usd is None else round(self.cost_usd, 8))
         return redact(data)
 
     def line(self) -> str:
@@ -158,7 +159,8 @@ class StepRecord:
         if self.model_calls:
             prompt, completion = self.tokens
             models = ",".join(sorted({str(c.get("model")) for c in self.model_calls}))
-            parts.append(f"{models} {prompt}+{completion} tok ${self.cost_usd:.6f}")
+            cost = "cost unknown" if self.cost_usd is None else f"${self.cost_usd:.6f}"
+            parts.append(f"{models} {prompt}+{completion} tok {cost}")
         if self.interrupts:
             parts.append(f"interrupt x{len(self.interrupts)}")
         if len(parts) == 1 and not self.model_calls:

@@ -153,7 +153,11 @@ class Ledger:
 
     def totals(self, *, by: str = "model", thread: str | None = None,
                since: float | None = None) -> list[dict[str, Any]]:
-        """Totals grouped by ``model``, ``node``, ``thread`` or ``provider``, costliest first."""
+        """Totals grouped by ``model``, ``node``, ``thread`` or ``provider``, costliest first.
+
+        ``cost_usd`` is ``None`` for a group with calls of unknown cost (``unpriced`` counts them);
+        ``priced_cost_usd`` is what its priced calls cost.
+        """
         if by not in GROUPS:
             raise ValueError(f"cannot group by {by!r}; choose one of {GROUPS}")
         where, args = _where(thread=thread, since=since)
@@ -176,7 +180,10 @@ class Ledger:
                 group["errors"][row["error_class"]] = group["errors"].get(row["error_class"], 0) + row["n"]
         for group in groups.values():
             group["outcomes"] = {o: group["outcomes"][o] for o in OUTCOMES if o in group["outcomes"]}
-        return sorted(groups.values(), key=lambda g: (-(g["cost_usd"] or 0), -g["calls"], str(g[by])))
+            # SQL's SUM skips unknown costs; a group with any is unknown (its priced part stays readable).
+            group["priced_cost_usd"] = round(group["cost_usd"] or 0.0, 8)
+            group["cost_usd"] = None if group["unpriced"] else group["priced_cost_usd"]
+        return sorted(groups.values(), key=lambda g: (-g["priced_cost_usd"], -g["calls"], str(g[by])))
 
 
 def _where(**filters: Any) -> tuple[str, list[Any]]:
@@ -197,15 +204,21 @@ def open_ledger(settings: Settings) -> Ledger:
 
 
 def summarize(calls: list[CallRecord]) -> dict[str, Any]:
-    """Totals of a turn's calls, as ``podium ask --json`` reports them; ``calls`` lists every attempt."""
+    """Totals of a turn's calls, as ``podium ask --json`` reports them; ``calls`` lists every attempt.
+
+    ``cost_usd`` is ``None`` when any call's cost is unknown; ``unpriced`` names those models.
+    """
     answered = [c for c in calls if c.outcome == "ok"]
     last = answered[-1] if answered else None
+    # A remote model missing from the price table has no cost: the turn's total is then unknown, never a false 0.
+    unpriced = sorted({c.model for c in calls if c.cost_usd is None and c.outcome != "running"})
     return {
         "prompt_tokens": sum(c.prompt_tokens or 0 for c in calls),
         "completion_tokens": sum(c.completion_tokens or 0 for c in calls),
         "ttft_s": last.ttft_s if last else None,
         "latency_s": round(sum(c.duration_s or 0 for c in calls), 4),
-        "cost_usd": round(sum(c.cost_usd or 0 for c in calls), 8),
+        "cost_usd": None if unpriced else round(sum(c.cost_usd or 0 for c in calls), 8),
+        "unpriced": unpriced,
         "gpu_s": round(sum(c.gpu_s or 0 for c in calls), 4),
         "outcomes": {o: n for o in OUTCOMES if (n := sum(c.outcome == o for c in calls))},
         "calls": [c.to_dict() for c in calls],

@@ -8,9 +8,9 @@ import pytest
 
 from agents.conductor import decide
 from agents.contract import TurnOptions
-from agents.knowledge import fence
 from graph.app import PodiumApp
 from memory.ingest import ingest
+from memory.passages import fence
 from memory.retrieval import Hit
 from models.scripted import register_script
 from podium.errors import NotFoundError

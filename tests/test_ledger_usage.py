@@ -114,7 +114,7 @@ def test_totals_group_filter_and_count_outcomes(tmp_path):
     console = Console(record=True, width=200)
     console.print(render(groups, "model"))
     text = console.export_text()
-    assert "openai/gpt-4o" in text and "$0.002000" in text and "+ ?" in text and "total" in text
+    assert "openai/gpt-4o" in text and "$0.002000" in text and "unknown" in text and "total" in text
     with pytest.raises(ValueError):
         ledger.totals(by="weekday")
     with pytest.raises(ValueError):

@@ -200,7 +200,7 @@ def test_text_streamed_by_a_failed_attempt_is_taken_back(tmp_path, server):
 
 def test_a_terminal_is_told_which_streamed_text_to_ignore(capsys, monkeypatch):
     from ui import cli
-    from ui.cli_tools import AnswerPrinter
+    from ui.terminal import AnswerPrinter
 
     monkeypatch.setattr(type(cli.out), "is_terminal", property(lambda self: True))
     printer = AnswerPrinter()

@@ -258,8 +258,8 @@ def test_knowledge_search_returns_passages_with_sources(settings, tmp_path):
     assert not ingest(kb, [docs]).failed
     env = ToolEnv(workspace=tmp_path, knowledge=kb)
     found = run("knowledge_search", env, query="refund for a damaged item")
-    assert found.splitlines()[0].startswith("[1] refunds.md > Refunds (similarity ")
-    assert "refunded within 14 days" in found.splitlines()[0]
+    assert found.splitlines()[1] == '<passage id="1" source="refunds.md &gt; Refunds">'
+    assert "refunded within 14 days" in found.splitlines()[2]
     with pytest.raises(ToolError, match="no knowledge collection 'nope' \\(collections: default\\)"):
         run("knowledge_search", env, query="x", collection="nope")
     with pytest.raises(ToolError, match="no knowledge base"):

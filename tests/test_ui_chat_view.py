@@ -10,7 +10,6 @@ from models.spec import ModelSpec
 from podium.errors import ConfigError
 from ui.chat_view import (
     TurnView,
-    answer_footer,
     approval_text,
     close_fences,
     decision_message,
@@ -22,6 +21,7 @@ from ui.chat_view import (
     tool_call_message,
 )
 from ui.models_view import MODEL_HEADERS, model_choices, model_table
+from ui.render import footer
 
 CALLS = [{"outcome": "fell_back", "tokens_per_s": None}, {"outcome": "ok", "tokens_per_s": 87.46}]
 USAGE = {
@@ -103,18 +103,20 @@ def test_an_answer_cut_inside_a_code_block_does_not_swallow_the_footer():
 
 
 def test_footer_leaves_out_what_was_not_measured():
-    assert answer_footer("m", {"prompt_tokens": 3, "completion_tokens": 0, "cost_usd": 0}) == "m · 3+0 tokens · $0"
+    assert footer("m", {"prompt_tokens": 3, "completion_tokens": 0, "cost_usd": 0}) == "m · 3+0 tokens · $0"
 
 
 def test_footer_cost_says_free_for_local_calls_and_keeps_decimals_only_for_tiny_costs():
     local = [{"provider": "llamacpp", "outcome": "ok"}]
-    assert answer_footer("m", {"cost_usd": 0, "calls": local}).endswith(" · free (local)")
+    assert footer("m", {"cost_usd": 0, "calls": local}).endswith(" · free (local)")
     remote = [{"provider": "openai", "outcome": "ok"}]
-    assert answer_footer("m", {"cost_usd": 0, "calls": remote}).endswith(" · $0")
-    assert answer_footer("m", {"cost_usd": 0.000123, "calls": remote}).endswith(" · $0.000123")
-    assert answer_footer("m", {"cost_usd": 0.25, "calls": remote + local}).endswith(" · $0.2500")
-    unpriced = [{"provider": "openai", "outcome": "ok", "cost_usd": None}]
-    assert answer_footer("m", {"cost_usd": 0, "calls": unpriced}).endswith(" · cost unknown")
+    assert footer("m", {"cost_usd": 0, "calls": remote}).endswith(" · $0")
+    assert footer("m", {"cost_usd": 0.000123, "calls": remote}).endswith(" · $0.000123")
+    assert footer("m", {"cost_usd": 0.25, "calls": remote + local}).endswith(" · $0.2500")
+    unpriced = [{"provider": "openai", "model": "openai/x", "outcome": "ok", "cost_usd": None}]
+    assert footer("m", {"cost_usd": None, "calls": unpriced}).endswith(" · cost unknown: no price for openai/x")
+    both = {"cost_usd": None, "unpriced": ["openai/x", "openai/y"], "calls": remote}
+    assert footer("m", both).endswith(" · cost unknown: no price for openai/x, openai/y"), "never a false $0"
 
 
 def test_citations_are_numbered_with_file_and_heading():

@@ -63,7 +63,7 @@ def paused(app: PodiumApp) -> tuple[ChatTab, dict]:
 
 
 def decide(tab: ChatTab, action: str, session: dict, args: str = "") -> tuple[list, dict]:
-    final = list(tab.approvals.decide(action, args, session, req()))[-1]
+    final = list(tab.decide(action, args, session, req()))[-1]
     return final[0], final[1]
 
 
@@ -71,7 +71,7 @@ def test_approve_runs_the_call_and_finishes_the_turn(paused, app: PodiumApp):
     tab, session = paused
     with gr.Blocks():
         tab.approvals.build()
-        group, title, args = tab.approvals.shown(session)
+        group, title, args = tab.approvals.shown(session["pending"])
     assert group.visible is True and "`python`" in title and json.loads(args) == {"code": "print(6*7)"}
     chat, session = decide(tab, "approve", session)
     steps = work(chat)
@@ -86,7 +86,7 @@ def test_approve_runs_the_call_and_finishes_the_turn(paused, app: PodiumApp):
 def test_edit_runs_the_edited_arguments_and_bad_edits_change_nothing(paused):
     tab, session = paused
     with pytest.warns(UserWarning, match="not valid JSON"):
-        list(tab.approvals.decide("edit", "{print", session, req()))
+        list(tab.decide("edit", "{print", session, req()))
     chat, still = decide(tab, "edit", session, '{"code": 42}')
     assert "⚠ **invalid decision" in chat[-1]["content"] and still["pending"] == session["pending"]
     chat, done = decide(tab, "edit", still, '{"code": "print(6*8)"}')
@@ -107,4 +107,4 @@ def test_reject_does_not_run_the_call(paused):
     assert "You rejected the python call" in chat[-1]["content"]
     assert work(chat)["⚒ python"]["metadata"]["log"] == "rejected" and session["pending"] == []
     with pytest.warns(UserWarning, match="no tool call waiting"):
-        list(tab.approvals.decide("approve", "", session, req()))
+        list(tab.decide("approve", "", session, req()))

@@ -1,9 +1,10 @@
-"""knowledge_search: the most relevant passages of the user's ingested documents, with their sources."""
+"""knowledge_search: the relevant passages of the user's ingested documents, fenced as quoted data, with sources."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from memory.passages import FENCE_NOTE, fence, plain, retrieve
 from podium.errors import NotFoundError
 from tools.registry import ToolError, tool
 
@@ -13,9 +14,15 @@ PASSAGE_CHARS = 400
 """Characters of each passage shown (the source says where to read the rest)."""
 
 
+def _answer(args: dict[str, Any], result: str) -> str:
+    """The templated answer of a local model: the passages as plain lines, or what the search said."""
+    lines = plain(result)
+    return f"From the documents:\n{lines}" if lines else result
+
+
 @tool(
     examples=[("Search my documents for the refund policy", {"query": "refund policy"})],
-    answer=lambda args, result: f"From the documents:\n{result}",
+    answer=_answer,
 )
 def knowledge_search(query: str, collection: str = "default", *, env: Any = None) -> str:
     """Search the user's ingested documents and return the most relevant passages with their sources.
@@ -28,16 +35,12 @@ def knowledge_search(query: str, collection: str = "default", *, env: Any = None
     if kb is None:
         raise ToolError("no knowledge base is configured")
     try:
-        hits = kb.search(query, collection, k=TOP_K)
+        found = retrieve(kb, query, collection, TOP_K)
     except NotFoundError:
         names = ", ".join(c["name"] for c in kb.collections()) or "none yet"
         raise ToolError(f"there is no knowledge collection {collection!r} (collections: {names}); "
                         f"add documents with `podium ingest PATH`") from None
-    if not hits:
-        return "(nothing found)"
-    lines = []
-    for n, hit in enumerate(hits, 1):
-        where = hit.source + (f" > {hit.heading}" if hit.heading else "")
-        text = " ".join(hit.text.split())
-        lines.append(f"[{n}] {where} (similarity {hit.similarity:.2f}): {text[:PASSAGE_CHARS]}")
-    return "\n".join(lines)
+    if not found.relevant:  # below the relevance floor nothing reaches the model: it would only mislead
+        closest = f"; the closest passage, in {found.closest.source}, is unrelated" if found.closest else ""
+        return f"Nothing relevant to {query!r} in the knowledge collection {collection!r}{closest}."
+    return f"{FENCE_NOTE}\n{fence(found.relevant, chars=PASSAGE_CHARS)}"

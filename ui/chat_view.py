@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ui.render import take_back
+from ui.fold import TurnFold
+from ui.render import footer
 
 NODE_TITLES: dict[str, str] = {
     "conductor": "⚙ Conductor",
@@ -142,40 +143,6 @@ def strip_text_sources(answer: str) -> str:
     return _TEXT_SOURCES.sub("", answer)
 
 
-def answer_footer(model: str, usage: dict[str, Any]) -> str:
-    """The small line under an answer: model, tokens, time to first token, tokens/s, cost.
-
-    Speed is the answering call's own generation rate from the ledger (tokens after the
-    first one over the time they took), not the turn's tokens over its whole latency.
-    """
-    answered = [c for c in usage.get("calls") or [] if c.get("outcome") == "ok"]
-    speed = answered[-1].get("tokens_per_s") if answered else None
-    ttft = usage.get("ttft_s")
-    parts = [model, f"{usage.get('prompt_tokens', 0)}+{usage.get('completion_tokens', 0)} tokens",
-             f"ttft {ttft:.2f}s" if ttft is not None else "", f"{speed:.1f} tok/s" if speed else "",
-             cost_text(usage)]
-    return " · ".join(p for p in parts if p)
-
-
-LOCAL_PROVIDERS = frozenset({"llamacpp", "scripted"})
-"""Providers that run on this machine: a call to them costs nothing."""
-
-
-def cost_text(usage: dict[str, Any]) -> str:
-    """A turn's cost for the footer: ``free (local)``, ``$0``, or dollars (6 decimals only below a cent).
-
-    A call to a remote model missing from the price table has no cost (``None``): the total is then unknown.
-    """
-    calls = usage.get("calls") or []
-    if any("cost_usd" in c and c["cost_usd"] is None and c.get("outcome") != "running" for c in calls):
-        return "cost unknown"
-    cost = usage.get("cost_usd") or 0
-    if cost:
-        return f"${cost:.6f}" if cost < 0.01 else f"${cost:.4f}"
-    providers = {c.get("provider") for c in calls}
-    return "free (local)" if providers and providers <= LOCAL_PROVIDERS else "$0"
-
-
 def step_summary(node: str, update: dict[str, Any]) -> str:
     """What a finished node did, in one or two lines, from its state update."""
     parts = []
@@ -206,24 +173,32 @@ class TurnView:
 
     started: float
     """Perf-counter time the turn was sent (durations are measured from it)."""
+    fold: TurnFold = field(default_factory=TurnFold)
+    """The run's events, folded as every front end folds them (answer, notices, approvals, result)."""
     work: list[dict[str, Any]] = field(default_factory=list)
     """Work messages in display order."""
     answer: str = ""
-    """The answer streamed so far (replaced by the final one when the turn ends)."""
+    """The answer shown: the fold's while it streams, the final one (without plain-text sources) once done."""
     tail: str = ""
     """Sources and footer appended under the answer when the turn ends."""
     error: str = ""
     """A friendly error or stop notice, when the turn did not finish."""
-    pending: list[Any] = field(default_factory=list)
-    """Interrupt payloads waiting for the user (tool approvals)."""
-    result: Any = None
-    """The ``TurnResult`` once the turn is done."""
     _open: dict[str, tuple[dict[str, Any], float]] = field(default_factory=dict)
     _last_end: float = 0.0
     _tools: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self._last_end = self.started
+
+    @property
+    def pending(self) -> list[Any]:
+        """Interrupt payloads waiting for the user (tool approvals)."""
+        return self.fold.pending
+
+    @property
+    def result(self) -> Any:
+        """The ``TurnResult`` once the turn is done."""
+        return self.fold.result
 
     def _step(self, node: str) -> dict[str, Any]:
         """The open (spinning) work message of a running node, created on its first event."""
@@ -235,12 +210,12 @@ class TurnView:
 
     def apply(self, event: Any) -> None:
         """Fold one :class:`graph.app.Event` into the view."""
+        self.fold.apply(event)
         kind, node, data, t = event.kind, event.node, event.data, event.t
-        if kind == "token":
-            self._step(node)
-            self.answer += data.get("text", "")
-        elif kind == "retract":  # a failed attempt's partial text: the retry streams the answer again
-            self.answer = take_back(self.answer, int(data.get("chars", 0)))
+        if kind in ("token", "retract"):  # a retraction: a failed attempt's text; the retry streams again
+            if kind == "token":
+                self._step(node)
+            self.answer = self.fold.answer
         elif kind == "route":
             self._step(node or "conductor")["content"] = f"routing to **{data.get('route')}**"
         elif kind == "notice":
@@ -248,7 +223,6 @@ class TurnView:
         elif kind == "step":
             self._finish(node, data.get("update") or {}, t)
         elif kind == "interrupt":
-            self.pending = list(data.get("interrupts") or [])
             for payload in self.pending:
                 text, args = approval_text(payload)
                 body = f"{text}\n\n```json\n{json.dumps(args, indent=1, ensure_ascii=False)}\n```"
@@ -286,15 +260,14 @@ class TurnView:
         known.update(message)
 
     def _done(self, result: Any) -> None:
-        self.result = result
         for call in result.tool_calls:
             self._tool(call)
-        self.answer = result.answer or self.answer
+        self.answer = self.fold.final
         if self.pending and not self.answer:
             self.answer = "_Paused: approve, edit or reject the tool call below to continue._"
         if result.sources:
             self.answer = strip_text_sources(self.answer)
-        parts = [sources_block(result.sources), f"<sub>{answer_footer(result.model, result.usage)}</sub>"]
+        parts = [sources_block(result.sources), f"<sub>{footer(result.model, result.usage)}</sub>"]
         self.tail = "\n\n".join(p for p in parts if p)
 
     def fail(self, message: str, hint: str = "", *, stopped: bool = False) -> None:

@@ -5,19 +5,28 @@ Every user mistake ends as a one-line error with a hint and exit code 2, never a
 
 from __future__ import annotations
 
-import json
 import logging
 import os
-import sys
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
 from podium.errors import ConfigError, PodiumError
-from podium.settings import load_settings
+from ui import (
+    cli_datagen,
+    cli_debug,
+    cli_eval,
+    cli_finetune,
+    cli_kb,
+    cli_models,
+    cli_serve,
+    cli_tools,
+    cli_ui,
+    cli_usage,
+)
+from ui.terminal import err, open_app, out, print_json
 
 app = typer.Typer(
     name="podium",
@@ -26,9 +35,6 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-out = Console(highlight=False, soft_wrap=True)
-err = Console(stderr=True, highlight=False, soft_wrap=True)
-
 ModelOpt = Annotated[
     str | None, typer.Option("--model", "-m", help="Model spec, e.g. llamacpp/smollm2-135m or openai/gpt-4o-mini.")
 ]
@@ -43,16 +49,6 @@ FallbackOpt = Annotated[
 PolicyOpt = Annotated[
     str | None, typer.Option("--policy", help="Routing policy: local-first (default), quality-first, budget, best-for.")
 ]
-
-
-def _app() -> Any:
-    from graph.app import PodiumApp
-
-    return PodiumApp(load_settings())
-
-
-def _print_json(data: Any) -> None:
-    sys.stdout.write(json.dumps(data, ensure_ascii=False, default=str) + "\n")
 
 
 @app.command()
@@ -79,21 +75,20 @@ def ask(
     Ctrl-C stops the answer at the next token, rolls the turn back and exits with status 130.
     """
     from agents.contract import TurnOptions
-    from ui.cli_tools import ctrl_c_stops, drive, finish
+    from ui.terminal import ctrl_c_stops, drive, finish
 
     if not question.strip():
         raise PodiumError("empty question", hint='type a question, e.g. podium ask "What is 2 + 2?"')
-    podium = _app()
+    podium = open_app()
     turn = TurnOptions(model=model or "", system_prompt=system, collection=collection, fallbacks=fallback or None,
                        policy=policy or "")
     stream = podium.settings.stream
     if trace or break_before:  # the debugger's run loop: step records, and a note where it paused
-        from ui.cli_debug import run_traced
-
         with ctrl_c_stops() as callbacks:
             events = podium.stream_turn(question, thread, turn, trace=trace, break_before=break_before,
                                         callbacks=callbacks, multitask=multitask)
-            run_traced(podium, events, as_json=as_json, show_steps=trace, approve=approve, callbacks=callbacks)
+            cli_debug.run_traced(podium, events, as_json=as_json, show_steps=trace, approve=approve,
+                                 callbacks=callbacks)
         return
     with ctrl_c_stops() as callbacks:
         result = drive(podium.stream_turn(question, thread, turn, callbacks=callbacks, multitask=multitask),
@@ -112,10 +107,10 @@ def chat(model: ModelOpt = None, thread: ThreadOpt = None, collection: Collectio
     Ctrl-C during an answer stops it (the turn is not saved); Ctrl-C or Ctrl-D at the prompt quits.
     """
     from agents.contract import TurnOptions
-    from ui.cli_tools import ask_approvals, ctrl_c_stops, drive
-    from ui.render import usage_footer
+    from ui.render import footer
+    from ui.terminal import ctrl_c_stops, drive
 
-    podium = _app()
+    podium = open_app()
     turn = TurnOptions(model=model or "", collection=collection, fallbacks=fallback or None, policy=policy or "")
     if thread:
         podium.require_thread(thread)
@@ -145,9 +140,9 @@ def chat(model: ModelOpt = None, thread: ThreadOpt = None, collection: Collectio
                 continue
             thread = result.thread_id
             out.print()
-            err.print(f"{usage_footer(result.model, result.usage)} · thread {thread}", style="dim", markup=False)
+            err.print(f"{footer(result.model, result.usage)} · thread {thread}", style="dim", markup=False)
             if result.pending:  # a tool call waits for approval: ask here, then the turn goes on
-                ask_approvals(podium, result)
+                cli_tools.ask_approvals(podium, result)
         except PodiumError as exc:
             err.print(f"error: {exc.one_line()}", style="red", markup=False)
 
@@ -156,9 +151,9 @@ def chat(model: ModelOpt = None, thread: ThreadOpt = None, collection: Collectio
 def threads(as_json: Annotated[bool, typer.Option("--json", help="Print one JSON array of threads instead of "
                                                  "a table.")] = False) -> None:
     """List saved conversation threads, newest first."""
-    items = _app().threads()
+    items = open_app().threads()
     if as_json:
-        _print_json([t.to_dict() for t in items])
+        print_json([t.to_dict() for t in items])
         return
     table = Table("thread", "turns", "updated", "title")
     for t in items:
@@ -169,26 +164,30 @@ def threads(as_json: Annotated[bool, typer.Option("--json", help="Print one JSON
 @app.command()
 def history(thread_id: Annotated[str, typer.Argument(help="Thread id.")], as_json: JsonOpt = False) -> None:
     """Print the messages of a thread."""
-    messages = _app().history(thread_id)
+    messages = open_app().history(thread_id)
     if as_json:
-        _print_json({"thread_id": thread_id, "messages": messages})
+        print_json({"thread_id": thread_id, "messages": messages})
         return
     for m in messages:
         out.print(f"[bold]{m['role']}>[/bold] {escape(m['content'])}")
 
 
-def _register_plugins() -> None:
-    """Add the command groups that live in ``ui/cli_*.py`` (each has ``register(app)``)."""
-    import importlib
-    import pkgutil
+COMMANDS = (
+    cli_datagen,
+    cli_debug,
+    cli_eval,
+    cli_finetune,
+    cli_kb,
+    cli_models,
+    cli_serve,
+    cli_tools,
+    cli_ui,
+    cli_usage,
+)
+"""The command modules, in one visible place: each ``ui/cli_<x>.py`` has ``register(app)``; a new one is a line here."""
 
-    import ui
-
-    for module in sorted(m.name for m in pkgutil.iter_modules(ui.__path__) if m.name.startswith("cli_")):
-        importlib.import_module(f"ui.{module}").register(app)
-
-
-_register_plugins()
+for _module in COMMANDS:
+    _module.register(app)
 
 
 def _log_level() -> str:

@@ -13,6 +13,8 @@ from typing import Annotated, Any
 
 import typer
 
+from ui.terminal import PENDING_EXIT, ctrl_c_stops, drive, err, finish, open_app, out, print_json
+
 debug_app = typer.Typer(name="debug", help="Graph debugging: draw, trace, state, replay, fork.",
                         no_args_is_help=True)
 
@@ -22,20 +24,8 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object ins
 CheckpointOpt = Annotated[str | None, typer.Option("--checkpoint", help="Checkpoint id or unique prefix.")]
 
 
-def _podium() -> Any:
-    from ui.cli import _app
-
-    return _app()
-
-
-def _json(data: Any) -> None:
-    sys.stdout.write(json.dumps(data, ensure_ascii=False, default=str) + "\n")
-
-
 def print_steps(records: Iterable[Any]) -> None:
     """Step records as dim lines on stderr (markup off: record text may contain brackets)."""
-    from ui.cli import err
-
     for record in records:
         err.print("» " + record.line(), style="dim", markup=False, highlight=False)
 
@@ -45,11 +35,9 @@ def run_traced(podium: Any, events: Iterable[Any], *, as_json: bool, show_steps:
     """Drive a run like ``podium ask`` (tokens on stdout, approvals, exit status 3 while one waits),
     printing each step record on stderr as it ends, or adding them as ``steps`` to the JSON object.
 
-    ``callbacks`` (from :func:`ui.cli_tools.ctrl_c_stops`) go to the resumed runs of ``approve`` too.
+    ``callbacks`` (from :func:`ui.terminal.ctrl_c_stops`) go to the resumed runs of ``approve`` too.
     """
     from graph.debug import StepRecorder, redact
-    from ui.cli import _print_json
-    from ui.cli_tools import PENDING_EXIT, drive, finish
 
     recorder = StepRecorder(podium.ledger)
     live = show_steps and not as_json
@@ -75,7 +63,7 @@ def run_traced(podium: Any, events: Iterable[Any], *, as_json: bool, show_steps:
         resumed = podium.resume(result.thread_id, "approve", trace=True, callbacks=callbacks)
         result = drive(steps(resumed), as_json=as_json, stream=stream)
     if as_json and show_steps:
-        _print_json(redact({**result.to_dict(), "steps": [r.to_dict() for r in recorder.records]}))
+        print_json(redact({**result.to_dict(), "steps": [r.to_dict() for r in recorder.records]}))
         if result.pending:
             raise typer.Exit(PENDING_EXIT)
         return
@@ -86,8 +74,6 @@ def run_traced(podium: Any, events: Iterable[Any], *, as_json: bool, show_steps:
 
 def paused_note(result: Any) -> None:
     """Tell the user where a paused run stopped and how to continue it."""
-    from ui.cli import err
-
     if result.paused_before:
         err.print(f"⏸ paused before {', '.join(result.paused_before)} · continue with "
                   f"`podium resume {result.thread_id}`", style="yellow", markup=False)
@@ -124,13 +110,12 @@ def graph_cmd(
 def trace_cmd(thread_id: ThreadArg, checkpoint: CheckpointOpt = None, as_json: JsonOpt = False) -> None:
     """List the steps of a thread's current branch (or of the branch ending at --checkpoint)."""
     from graph.trace import state_at, trace
-    from ui.cli import out
 
-    podium = _podium()
+    podium = open_app()
     records = trace(podium, thread_id, checkpoint)
     state = state_at(podium, thread_id, checkpoint)
     if as_json:
-        _json({"thread_id": thread_id, "checkpoint_id": state["checkpoint_id"], "next": state["next"],
+        print_json({"thread_id": thread_id, "checkpoint_id": state["checkpoint_id"], "next": state["next"],
                "steps": [r.to_dict() for r in records]})
         return
     for record in records:
@@ -143,11 +128,10 @@ def trace_cmd(thread_id: ThreadArg, checkpoint: CheckpointOpt = None, as_json: J
 def state_cmd(thread_id: ThreadArg, checkpoint: CheckpointOpt = None, as_json: JsonOpt = False) -> None:
     """Show the full state at a checkpoint (default: the newest)."""
     from graph.trace import state_at
-    from ui.cli import out
 
-    state = state_at(_podium(), thread_id, checkpoint)
+    state = state_at(open_app(), thread_id, checkpoint)
     if as_json:
-        _json(state)
+        print_json(state)
         return
     out.print(f"checkpoint {state['checkpoint_id']} · step {state['step']} · {state['source']} · "
               f"{state['created_at']} · next: {', '.join(state['next']) or '(end of turn)'}", markup=False)
@@ -159,11 +143,10 @@ def state_cmd(thread_id: ThreadArg, checkpoint: CheckpointOpt = None, as_json: J
 def checkpoints_cmd(thread_id: ThreadArg, as_json: JsonOpt = False) -> None:
     """List every checkpoint of a thread, branches included (* marks the current branch)."""
     from graph.trace import checkpoint_rows
-    from ui.cli import out
 
-    rows = checkpoint_rows(_podium(), thread_id)
+    rows = checkpoint_rows(open_app(), thread_id)
     if as_json:
-        _json({"thread_id": thread_id, "checkpoints": rows})
+        print_json({"thread_id": thread_id, "checkpoints": rows})
         return
     for r in rows:
         mark = ">" if r["head"] else ("*" if r["current_branch"] else " ")
@@ -183,9 +166,8 @@ def replay_cmd(
     """Re-run a thread from a past checkpoint as a new branch, printing each step."""
     from agents.contract import TurnOptions
     from graph.trace import replay
-    from ui.cli_tools import ctrl_c_stops
 
-    podium = _podium()
+    podium = open_app()
     with ctrl_c_stops() as callbacks:
         events = replay(podium, thread_id, checkpoint, break_before=break_before,
                         options=TurnOptions(model=model or ""), callbacks=callbacks)
@@ -202,22 +184,20 @@ def fork_cmd(
 ) -> None:
     """Branch a thread at a checkpoint with edited state; the original history stays as it was."""
     from graph.trace import fork, parse_sets, replay
-    from ui.cli import err
 
-    podium = _podium()
+    podium = open_app()
     forked = fork(podium, thread_id, checkpoint, parse_sets(sets))
     if run and forked["next"]:
         if not as_json:
             err.print(f"forked {forked['checkpoint_id']}; running {', '.join(forked['next'])}", style="dim",
                       markup=False)
-        from ui.cli_tools import ctrl_c_stops
 
         with ctrl_c_stops() as callbacks:
             run_traced(podium, replay(podium, thread_id, forked["checkpoint_id"], callbacks=callbacks),
                        as_json=as_json, callbacks=callbacks)
         return
     if as_json:
-        _json(forked)
+        print_json(forked)
         return
     err.print(f"forked {thread_id} at {forked['parent_checkpoint_id']} -> new checkpoint "
               f"{forked['checkpoint_id']} (set {', '.join(forked['set'])}; next: "

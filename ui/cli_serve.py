@@ -60,7 +60,7 @@ def register(app: typer.Typer) -> None:
 
         from podium.settings import load_settings
         from ui.api_keys import open_keys
-        from ui.cli import err
+        from ui.terminal import err
 
         if not 0 < port < 65536:
             raise ConfigError(f"bad port {port}", setting="--port", hint="use a number between 1 and 65535")
@@ -101,7 +101,7 @@ def register(app: typer.Typer) -> None:
             sys.stdout.write(json.dumps({"key": secret, **key.to_dict()}) + "\n")
             return
         sys.stdout.write(secret + "\n")
-        from ui.cli import err
+        from ui.terminal import err
 
         err.print(f"key {key.id} created; it is shown only now (send it as 'Authorization: Bearer ...')",
                   markup=False)
@@ -111,7 +111,7 @@ def register(app: typer.Typer) -> None:
         """List keys (never their secrets) with budget, spend, rate limit and requests."""
         from rich.table import Table
 
-        from ui.cli import out
+        from ui.terminal import out
 
         items = _store().list()
         if as_json:
@@ -128,7 +128,7 @@ def register(app: typer.Typer) -> None:
     def revoke(key_id: Annotated[str, typer.Argument(help="The key's id (or the key itself).")]) -> None:
         """Revoke a key: its requests get 401 from now on, on every replica."""
         key = _store().revoke(key_id)
-        from ui.cli import err
+        from ui.terminal import err
 
         err.print(f"key {key.id} revoked", markup=False)
 

@@ -37,7 +37,7 @@ def register(app: typer.Typer) -> None:
         debug: Annotated[bool, typer.Option("--debug", help="Add the Debug tab.")] = False,
     ) -> None:
         """Start the web app: streamed chat with visible agent work, knowledge and models tabs."""
-        from ui.cli import _app, err
+        from ui.terminal import err, open_app
 
         credentials = parse_auth(auth)
         if not 0 < port < 65536:
@@ -45,7 +45,7 @@ def register(app: typer.Typer) -> None:
         if (share or host not in LOCAL_HOSTS) and credentials is None:
             err.print("[yellow]warning:[/yellow] others can reach this app and it has no login; "
                       "consider --auth user:password")
-        podium = _app()
+        podium = open_app()
         from ui.gradio_app import launch
 
         launch(podium, host=host, port=port, share=share, auth=credentials, debug=debug)

@@ -52,14 +52,19 @@ def total_of(groups: list[dict[str, Any]]) -> dict[str, Any]:
     for group in groups:
         for name, n in group["outcomes"].items():
             outcomes[name] = outcomes.get(name, 0) + n
+    unpriced = int(add("unpriced"))
+    priced = round(add("priced_cost_usd"), 8)
     return {"calls": int(add("calls")), "prompt_tokens": int(add("prompt_tokens")),
-            "completion_tokens": int(add("completion_tokens")), "cost_usd": round(add("cost_usd"), 8),
-            "unpriced": int(add("unpriced")), "gpu_s": round(add("gpu_s"), 4), "outcomes": outcomes}
+            "completion_tokens": int(add("completion_tokens")), "cost_usd": None if unpriced else priced,
+            "priced_cost_usd": priced, "unpriced": unpriced, "gpu_s": round(add("gpu_s"), 4), "outcomes": outcomes}
 
 
-def _money(value: float | None, unpriced: int) -> str:
-    text = f"${value or 0:.6f}"
-    return f"{text} + ?" if unpriced else text
+def _money(group: dict[str, Any]) -> str:
+    """Dollars, or "unknown" (with the priced part, if any) when some calls have no price: never a false $0."""
+    priced = group.get("priced_cost_usd") or 0
+    if not group.get("unpriced"):
+        return f"${priced:.6f}"
+    return f"${priced:.6f} + unknown" if priced else "unknown"
 
 
 def _num(value: float | None, fmt: str = "{:,.0f}") -> str:
@@ -73,11 +78,11 @@ def render(groups: list[dict[str, Any]], by: str) -> Table:
     for g in groups:
         table.add_row(escape(str(g[by] or "-")), str(g["calls"]), escape(outcome_text(g)), _num(g["prompt_tokens"]),
                       _num(g["completion_tokens"]), _num(g["ttft_s"], "{:.2f}s"), _num(g["tokens_per_s"], "{:.1f}"),
-                      _num(g["gpu_s"], "{:.1f}"), _money(g["cost_usd"], g["unpriced"]))
+                      _num(g["gpu_s"], "{:.1f}"), _money(g))
     total = total_of(groups)
     for column, text in zip(table.columns, ("total", str(total["calls"]), "", _num(total["prompt_tokens"]),
                                             _num(total["completion_tokens"]), "", "", _num(total["gpu_s"], "{:.1f}"),
-                                            _money(total["cost_usd"], total["unpriced"])), strict=True):
+                                            _money(total)), strict=True):
         column.footer = text
     return table
 
@@ -125,4 +130,6 @@ def register(app: typer.Typer) -> None:
             return
         Console(highlight=False, width=max(Console().width, 150)).print(render(groups, by))
         if any(g["unpriced"] for g in groups):
-            err.print("[dim]+ ?: some remote models have no price; add them to PODIUM_PRICES_FILE[/dim]")
+            names = ", ".join(str(g[by]) for g in groups if g["unpriced"]) if by == "model" else "some remote models"
+            err.print(f"cost unknown: no price for {names}; add them to PODIUM_PRICES_FILE", style="dim",
+                      markup=False)

@@ -1,21 +1,23 @@
-"""The Podium web app on Gradio: Chat, Knowledge, Models and Evaluation tabs (thin wiring over ``ui.chat_view``).
+"""The Podium web app on Gradio: the Chat tab, then every tab listed in :data:`TABS` (thin shells over views).
 
 ``build_app(podium)`` returns the Blocks; ``launch(...)`` serves it. Queueing is set on
 purpose: chat turns share the ``chat`` concurrency group, uploads the ``ingest`` group
 (one at a time: embedding is CPU-bound), and the light events (stop, new thread, thread
 list, search, model choice) have no limit, so they never wait behind a model.
 
-Extension hook: with ``debug=True``, ``build_app`` calls
-``ui.gradio_debug.add_debug_tab(podium, parts)`` inside the tab set when that module
-exists, where ``parts`` is the Chat tab's :class:`ui.gradio_chat.ChatParts`
-(chatbot, model, collection and the session ``gr.State`` holding ``thread_id``).
+A tab is a ``ui/gradio_<x>.py`` with ``add_<x>_tab(podium, parts)``, listed once in
+:data:`TABS` (or :data:`DEBUG_TABS`). It is called inside the tab set, lays out its own
+``gr.Tab`` (or returns ``None`` to stay out), and ``parts`` is the Chat tab's
+:class:`ui.gradio_chat.ChatParts` (chatbot, model, collection and the session ``gr.State``
+holding ``thread_id``). What it returns may list ``on_load``: ``(fn, inputs, outputs)``
+refreshed on every page load (choices laid out at build time go stale).
 """
 
 from __future__ import annotations
 
-import importlib.util
 import logging
 import os
+from collections.abc import Callable
 from typing import Any
 
 # Gradio phones home for analytics and version checks unless told not to; Podium never uses the network.
@@ -24,12 +26,13 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 import gradio as gr  # noqa: E402 - the environment above must be set before Gradio is imported
 
 from podium.errors import ConfigError  # noqa: E402
-from ui.gradio_chat import ChatParts, ChatTab, model_registry  # noqa: E402
+from ui.gradio_chat import ChatParts, ChatTab  # noqa: E402
 from ui.gradio_datasets import add_datasets_tab  # noqa: E402
-from ui.gradio_eval import add_card_section, add_eval_tab  # noqa: E402
+from ui.gradio_debug import add_debug_tab  # noqa: E402
+from ui.gradio_eval import add_eval_tab  # noqa: E402
 from ui.gradio_finetune import add_finetune_tab  # noqa: E402
 from ui.gradio_knowledge import add_knowledge_tab  # noqa: E402
-from ui.models_view import MODEL_HEADERS, model_choices, model_table  # noqa: E402
+from ui.gradio_models import add_models_tab  # noqa: E402
 from ui.session import ThreadOwners  # noqa: E402
 
 log = logging.getLogger(__name__)
@@ -51,44 +54,21 @@ footer { display: none !important; }
 THEME = gr.themes.Soft(font=["ui-sans-serif", "system-ui", "sans-serif"],
                        font_mono=["ui-monospace", "SFMono-Regular", "monospace"])
 
+AddTab = Callable[[Any, ChatParts], Any]
+"""``add_<x>_tab(podium, parts)``: lays out one tab inside the tab set; returns its handlers (or ``None``)."""
 
-def build_models_tab(podium: Any, parts: ChatParts) -> None:
-    """The registry as a table with internals and prices; pick the session's default model."""
-    settings = podium.settings
-
-    def table() -> list[list[Any]]:
-        return model_table(*model_registry(podium))
-
-    def choose(spec: str) -> tuple[Any, str]:
-        spec = (spec or "").strip()
-        try:
-            podium.models.model(spec)  # validates the spec and the provider's key (a local GGUF loads lazily)
-        except Exception as exc:  # noqa: BLE001 - shown to the user, who picks another
-            message = exc.one_line() if hasattr(exc, "one_line") else str(exc)
-            raise gr.Error(message, duration=10, print_exception=False) from None
-        return gr.Dropdown(value=spec), f"This session now answers with **{spec}**."
-
-    gr.Markdown("Every model Podium knows, with internals read from GGUF metadata and prices per 1M tokens. "
-                "Unavailable ones say why (a missing key or package).")
-    grid = gr.Dataframe(value=table(), headers=MODEL_HEADERS, interactive=False, wrap=True,
-                        elem_id="podium-models")
-    with gr.Row():
-        items, problems = model_registry(podium)
-        pick = gr.Dropdown(model_choices(items, settings.model, problems), value=settings.model,
-                           allow_custom_value=True, label="Default model for this session", scale=3)
-        use = gr.Button("Use this model", variant="primary", scale=1, elem_id="podium-use-model")
-    done = gr.Markdown()
-    use.click(choose, [pick], [parts.model, done], api_name="choose_model", concurrency_limit=None)
-    refresh = gr.Button("↻ Refresh", size="sm")
-    refresh.click(table, None, [grid], api_name="models", concurrency_limit=None)
-    add_card_section(podium)
-
-
-def _add_optional_tab(module: str, function: str, *args: Any) -> Any:
-    """Call ``ui.<module>.<function>(*args)`` when another part of Podium has provided it; its result."""
-    if importlib.util.find_spec(f"ui.{module}") is None:
-        return None
-    return getattr(importlib.import_module(f"ui.{module}"), function)(*args)
+TABS: tuple[AddTab, ...] = (
+    add_knowledge_tab,
+    add_datasets_tab,
+    add_models_tab,
+    add_eval_tab,
+    add_finetune_tab,
+)
+"""The tabs after Chat, in order, in one visible place: a new tab is a ``ui/gradio_<x>.py`` and a line here."""
+DEBUG_TABS: tuple[AddTab, ...] = (
+    add_debug_tab,
+)
+"""Tabs added with ``--debug``."""
 
 
 def build_app(podium: Any, *, debug: bool = False, auth: bool = False) -> gr.Blocks:
@@ -99,24 +79,15 @@ def build_app(podium: Any, *, debug: bool = False, auth: bool = False) -> gr.Blo
         with gr.Tabs():
             with gr.Tab("Chat", id="chat"):
                 parts = chat.build(podium.settings)
-            knowledge = add_knowledge_tab(podium, parts)
-            add_datasets_tab(podium)
-            with gr.Tab("Models", id="models"):
-                build_models_tab(podium, parts)
-            evaluation = add_eval_tab(podium)
-            add_finetune_tab(podium, parts.model)
-            debugger = _add_optional_tab("gradio_debug", "add_debug_tab", podium, parts) if debug else None
+            tabs = [add(podium, parts) for add in (*TABS, *(DEBUG_TABS if debug else ()))]
         # Choices laid out at build time go stale (threads, models, collections made since, by the CLI
         # too), so each page load reads them afresh.
         light = {"api_name": False, "concurrency_limit": None, "show_progress": "hidden"}
         demo.load(chat.thread_list, [parts.session], [chat.threads], **light)
         demo.load(chat.model_picker, None, [parts.model], **light)
-        if knowledge is not None:
-            demo.load(knowledge.listing, None, knowledge.outputs, **light)
-        demo.load(evaluation.pool_choices, None, [evaluation.pool], **light)
-        demo.load(evaluation.refresh, None, evaluation.views, **light)
-        if getattr(debugger, "picker", None) is not None:
-            demo.load(debugger.thread_picker, None, [debugger.picker], **light)
+        for tab in tabs:
+            for fn, inputs, outputs in getattr(tab, "on_load", None) or []:
+                demo.load(fn, inputs, outputs, **light)
     demo.queue(default_concurrency_limit=DEFAULT_CONCURRENCY, max_size=QUEUE_SIZE)
     return demo
 

@@ -19,8 +19,16 @@ import gradio as gr
 from agents.contract import TurnOptions
 from models.registry import known_models
 from podium.errors import PodiumError
-from ui.chat_view import TurnView, history_messages, thread_choices, user_message
-from ui.gradio_approvals import ApprovalPanel
+from ui.chat_view import (
+    TurnView,
+    approval_text,
+    decision_message,
+    history_messages,
+    settle,
+    thread_choices,
+    user_message,
+)
+from ui.gradio_approvals import ApprovalWidget, decision_for
 from ui.models_view import model_choices
 from ui.session import StopBoard, StopSignal, ThreadOwners, TurnStopped
 
@@ -85,7 +93,8 @@ class ChatTab:
         self.stops = StopBoard()
         self.owners = owners
         """Set when the UI runs with --auth: each signed-in user then lists only their threads."""
-        self.approvals = ApprovalPanel(self)
+        self.approvals = ApprovalWidget("podium")
+        """The approval panel (Approve / Edit / Reject) under the chat."""
         self.threads: gr.Radio | None = None
         """The thread picker, once :meth:`build` has laid it out."""
 
@@ -112,7 +121,7 @@ class ChatTab:
         snapshot = self.podium.graph.get_state({"configurable": {"thread_id": thread_id}})
         session = {**new_session(), "thread_id": thread_id, "chat": chat,
                    "pending": [i.value for i in snapshot.interrupts]}
-        return chat, session, gr.Textbox(interactive=True), *self.approvals.shown(session)
+        return chat, session, gr.Textbox(interactive=True), *self.approvals.shown(session.get("pending") or [])
 
     def new_thread(self, request: gr.Request) -> tuple[Any, ...]:
         """Start over: an empty chat; the next message creates a new thread (a running turn is stopped)."""
@@ -209,7 +218,38 @@ class ChatTab:
                 self.owners.claim(view.result.thread_id, user_of(request))
             session["thread_id"] = view.result.thread_id
         threads = self.thread_list(session, request)
-        return chat, session, box, threads, *self.approvals.shown(session)
+        return chat, session, box, threads, *self.approvals.shown(pending)
+
+    # --- approvals -----------------------------------------------------------------------------
+    def decide(self, action: str, args_text: str, session: dict[str, Any],
+               request: gr.Request) -> Iterator[tuple[Any, ...]]:
+        """Resume the session's interrupted turn with the user's decision, streaming the rest into the chat.
+
+        A decision that cannot be taken (nothing pending, arguments that are not JSON) is a
+        warning toast and changes nothing: an error would blank the chat, an output of this event.
+        """
+        pending = (session.get("pending") or []) if session.get("thread_id") else []
+        decision, why = decision_for(action, args_text, pending)
+        if decision is None:
+            gr.Warning(why, duration=8)
+            yield (gr.skip(),) * (4 + len(self.approvals.components()))
+            return
+        title, _ = approval_text(pending[0])
+        chat = [*settle(session.get("chat", []), {"approve": "approved", "edit": "edited"}.get(action, "rejected")),
+                decision_message(title, decision)]
+        session = {**session, "chat": chat}  # pending stays until the resumed run reports anew
+        thread_id, resume = session["thread_id"], self.podium.resume
+        self.stops.start(session_key(request))
+        yield from self.run_events(session, request, lambda callbacks: resume(
+            thread_id, decision=decision, callbacks=callbacks))
+
+    def _decider(self, action: str) -> Any:
+        """The handler of one approval button."""
+        def handle(args_text: str, session: dict[str, Any], request: gr.Request) -> Iterator[tuple[Any, ...]]:
+            yield from self.decide(action, args_text, session, request)
+
+        handle.__name__ = f"tool_{action}"
+        return handle
 
     # --- layout --------------------------------------------------------------------------------
     def build(self, settings: Any) -> ChatParts:
@@ -256,6 +296,7 @@ class ChatTab:
         # The chatbot's own Clear button starts a new thread (the chat shown lives in the session state).
         chatbot.clear(self.new_thread, None, [chatbot, session, threads, message, *panel], api_name=False,
                       concurrency_limit=None, cancels=[turn])
-        self.approvals.wire(session, turn_outputs)
+        self.approvals.wire(self._decider, [session], turn_outputs, api_prefix="tool_", concurrency_id="chat",
+                            concurrency_limit=CHAT_CONCURRENCY, show_progress="minimal")
         self.threads = threads
         return ChatParts(chatbot, model, collection, session)

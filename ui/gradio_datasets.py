@@ -143,7 +143,7 @@ class DatasetsTab:
         return gr.Dropdown(choices=names, value=names[0] if names else None)
 
 
-def add_datasets_tab(podium: Any) -> DatasetsTab:
+def add_datasets_tab(podium: Any, parts: Any = None) -> DatasetsTab:
     """Build the Datasets tab inside the app's tab set."""
     tab = DatasetsTab(podium)
     with gr.Tab("Datasets", id="datasets"):

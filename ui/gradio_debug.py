@@ -23,7 +23,6 @@ from graph import draw
 from graph import trace as T
 from graph.debug import StepRecorder, redact
 from podium.errors import PodiumError
-from ui.chat_view import approval_text
 from ui.debug_view import (
     CHECKPOINT_HEADERS,
     STEP_HEADERS,
@@ -33,7 +32,8 @@ from ui.debug_view import (
     pending_text,
     step_rows,
 )
-from ui.render import take_back
+from ui.fold import TurnFold
+from ui.gradio_approvals import ApprovalWidget, decision_for
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +46,8 @@ class DebugTab:
         self._images: dict[tuple[Any, ...], Image.Image] = {}
         self.picker: gr.Dropdown | None = None
         """The thread picker, once :func:`add_debug_tab` has laid it out (refreshed on page load)."""
+        self.approvals = ApprovalWidget("podium-debug")
+        """The approval panel under the status (the same widget as the Chat tab's)."""
 
     def diagram(self, running: Iterable[str] = (), breakpoints: Iterable[str] = ()) -> Image.Image:
         """The graph as an image with running nodes filled and breakpoints outlined (cached)."""
@@ -54,6 +56,11 @@ class DebugTab:
             png = draw.png(self.podium.graph, running=key[0], breakpoints=key[1])
             self._images[key] = Image.open(io.BytesIO(png))
         return self._images[key]
+
+    @property
+    def on_load(self) -> list[tuple[Any, Any, list[Any]]]:
+        """Refreshed on every page load: the thread picker (threads made since the page was built)."""
+        return [(self.thread_picker, None, [self.picker])] if self.picker is not None else []
 
     def thread_choices(self) -> list[tuple[str, str]]:
         """Saved threads for the picker: ``title · id`` labels, newest first."""
@@ -148,17 +155,10 @@ class DebugTab:
     def decide(self, action: str, args_text: str, thread_id: str | None, breakpoints: list[str],
                dsession: dict[str, Any]) -> Iterator[tuple[Any, ...]]:
         """Answer the thread's pending tool approval (approve, edit with ``args_text``, reject) and run on."""
-        if not thread_id or not self._pending(thread_id, dsession):
-            yield self._refuse("There is no tool call waiting for approval in this thread.")
+        decision, why = decision_for(action, args_text, self._pending(thread_id, dsession) if thread_id else [])
+        if decision is None:
+            yield self._refuse(why.replace("waiting for approval.", "waiting for approval in this thread."))
             return
-        decision: dict[str, Any] = {"action": action}
-        if action == "edit":
-            try:
-                decision["args"] = json.loads(args_text or "{}")
-            except json.JSONDecodeError as exc:
-                yield self._refuse(f"The edited arguments are not valid JSON: {exc.msg} (line {exc.lineno}). "
-                                   "Nothing was run.")
-                return
         yield from self._drive(lambda: self.podium.resume(thread_id, decision=decision, trace=True,
                                                           break_before=breakpoints),
                                thread_id, breakpoints, dsession)
@@ -198,38 +198,34 @@ class DebugTab:
                dsession: dict[str, Any]) -> Iterator[tuple[Any, ...]]:
         base = list(dsession.get("steps") or []) if thread_id and dsession.get("thread_id") == thread_id else []
         session = {"thread_id": thread_id, "steps": base, "paused": []}
-        recorder, answer, result = StepRecorder(self.podium.ledger, thread_id or ""), "", None
+        recorder, fold = StepRecorder(self.podium.ledger, thread_id or ""), TurnFold()
         try:
             for event in start():
                 done = recorder.feed(event)
-                if event.kind == "token":
-                    answer += event.data["text"]
-                elif event.kind == "retract":
-                    answer = take_back(answer, int(event.data.get("chars", 0)))
-                elif event.kind == "done":
-                    result = event.data["result"]
+                fold.apply(event)
                 if done or event.kind == "task":
                     session = {**session, "thread_id": recorder.thread or thread_id,
                                "steps": base + [r.to_dict() for r in recorder.records]}
-                    yield self._view(session, breakpoints, "Running…", answer, running=recorder.running_nodes,
+                    yield self._view(session, breakpoints, "Running…", fold.answer, running=recorder.running_nodes,
                                      live=True)
         except PodiumError as exc:
             recorder.close(exc)
             gr.Warning(exc.one_line(), duration=10)  # the status is at the top, maybe scrolled out of sight
             session = {**session, **self._where(session["thread_id"]),
                        "steps": base + [r.to_dict() for r in recorder.records]}
-            yield self._view(session, breakpoints, f"**Error:** {exc.one_line()}", answer)
+            yield self._view(session, breakpoints, f"**Error:** {exc.one_line()}", fold.answer)
             return
         except Exception as exc:  # noqa: BLE001 - the app keeps serving; the log has the traceback
             log.exception("debug run failed")
-            yield self._view(session, breakpoints, f"**Error:** {type(exc).__name__}: {exc}", answer)
+            yield self._view(session, breakpoints, f"**Error:** {type(exc).__name__}: {exc}", fold.answer)
             return
         recorder.close()
+        result = fold.result
         # The checkpoints are the record of truth once the run ends: earlier turns, inputs, branches.
         steps = [r.to_dict() for r in T.trace(self.podium, result.thread_id)]
         session = {"thread_id": result.thread_id, "paused": result.paused_before, "steps": steps,
                    "pending": list(result.pending)}
-        yield self._view(session, breakpoints, self._status(session), answer or result.answer)
+        yield self._view(session, breakpoints, self._status(session), fold.final)
 
     def _where(self, thread_id: str | None) -> dict[str, Any]:
         """Where a thread stands now (after a failed run): the nodes it is paused before, pending approvals."""
@@ -267,14 +263,6 @@ class DebugTab:
     def _unchanged(picker: Any = None) -> tuple[Any, ...]:
         return (*(gr.skip(),) * (len(VIEW) - 5), picker or gr.skip(), *(gr.skip(),) * 4)
 
-    def _approval(self, dsession: dict[str, Any]) -> tuple[Any, Any, Any]:
-        """The approval panel: shown with the first pending call and its editable arguments, else hidden."""
-        pending = dsession.get("pending") or []
-        if not pending:
-            return gr.update(visible=False), gr.skip(), gr.skip()
-        title, args = approval_text(pending[0])
-        return gr.update(visible=True), title, json.dumps(args, indent=2, ensure_ascii=False)
-
     def _view(self, dsession: dict[str, Any], breakpoints: list[str], status: str, answer: str,
               running: list[str] | None = None, live: bool = False) -> tuple[Any, ...]:
         """The tab's outputs, in :data:`VIEW` order: graph image, step table, status, answer,
@@ -289,7 +277,7 @@ class DebugTab:
         if not live:
             rows = T.checkpoint_rows(self.podium, thread) if thread and self.podium.thread_exists(thread) else []
             table, picker = checkpoint_table(rows), gr.Dropdown(choices=self.thread_choices(), value=thread)
-            panel = self._approval(dsession)
+            panel = self.approvals.shown(dsession.get("pending") or [])
         return (self.diagram(now, breakpoints), step_rows(dsession.get("steps") or []), status, redact(answer),
                 table, picker, *panel, dsession)
 
@@ -333,15 +321,7 @@ def add_debug_tab(podium: Any, parts: Any = None) -> DebugTab:
                     cont = gr.Button("Continue", scale=1, elem_id="podium-debug-continue")
                     step = gr.Button("Step", scale=1, elem_id="podium-debug-step")
                 status = gr.Markdown("Pick a thread, or run a turn.", elem_id="podium-debug-status")
-                # The id sits on an inner column: Gradio renders a Group as two nested divs sharing its elem_id.
-                with gr.Group(visible=False) as approval, gr.Column(elem_id="podium-debug-approval"):
-                    approval_info = gr.Markdown()
-                    approval_args = gr.Code(language="json", label="Arguments (edit, then press Edit)",
-                                            interactive=True, lines=3)
-                    with gr.Row():
-                        approve = gr.Button("Approve", variant="primary", elem_id="podium-debug-approve")
-                        edit = gr.Button("Edit", elem_id="podium-debug-edit")
-                        reject = gr.Button("Reject", variant="stop", elem_id="podium-debug-reject")
+                tab.approvals.build()
                 answer = gr.Markdown(elem_id="podium-debug-answer")
         # Below the graph and the controls, full width: the step table has twelve columns.
         steps = gr.Dataframe(headers=STEP_HEADERS, label="Steps (click one)", interactive=False, wrap=True,
@@ -361,16 +341,15 @@ def add_debug_tab(podium: Any, parts: Any = None) -> DebugTab:
             fork = gr.Button("Fork", scale=1, elem_id="podium-debug-fork")
         note = gr.Markdown(elem_id="podium-debug-branch-status")
     tab.picker = thread
-    view = [graph, steps, status, answer, checkpoints, thread, approval, approval_info, approval_args, dsession]
+    view = [graph, steps, status, answer, checkpoints, thread, *tab.approvals.components(), dsession]
     queued = {"concurrency_id": "chat", "concurrency_limit": CHAT_CONCURRENCY, "show_progress": "minimal"}
     run.click(tab.run, [message, thread, breaks, model, dsession], view,
               api_name="debug_run", **queued)
     cont.click(tab.resume, [thread, breaks, dsession], view, api_name="debug_continue", **queued)
     step.click(tab.step, [thread, breaks, dsession], view, api_name="debug_step", **queued)
     replay.click(tab.replay, [thread, checkpoint, breaks, dsession], view, api_name="debug_replay", **queued)
-    for button, action in ((approve, "approve"), (edit, "edit"), (reject, "reject")):
-        button.click(_decider(tab, action), [approval_args, thread, breaks, dsession], view,
-                     api_name=f"debug_{action}", **queued)
+    tab.approvals.wire(lambda action: _decider(tab, action), [thread, breaks, dsession], view, api_prefix="debug_",
+                       **queued)
     light = {"concurrency_limit": None}
     load.click(tab.load, [thread, breaks, dsession], view, api_name="debug_load", **light)
     thread.input(tab.load, [thread, breaks, dsession], view, api_name=False, **light)

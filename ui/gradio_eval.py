@@ -52,6 +52,11 @@ class EvalTab:
     pool_choices: Callable[[], Any]
     """Reads the arena's pool afresh."""
 
+    @property
+    def on_load(self) -> list[tuple[Any, Any, list[Any]]]:
+        """Refreshed on every page load (see ``ui.gradio_app.TABS``): the arena's pool, then the views."""
+        return [(self.pool_choices, None, [self.pool]), (self.refresh, None, self.views)]
+
 
 def _stream_both(podium: Any, prompt: str, specs: dict[str, str]) -> Any:
     """Stream two answers at once; yields ``(side, text_so_far, finished)`` as tokens arrive."""
@@ -83,8 +88,8 @@ def _stream_both(podium: Any, prompt: str, specs: dict[str, str]) -> Any:
         yield texts["a"], texts["b"], finished == 2
 
 
-def add_eval_tab(podium: Any) -> EvalTab:
-    """Build the Evaluation tab inside the app's ``gr.Tabs``."""
+def add_eval_tab(podium: Any, parts: Any = None) -> EvalTab:
+    """Build the Evaluation tab inside the app's ``gr.Tabs`` (``parts``: the Chat tab's, unused here)."""
     from tools.evals.arena import Vote, open_arena
     from tools.evals.benchmarks import BENCHMARKS
     from tools.evals.leaderboard import PLOTS, board_for, export, figure

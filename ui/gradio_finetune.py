@@ -89,8 +89,9 @@ def _chart(points: list[dict[str, float]]) -> Any:
     return pd.DataFrame(points or [{"step": 0, "loss": None}])
 
 
-def add_finetune_tab(podium: Any, chat_model: Any) -> FinetuneTab:
-    """Build the Fine-tune tab; "Chat with it" points the Chat tab's model picker (``chat_model``) at the result."""
+def add_finetune_tab(podium: Any, parts: Any) -> FinetuneTab:
+    """Build the Fine-tune tab; "Chat with it" points the Chat tab's model picker (``parts.model``) at the result."""
+    chat_model = parts.model
     from models.registry import known_models
 
     tab = FinetuneTab(podium)

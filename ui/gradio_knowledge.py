@@ -68,6 +68,11 @@ class KnowledgeTab:
         self.outputs: list[Any] = []
         """What :meth:`listing` updates: the collections table and both collection pickers."""
 
+    @property
+    def on_load(self) -> list[tuple[Any, Any, list[Any]]]:
+        """Refreshed on every page load: the collections (ingested since, by the CLI too)."""
+        return [(self.listing, None, self.outputs)] if self.outputs else []
+
     def names(self) -> list[str]:
         """Collection names (none before the first ingest)."""
         return [c["name"] for c in self.kb.collections()] if self.kb.usable() else []

@@ -47,15 +47,44 @@ def model_row(spec: ModelSpec) -> dict[str, Any]:
     }
 
 
-def usage_footer(model: str, usage: dict[str, Any]) -> str:
-    """The one-line footer under an answer: model, tokens, speed, cost."""
+LOCAL_PROVIDERS = frozenset({"llamacpp", "scripted"})
+"""Providers that run on this machine: a call to them costs nothing."""
+
+
+def unpriced(usage: dict[str, Any]) -> list[str]:
+    """The models of a turn whose calls have no price (a remote model missing from the price table)."""
+    if usage.get("unpriced") is not None:
+        return list(usage["unpriced"])
+    calls = usage.get("calls") or []
+    return sorted({str(c.get("model")) for c in calls
+                   if "cost_usd" in c and c["cost_usd"] is None and c.get("outcome") != "running"})
+
+
+def cost_text(usage: dict[str, Any]) -> str:
+    """A turn's cost: ``free (local)``, dollars (6 decimals below a cent), or why it is unknown, never a false $0."""
+    unknown = unpriced(usage)
+    if unknown or ("cost_usd" in usage and usage["cost_usd"] is None):
+        return f"cost unknown: no price for {', '.join(unknown)}" if unknown else "cost unknown"
+    cost = usage.get("cost_usd") or 0
+    if cost:
+        return f"${cost:.6f}" if cost < 0.01 else f"${cost:.4f}"
+    providers = {c.get("provider") for c in usage.get("calls") or []}
+    return "free (local)" if providers and providers <= LOCAL_PROVIDERS else "$0"
+
+
+def footer(model: str, usage: dict[str, Any]) -> str:
+    """The one line under an answer, in the terminal and the web app: model, tokens, ttft, tokens/s, cost.
+
+    Speed is the answering call's own generation rate from the ledger (tokens after the
+    first one over the time they took), not the turn's tokens over its whole latency.
+    """
+    answered = [c for c in usage.get("calls") or [] if c.get("outcome") == "ok"]
+    speed = answered[-1].get("tokens_per_s") if answered else None
     ttft = usage.get("ttft_s")
-    latency = usage.get("latency_s") or 0
-    completion = usage.get("completion_tokens", 0)
-    speed = f"{completion / (latency - (ttft or 0)):.1f} tok/s" if latency and latency > (ttft or 0) else "-"
-    head = f"{model} · {usage.get('prompt_tokens', 0)}+{completion} tokens"
-    timing = f" · ttft {ttft:.2f}s · {speed}" if ttft is not None else ""
-    return f"{head}{timing} · ${usage.get('cost_usd', 0):.6f}"
+    parts = [model, f"{usage.get('prompt_tokens', 0)}+{usage.get('completion_tokens', 0)} tokens",
+             f"ttft {ttft:.2f}s" if ttft is not None else "", f"{speed:.1f} tok/s" if speed else "",
+             cost_text(usage)]
+    return " · ".join(p for p in parts if p)
 
 
 def take_back(text: str, chars: int) -> str:

@@ -10,16 +10,14 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from models.failures import StructuredOutputError
 from podium.errors import PodiumError
 from tools.datagen import diversity, prompts
+from tools.datagen.job import Job
 from tools.datagen.prompts import Variation
 from tools.datagen.schema import Validator, grammar_schema
-
-if TYPE_CHECKING:
-    from tools.datagen.engine import Job
 
 ANSWER_TOKENS = 256
 """Most tokens of one assistant reply in chat mode (unless ``--max-tokens`` says otherwise)."""

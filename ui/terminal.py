@@ -1,0 +1,176 @@
+"""The terminal shell every ``podium`` command shares: consoles, the app, printing a run, Ctrl-C, approvals shown.
+
+A run's events are folded by :class:`ui.fold.TurnFold` as everywhere else; this module only
+decides what reaches the terminal and when. Command modules (``ui/cli_*.py``) import from
+here, never from :mod:`ui.cli`, so the commands and the entry point do not import each other.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import signal
+import sys
+import threading
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import typer
+from rich.console import Console
+
+from podium.settings import load_settings
+from ui.fold import TurnFold
+from ui.render import footer
+
+out = Console(highlight=False, soft_wrap=True)
+"""Standard output: answers and tables."""
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+"""Standard error: notices, footers, errors."""
+
+PENDING_EXIT = 3
+"""Exit status of a command that stopped with a tool call waiting for approval."""
+
+RETRACTED = "· the text above came from an attempt that failed; the answer starts again below"
+"""What a terminal prints when a failed attempt's streamed text is taken back (a terminal cannot unprint)."""
+
+
+def open_app() -> Any:
+    """The process's :class:`graph.app.PodiumApp` on the settings from the environment."""
+    from graph.app import PodiumApp
+
+    return PodiumApp(load_settings())
+
+
+def print_json(data: Any) -> None:
+    """One JSON document on stdout."""
+    sys.stdout.write(json.dumps(data, ensure_ascii=False, default=str) + "\n")
+
+
+class AnswerPrinter:
+    """Answer tokens to stdout: live on a terminal; into a pipe or a file, held until the turn ends
+    (unless ``PODIUM_STREAM=1`` asks for them live there too).
+
+    Held text is the fold's answer, so a failed attempt's words never reach a file; a
+    terminal cannot unprint, so it is told which text to ignore.
+    """
+
+    def __init__(self, *, stream: bool = False, prefix: str = "") -> None:
+        self.live = out.is_terminal or stream
+        """Print tokens as they come (a terminal, or ``PODIUM_STREAM=1``), else hold them."""
+        if prefix:  # podium chat's "podium> ", printed at once
+            out.print(prefix, end="", style="bold green", markup=False)
+        self.mid_line = bool(prefix)
+        """Text was printed and no newline followed it yet."""
+
+    def token(self, text: str) -> None:
+        """One streamed piece of the answer (printed now when live)."""
+        if self.live:
+            out.print(text, end="", markup=False, highlight=False)
+            self.mid_line = True
+
+    def retract(self, chars: int) -> None:
+        """A failed attempt's last ``chars`` characters were taken back: a live terminal says so."""
+        if self.live:
+            err.print("\n" + RETRACTED, style="dim", markup=False)
+            self.mid_line = False
+
+    def end_line(self) -> None:
+        """End a live answer's line (a turn failed or was stopped mid-answer), so messages start afresh."""
+        if self.mid_line:
+            out.print()
+            self.mid_line = False
+
+    def flush(self, held: str = "") -> None:
+        """The turn has ended: print the ``held`` answer when tokens were not printed live."""
+        if held and not self.live:
+            out.print(held, end="", markup=False, highlight=False)
+
+
+def drive(events: Iterable[Any], *, as_json: bool, stream: bool = False, prefix: str = "") -> Any:
+    """Print a run's answer tokens and notices as they stream; return its :class:`TurnResult`.
+
+    ``stream`` prints tokens live even into a pipe (``PODIUM_STREAM``); a run that fails or
+    is stopped prints none of the text it held. ``prefix`` starts the answer's line.
+    """
+    fold, printer = TurnFold(), AnswerPrinter(stream=stream, prefix=prefix)
+    try:
+        for event in events:
+            fold.apply(event)
+            if as_json:
+                continue
+            if event.kind == "token":
+                printer.token(event.data["text"])
+            elif event.kind == "notice" and event.data.get("text"):
+                printer.end_line()
+                err.print("· " + event.data["text"], style="dim", markup=False)
+            elif event.kind == "retract":
+                printer.retract(int(event.data.get("chars", 0)))
+    except BaseException:
+        printer.end_line()
+        raise
+    if not as_json:
+        printer.flush(fold.answer)
+    return fold.result
+
+
+@contextmanager
+def ctrl_c_stops(*, quit_code: int | None = 130) -> Iterator[list[Any]]:
+    """The callbacks of a run that Ctrl-C stops at the next token, as the web app's Stop button does.
+
+    LangGraph generates in a worker thread that a ``KeyboardInterrupt`` in the main thread
+    does not stop, so Ctrl-C only sets a stop event (``StopSignal`` raises at the next token
+    and the turn is rolled back); a second Ctrl-C interrupts at once. A stopped run prints
+    one line, then exits with ``quit_code``, or returns (``None``: ``podium chat`` goes on).
+    """
+    from ui.session import StopSignal, TurnStopped
+
+    event = threading.Event()
+    previous = None
+
+    def on_sigint(signum: int, frame: Any) -> None:
+        if event.is_set():  # asked twice: stop waiting for the next token
+            signal.signal(signal.SIGINT, previous or signal.default_int_handler)
+            raise KeyboardInterrupt
+        event.set()
+
+    if threading.current_thread() is threading.main_thread():  # only the main thread may handle signals
+        previous = signal.signal(signal.SIGINT, on_sigint)
+    manager_log = logging.getLogger("langchain_core.callbacks.manager")
+    manager_log.addFilter(_quiet_stop)  # LangChain logs the stop as a callback error before re-raising it
+    try:
+        yield [StopSignal(event)]
+    except (TurnStopped, KeyboardInterrupt):
+        err.print("■ stopped: nothing of this turn was saved", style="yellow", markup=False)
+        if quit_code is not None:
+            raise typer.Exit(quit_code) from None
+    finally:
+        manager_log.removeFilter(_quiet_stop)
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
+
+
+def _quiet_stop(record: logging.LogRecord) -> bool:
+    return "TurnStopped" not in record.getMessage()
+
+
+def finish(result: Any, *, as_json: bool) -> None:
+    """Print the result (JSON, or a footer), then exit with status 3 when a call awaits approval."""
+    if as_json:
+        print_json(result.to_dict())
+    else:
+        out.print()
+        err.print(f"{footer(result.model, result.usage)} · thread {result.thread_id}", style="dim", markup=False)
+        for call in result.pending:
+            show_pending(call, result.thread_id)
+    if result.pending:
+        raise typer.Exit(PENDING_EXIT)
+
+
+def show_pending(call: dict[str, Any], thread_id: str | None = None) -> None:
+    """Describe one call waiting for approval (on stderr), with how to answer it."""
+    err.print(f"⏸ {call.get('name')} needs your approval to run with:", style="yellow", markup=False)
+    err.print(json.dumps(call.get("args", {}), indent=2, ensure_ascii=False), markup=False, highlight=False)
+    if thread_id:
+        err.print(f"answer with: podium resume {thread_id} --approve | --reject | --edit '<JSON arguments>'",
+                  style="dim", markup=False)
