@@ -77,8 +77,10 @@ def test_approval_decisions_are_read_once_for_both_tabs():
     assert [b.elem_id for b in debug.buttons.values()] == ["podium-debug-approve", "podium-debug-edit",
                                                           "podium-debug-reject"]
     group, title, args = debug.shown(pending)
-    assert group.visible is True and "python" in title and '"print(1)"' in args
-    assert debug.shown([])[0].visible is False
+    assert group["visible"] is True and "python" in title and '"print(1)"' in args
+    assert debug.shown([])[0]["visible"] is False
+    assert ApprovalWidget("podium-debug", fixed=True).shown(pending)[0]["visible"] is True, "before it is laid out"
+    assert ApprovalWidget("podium").shown(pending) == (), "a chat panel never laid out has no outputs"
 
 
 def _modules(prefix: str) -> set[str]:

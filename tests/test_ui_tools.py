@@ -72,7 +72,7 @@ def test_approve_runs_the_call_and_finishes_the_turn(paused, app: PodiumApp):
     with gr.Blocks():
         tab.approvals.build()
         group, title, args = tab.approvals.shown(session["pending"])
-    assert group.visible is True and "`python`" in title and json.loads(args) == {"code": "print(6*7)"}
+    assert group["visible"] is True and "`python`" in title and json.loads(args) == {"code": "print(6*7)"}
     chat, session = decide(tab, "approve", session)
     steps = work(chat)
     assert steps["✓ Approved"] and "42" in steps["⚒ python"]["content"]

@@ -34,10 +34,15 @@ def decision_for(action: str, args_text: str, pending: list[Any]) -> tuple[dict[
 
 
 class ApprovalWidget:
-    """The panel, laid out once per tab; ``prefix`` names its element ids (``<prefix>-approve``...)."""
+    """The panel, laid out once per tab; ``prefix`` names its element ids (``<prefix>-approve``...).
 
-    def __init__(self, prefix: str = "podium") -> None:
+    ``fixed``: its three outputs are always among the handlers' outputs (the Debug tab's), so
+    :meth:`shown` and :meth:`hidden` give them even before the panel is laid out (tests without a page).
+    """
+
+    def __init__(self, prefix: str = "podium", *, fixed: bool = False) -> None:
         self.prefix = prefix
+        self.fixed = fixed
         self.buttons: dict[str, Any] = {}
         self._parts: list[Any] = []
 
@@ -63,15 +68,15 @@ class ApprovalWidget:
         return list(self._parts)
 
     def hidden(self) -> tuple[Any, ...]:
-        """Updates that hide the panel (none when it was never laid out)."""
-        return (gr.Group(visible=False), gr.skip(), gr.skip()) if self._parts else ()
+        """Updates that hide the panel (none when it was never laid out, unless ``fixed``)."""
+        return (gr.update(visible=False), gr.skip(), gr.skip()) if self._parts or self.fixed else ()
 
     def shown(self, pending: list[Any]) -> tuple[Any, ...]:
         """Updates that show the first pending approval, or hide the panel when none is pending."""
-        if not self._parts or not pending:
+        if not pending or not (self._parts or self.fixed):
             return self.hidden()
         title, args = approval_text(pending[0])
-        return gr.Group(visible=True), title, json.dumps(args, indent=2, ensure_ascii=False)
+        return gr.update(visible=True), title, json.dumps(args, indent=2, ensure_ascii=False)
 
     def wire(self, handler: Callable[[str], Callable[..., Any]], inputs: list[Any], outputs: list[Any], *,
              api_prefix: str, **options: Any) -> None:

@@ -46,7 +46,7 @@ class DebugTab:
         self._images: dict[tuple[Any, ...], Image.Image] = {}
         self.picker: gr.Dropdown | None = None
         """The thread picker, once :func:`add_debug_tab` has laid it out (refreshed on page load)."""
-        self.approvals = ApprovalWidget("podium-debug")
+        self.approvals = ApprovalWidget("podium-debug", fixed=True)
         """The approval panel under the status (the same widget as the Chat tab's)."""
 
     def diagram(self, running: Iterable[str] = (), breakpoints: Iterable[str] = ()) -> Image.Image:
