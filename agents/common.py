@@ -8,7 +8,8 @@ from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 
 from agents.contract import Context, State
 from models import routing
-from models.call import CallSite, stream_event
+from models.call import CallSite
+from models.events import stream_event
 from models.fit import fit_to_context
 from models.structured import Schema
 

@@ -17,10 +17,10 @@ from typing import TYPE_CHECKING, Any
 
 from langchain_core.language_models.chat_models import BaseChatModel
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage, HumanMessage
-from langgraph.config import get_stream_writer
 
 from models import routing
 from models.chunks import merge
+from models.events import stream_event
 from models.failures import DeadlineError, StructuredOutputError, TruncatedStreamError, classify, error_class
 from models.fit import fit_to_context
 from models.registry import ModelPool, structured_options
@@ -35,14 +35,6 @@ if TYPE_CHECKING:
 
 Notify = Callable[..., None]
 """Receives ``(kind, **data)`` events: ``notice`` (text for the user) and ``retract`` (take back streamed text)."""
-
-
-def stream_event(kind: str, **data: Any) -> None:
-    """Send an event on the running graph's custom stream (shown live by every front end); a no-op outside a run."""
-    try:
-        get_stream_writer()({"kind": kind, **data})
-    except RuntimeError:  # called outside a graph run (a unit test of a helper)
-        pass
 
 
 @dataclass(frozen=True)

@@ -77,7 +77,7 @@ def build(spec: ModelSpec, settings: Settings) -> BaseChatModel:
         def _stream(self, messages: list[BaseMessage], stop: list[str] | None = None,
                     run_manager: CallbackManagerForLLMRun | None = None,
                     **kwargs: Any) -> Iterator[ChatGenerationChunk]:
-            from models.call import stream_event  # the engine imports the registry, which imports this module
+            from models.events import stream_event
 
             started = time.perf_counter()
             if not is_warm(spec.extra["base_url"]):

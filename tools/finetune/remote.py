@@ -18,7 +18,7 @@ from podium.settings import Settings
 from tools.finetune.resources import modal_ready
 
 if TYPE_CHECKING:
-    from tools.finetune.run import Event, Plan
+    from tools.finetune.plan import Event, Plan
 
 APP_FILE = Path(__file__).resolve().parents[2] / "modal_app.py"
 

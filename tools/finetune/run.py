@@ -12,7 +12,7 @@ import json
 import shutil
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -21,61 +21,14 @@ from podium.errors import ConfigError
 from podium.settings import Settings
 from tools.finetune import data as ftdata
 from tools.finetune.evaluate import exact_match, held_out
+from tools.finetune.plan import Event, Plan, Request
 from tools.finetune.resources import check_memory, supported_architectures
-from tools.finetune.train import Progress, TrainConfig
+from tools.finetune.train import Progress
 
 MERGES = ("f16", "q8_0", "q4_k_m")
 """Merged GGUF formats ``--merge`` writes."""
 FOUR_BIT_WARNING = ("re-quantizing a merged model to 4-bit can erase a small fine-tune (in our tests it recalled "
                     "0 of 3 facts); the adapter and the f16/q8_0 merges keep it: compare the scores below")
-
-Event = Callable[[dict[str, Any]], None]
-
-
-@dataclass
-class Request:
-    """What ``podium finetune run`` (or the Fine-tune tab) asks for."""
-
-    base: str
-    """Base model spec (a llama.cpp GGUF)."""
-    data: Path
-    """Chat JSONL."""
-    name: str
-    """Registry name of the result."""
-    config: TrainConfig = field(default_factory=TrainConfig)
-    """Hyperparameters."""
-    val: Path | None = None
-    """Held-out conversations; else ``val_fraction`` of ``data``."""
-    val_fraction: float = 0.2
-    """Share of ``data`` held out when ``val`` is not given."""
-    max_length: int = 512
-    """Tokens per example; longer ones are cut (and reported)."""
-    merge: str | None = None
-    """Also write a merged GGUF: ``f16``, ``q8_0`` or ``q4_k_m``."""
-    eval_limit: int = 20
-    """Held-out prompts answered by each model for exact match."""
-    benchmarks: list[str] = field(default_factory=list)
-    """``podium eval`` benchmarks scored for base and fine-tune after registration."""
-    benchmark_limit: int = 50
-    """Items per benchmark."""
-
-
-@dataclass
-class Plan:
-    """A checked request: resolved base, tokenized splits and their statistics."""
-
-    request: Request
-    base_path: Path
-    architecture: str
-    tokenizer: ftdata.ChatTokenizer
-    train: list[dict[str, list[int]]]
-    val: list[dict[str, list[int]]]
-    val_conversations: list[Any]
-    stats: dict[str, Any]
-    steps: int
-    memory: dict[str, float]
-    settings: Settings
-
 
 def prepare(data: Path, base: str, settings: Settings, *, val: Path | None = None, val_fraction: float = 0.2,
             max_length: int = 512, seed: int = 0) -> tuple[ftdata.ChatTokenizer, dict[str, Any], tuple[Any, ...]]:
