@@ -18,8 +18,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from models.batch import complete_batch, local_model  # noqa: E402
+from models.batch import complete_batch  # noqa: E402
 from models.llamacpp import default_threads  # noqa: E402
+from models.registry import local_model  # noqa: E402
 from podium.settings import Settings  # noqa: E402
 
 RUNS = int(os.environ.get("BENCH_RUNS", "3"))

@@ -20,7 +20,7 @@ The API (``complete_batch`` and ``loglikelihood`` are also methods of
   for each ``(context, continuations)`` request, the log-probability of every continuation after the
   context (``logprob``, ``greedy``, ``token_logprobs``, ``tokens``), the shared context decoded once.
   Tokens are split as lm-evaluation-harness splits them.
-- :func:`local_model` ``(spec, settings)``: the shared instance of a ``llamacpp/...`` spec, base
+- :func:`models.registry.local_model` ``(spec, settings)``: the shared instance of a ``llamacpp/...`` spec, base
   models (no chat template) included, to pass as ``model``.
 
 ``model`` is a :class:`~models.llamacpp.ChatLlamaCpp` or its :class:`~models.llamacpp.Loaded`.
@@ -44,7 +44,7 @@ from models.gbnf import check, compiled, schema_grammar
 from models.scoring import Score, loglikelihood
 from podium.errors import ConfigError, ContextOverflowError
 
-__all__ = ["PARALLEL", "Completion", "Score", "complete_batch", "local_model", "loglikelihood"]
+__all__ = ["PARALLEL", "Completion", "Score", "complete_batch", "loglikelihood"]
 
 Prompt = str | Sequence[Mapping[str, str]] | Sequence[int]
 """Raw text, chat messages, or token ids."""
@@ -241,15 +241,3 @@ def _step(engine: Engine, job: _Job, token: int) -> bool:
         job.finish = "length"
         return True
     return False
-
-
-def local_model(spec: str, settings: Any) -> Any:
-    """The process's shared llama.cpp instance of a local spec, base models included, for these functions."""
-    from models import registry
-    from models.llamacpp import load
-
-    described = registry.resolve(spec, settings)
-    if described.provider != "llamacpp" or described.path is None:
-        raise ConfigError(f"{spec} is not a local llama.cpp model", setting="model",
-                          hint="batched generation and scoring run on llamacpp/... models")
-    return load(described.path, described.context_length, settings.n_threads, described.extra.get("lora_path") or None)

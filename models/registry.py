@@ -116,3 +116,14 @@ class ModelPool:
             if spec not in self._models:
                 self._models[spec] = build(described, self.settings)
             return self._models[spec]
+
+
+def local_model(spec: str, settings: Any) -> Any:
+    """The process's shared llama.cpp instance of a local spec, base models included, for these functions."""
+    from models.llamacpp import load
+
+    described = resolve(spec, settings)
+    if described.provider != "llamacpp" or described.path is None:
+        raise ConfigError(f"{spec} is not a local llama.cpp model", setting="model",
+                          hint="batched generation and scoring run on llamacpp/... models")
+    return load(described.path, described.context_length, settings.n_threads, described.extra.get("lora_path") or None)

@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 
 from models import registry
-from models.batch import complete_batch, local_model, loglikelihood
+from models.batch import complete_batch, loglikelihood
 from models.gbnf import compiled, schema_grammar
+from models.registry import local_model
 from podium.errors import ConfigError, ContextOverflowError
 from podium.settings import Settings
 from tests.conftest import LOCAL_MODEL
