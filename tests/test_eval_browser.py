@@ -8,6 +8,8 @@ OpenAI-compatible server on 127.0.0.1 (``openai/smollm2``), both scored first by
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from tests.conftest import LOCAL_MODEL
@@ -15,6 +17,8 @@ from tests.test_browser import CHROMIUM, CHROMIUM_ARGS, save
 from tests.ui_server import serve_ui
 
 REMOTE = "openai/smollm2"
+REVEALED: list[str] = []
+"""The two models the arena test's vote named (the pool holds three; the draw picks two)."""
 
 pytestmark = [
     pytest.mark.slow,  # about 17 minutes on this shared 2-core machine under load; run it with -m slow
@@ -79,6 +83,7 @@ def test_arena_battle_vote_and_reveal(page, tmp_path) -> None:
     reveal = page.locator("#arena-reveal")
     expect(reveal).to_contain_text("Model A was", timeout=30_000)
     assert "Vote recorded" in reveal.inner_text()
+    REVEALED.extend(re.search(r"Model A was (\S+), model B was (\S+):", reveal.inner_text()).groups())
     expect(page.locator("#arena-vote-1")).to_be_disabled()
     save(page, tmp_path, "eval-arena-reveal.png")
 
@@ -92,7 +97,8 @@ def test_leaderboard_table_plots_and_export(page, tmp_path) -> None:
     table = page.locator("#eval-leaderboard")
     for model in (LOCAL_MODEL, REMOTE):  # Gradio's table keeps hidden copies of its cells: the visible one counts
         table.get_by_text(model).filter(visible=True).first.wait_for(timeout=60_000)
-    page.locator("#eval-arena").get_by_text(REMOTE).filter(visible=True).first.wait_for(timeout=60_000)
+    voted = REVEALED[0] if REVEALED else LOCAL_MODEL
+    page.locator("#eval-arena").get_by_text(voted).filter(visible=True).first.wait_for(timeout=60_000)
     expect(page.locator(".js-plotly-plot, img[src^='data:image'], .matplotlib img, [data-testid='matplotlib'] img")
            .first).to_be_visible(timeout=30_000)
     page.locator("#eval-export").click()
