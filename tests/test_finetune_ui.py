@@ -30,6 +30,22 @@ def page(tmp_path_factory: pytest.TempPathFactory):
         browser.close()
 
 
+def page_url(page) -> str:
+    return page.context.pages[0].url
+
+
+def test_a_bad_file_is_a_one_line_error_in_the_tab(page, tmp_path: Path):
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"messages": []}\n')
+    page = page.context.new_page()  # a tab of its own: the other test's upload box stays empty
+    page.goto(page_url(page))
+    page.get_by_role("tab", name="Fine-tune").click()
+    page.locator("#podium-ft-data input[type=file]").set_input_files(str(bad))
+    page.locator("#podium-ft-name textarea, #podium-ft-name input").first.fill("nope")
+    page.locator("#podium-ft-start").click()
+    page.get_by_text("bad.jsonl line 1").first.wait_for(timeout=120_000)
+
+
 def test_fine_tune_tab_trains_shows_loss_and_scores_then_chats_with_it(page, tmp_path: Path):
     data = write_jsonl(tmp_path / "facts.jsonl", TRAIN_QUESTIONS)
     held = write_jsonl(tmp_path / "held.jsonl", HELD_OUT_QUESTIONS)
@@ -49,13 +65,3 @@ def test_fine_tune_tab_trains_shows_loss_and_scores_then_chats_with_it(page, tmp
     page.get_by_text("The Chat tab now answers with llamacpp/ui-capybara").wait_for()
     page.get_by_role("tab", name="Chat").click()
     assert page.locator("#podium-model input").input_value() == "llamacpp/ui-capybara"
-
-
-def test_a_bad_file_is_a_one_line_error_in_the_tab(page, tmp_path: Path):
-    bad = tmp_path / "bad.jsonl"
-    bad.write_text('{"messages": []}\n')
-    page.get_by_role("tab", name="Fine-tune").click()
-    page.locator("#podium-ft-data input[type=file]").set_input_files(str(bad))
-    page.locator("#podium-ft-name textarea, #podium-ft-name input").first.fill("nope")
-    page.locator("#podium-ft-start").click()
-    page.get_by_text("bad.jsonl line 1").first.wait_for(timeout=120_000)
