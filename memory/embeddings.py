@@ -189,8 +189,9 @@ class OpenAIEmbedder:
         self.batch_size = batch_size
         self.max_retries = 2
         """Retries of a failed request (by the OpenAI client, with its backoff)."""
-        self._client_args = {"api_key": key or "not-needed-for-local-servers", "base_url": settings.openai_base_url,
-                             "timeout": settings.request_timeout_s}
+        self._client_args: dict[str, Any] = {"api_key": key or "not-needed-for-local-servers",
+                                             "base_url": settings.openai_base_url,
+                                             "timeout": settings.request_timeout_s}
         self._client: Any = None
         self._queries = _QueryCache(self.embed)
 
@@ -205,7 +206,7 @@ class OpenAIEmbedder:
         from podium.errors import ModelError
 
         self._client = self._client or OpenAI(**self._client_args, max_retries=self.max_retries)
-        rows: list[list[float]] = []
+        rows: list[np.ndarray] = []
         for start in range(0, len(texts), self.batch_size):
             try:
                 batch = list(texts[start:start + self.batch_size])

@@ -43,7 +43,9 @@ def _front_matter(lines: list[str]) -> list[str]:
 
 def markdown_blocks(text: str) -> list[Block]:
     """Headings (ATX and setext), fenced code, and blank-line separated paragraphs."""
-    outline, blocks, para = _Outline(), [], []
+    outline = _Outline()
+    blocks: list[Block] = []
+    para: list[str] = []
     lines = _front_matter(text.splitlines())
     fence: str | None = None
     code: list[str] = []
@@ -135,7 +137,9 @@ class _HTMLBlocks(HTMLParser):
 
     def __init__(self) -> None:
         super().__init__(convert_charrefs=True)
-        self.outline, self.blocks, self.text = _Outline(), [], []
+        self.outline = _Outline()
+        self.blocks: list[Block] = []
+        self.text: list[str] = []
         self.skip = 0
         self.pre = 0
         self.heading: int | None = None

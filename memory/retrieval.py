@@ -20,7 +20,9 @@ from podium.errors import ConfigError
 class Searchable(Protocol):
     """What a search needs from a knowledge base (:class:`memory.store.KnowledgeBase` is one)."""
 
-    embedder: Embedder
+    @property
+    def embedder(self) -> Embedder:
+        """The embedding model the collections were built with."""
 
     def collection(self, name: str) -> Any:
         """The Chroma collection called ``name``."""

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -141,16 +141,16 @@ class Settings(BaseSettings):
     @classmethod
     def _not_negative(cls, value: float | None, info: ValidationInfo) -> float | None:
         if value is not None and value < 0:
-            raise ConfigError(f"PODIUM_{info.field_name.upper()} is negative ({value})",
-                              setting=f"PODIUM_{info.field_name.upper()}", hint="use 0 or a positive number")
+            setting = _env_name(info)
+            raise ConfigError(f"{setting} is negative ({value})", setting=setting, hint="use 0 or a positive number")
         return value
 
     @field_validator("max_tokens", "n_threads", mode="after")
     @classmethod
     def _at_least_one(cls, value: int | None, info: ValidationInfo) -> int | None:
         if value is not None and value < 1:
-            raise ConfigError(f"PODIUM_{info.field_name.upper()} must be at least 1 ({value})",
-                              setting=f"PODIUM_{info.field_name.upper()}",
+            setting = _env_name(info)
+            raise ConfigError(f"{setting} must be at least 1 ({value})", setting=setting,
                               hint="use a whole number of 1 or more" + (" (or unset it for every core but one)"
                                                                         if info.field_name == "n_threads" else ""))
         return value
@@ -185,14 +185,14 @@ class Settings(BaseSettings):
     @classmethod
     def _positive(cls, value: float, info: ValidationInfo) -> float:
         if value <= 0:
-            raise ConfigError(f"PODIUM_{info.field_name.upper()} must be positive ({value})",
-                              setting=f"PODIUM_{info.field_name.upper()}", hint="use a number above 0")
+            setting = _env_name(info)
+            raise ConfigError(f"{setting} must be positive ({value})", setting=setting, hint="use a number above 0")
         return value
 
     @field_validator("agent_models", "timeouts", "best_for", mode="before")
     @classmethod
     def _split_pairs(cls, value: object, info: ValidationInfo) -> object:
-        setting = f"PODIUM_{info.field_name.upper()}"
+        setting = _env_name(info)
         if isinstance(value, str):
             try:
                 value = json.loads(value) if value.strip().startswith("{") else dict(
@@ -230,6 +230,12 @@ class Settings(BaseSettings):
         return _make_dir(self.workspace, "PODIUM_WORKSPACE")
 
 
+def _env_name(info: ValidationInfo) -> str:
+    """The environment variable of the field a field validator checks (pydantic always names that field)."""
+    assert info.field_name is not None, "a field validator always has a field name"
+    return f"PODIUM_{info.field_name.upper()}"
+
+
 def _make_dir(path: Path, setting: str) -> Path:
     """Create a settings folder, or raise a one-line :class:`ConfigError` naming the setting."""
     try:
@@ -243,7 +249,7 @@ def _make_dir(path: Path, setting: str) -> Path:
     return path
 
 
-def load_settings(**overrides: object) -> Settings:
+def load_settings(**overrides: Any) -> Settings:
     """Build the settings from the environment (and ``PODIUM_ENV_FILE`` when set)."""
     env_file = os.environ.get("PODIUM_ENV_FILE") or None
     if env_file is not None and not Path(env_file).expanduser().is_file():
@@ -252,6 +258,8 @@ def load_settings(**overrides: object) -> Settings:
                           hint="name a .env file of KEY=value lines, or unset PODIUM_ENV_FILE")
     env_file = str(Path(env_file).expanduser()) if env_file else None
     try:
+        # BaseSettings takes `_env_file` in __init__, but the dataclass_transform signature mypy reads lists
+        # the fields only.
         return Settings(_env_file=env_file, **overrides)  # type: ignore[call-arg]
     except (ValidationError, SettingsError, ValueError) as exc:
         raise ConfigError(f"invalid setting: {_first_problem(exc)}", setting="environment",
