@@ -237,3 +237,18 @@ def test_limits_come_from_the_settings_and_bad_ones_are_one_line_errors(tmp_path
     monkeypatch.setenv("PODIUM_SANDBOX_CPU_S", "0")
     with pytest.raises(ConfigError, match="PODIUM_SANDBOX_CPU_S must be positive"):
         load_settings()
+
+
+def test_snippets_run_in_a_process_holding_descriptors_past_1024(sandbox):
+    """A long-lived server holds many files and sockets; waiting on a snippet must not use select(), which
+    refuses descriptor numbers of 1024 and more (the tool then failed with 'filedescriptor out of range')."""
+    held = []
+    try:
+        while not held or held[-1] < 1100:
+            held.append(os.open(os.devnull, os.O_RDONLY))
+        result = sandbox.run("print(6 * 8)")
+    finally:
+        for fd in held:
+            os.close(fd)
+    assert result.ok, result.message
+    assert result.stdout.strip() == "48"

@@ -81,8 +81,10 @@ def _wait_exit(proc: subprocess.Popen, timeout_s: float) -> bool:
             return True
         except subprocess.TimeoutExpired:
             return False
-    try:
-        return bool(select.select([pidfd], [], [], timeout_s)[0])
+    try:  # poll, not select: select() fails on descriptors numbered 1024 and up (a busy server has them)
+        poller = select.poll()
+        poller.register(pidfd, select.POLLIN)
+        return bool(poller.poll(max(0, int(timeout_s * 1000))))
     finally:
         os.close(pidfd)
 
