@@ -121,7 +121,7 @@ def test_check_names_the_setting_of_an_unknown_model_or_policy(settings, pool, t
             routing.check(settings, pool, **kwargs)
         assert info.value.setting == setting, kwargs
     for updates, setting in [({"fallbacks": ["openai/"]}, "PODIUM_FALLBACKS"), ({"policy": "budget"}, "PODIUM_POLICY"),
-                             ({"timeouts": {"modal": 3.0}}, "PODIUM_TIMEOUTS"),
+                             ({"timeouts": {"bedrock": 3.0}}, "PODIUM_TIMEOUTS"),
                              ({"openai_base_url": "localhost:8000", "model": "openai/x"}, "OPENAI_BASE_URL")]:
         with pytest.raises(ConfigError) as info:
             routing.check(settings.model_copy(update=updates), ModelPool(settings.model_copy(update=updates)))
