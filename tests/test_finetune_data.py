@@ -138,3 +138,26 @@ def test_delete_of_an_unknown_fine_tune_is_a_one_line_error(capsys):
     assert code == 2 and "unknown fine-tuned model 'nothing-here'" in err
     code, out, _ = cli_here(capsys, "finetune", "list", "--json")
     assert json.loads(out) == {"models": []}
+
+
+def test_finetune_list_keeps_whole_model_names_in_80_columns(capsys, monkeypatch):
+    """Piped output is 80 columns wide: the spec users grep for and copy into --model is never cut to 'llamacpp…',
+    and other cells fold onto a second line rather than lose text."""
+    import models.finetuned
+
+    record = {"name": "capybara-facts", "base": "llamacpp/smollm2-135m", "hyperparameters": {"steps": 30},
+              "scores": {"eval_loss": {"base": 3.2, "finetuned": 0.4}, "exact_match": {"base": 0, "finetuned": 1}},
+              "merged": {}, "created": 1.8e9}
+    monkeypatch.setattr(models.finetuned, "all_models", lambda settings: [_Record(record)])
+    monkeypatch.setenv("COLUMNS", "80")
+    code, out, _ = cli_here(capsys, "finetune", "list")
+    assert code == 0 and "llamacpp/capybara-facts" in out and "…" not in out, out
+    assert max(len(line) for line in out.splitlines()) <= 80
+
+
+class _Record:
+    def __init__(self, record):
+        self.record = record
+
+    def to_dict(self):
+        return self.record

@@ -189,8 +189,13 @@ def list_models(as_json: JsonOpt = False) -> None:
     if not records:
         out.print("no fine-tuned models yet: podium finetune run --data DATA.jsonl --name NAME", markup=False)
         return
+    rows = list_rows(records)
     table = Table(*LIST_HEADERS)
-    for row in list_rows(records):
+    # the spec is what users copy into --model and grep for: never cut short; other cells fold rather than lose text
+    for column in table.columns:
+        column.overflow = "fold"
+    table.columns[0].no_wrap, table.columns[0].min_width = True, max(len(str(r[0])) for r in rows)
+    for row in rows:
         table.add_row(*row)
     out.print(table)
 
