@@ -30,15 +30,13 @@ def page(tmp_path_factory: pytest.TempPathFactory):
         browser.close()
 
 
-def page_url(page) -> str:
-    return page.context.pages[0].url
-
-
 def test_a_bad_file_is_a_one_line_error_in_the_tab(page, tmp_path: Path):
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"messages": []}\n')
-    page = page.context.new_page()  # a tab of its own: the other test's upload box stays empty
-    page.goto(page_url(page))
+    # a page of its own (browser.new_page gives each page its own context): the other test's upload box stays empty
+    url = page.url
+    page = page.context.browser.new_page(viewport={"width": 1280, "height": 1100})
+    page.goto(url)
     page.get_by_role("tab", name="Fine-tune").click()
     page.locator("#podium-ft-data input[type=file]").set_input_files(str(bad))
     page.locator("#podium-ft-name textarea, #podium-ft-name input").first.fill("nope")
