@@ -102,7 +102,7 @@ def test_leaderboard_table_plots_and_export(page, tmp_path) -> None:
     expect(page.locator(".js-plotly-plot, img[src^='data:image'], .matplotlib img, [data-testid='matplotlib'] img")
            .first).to_be_visible(timeout=30_000)
     page.locator("#eval-export").click()
-    expect(page.locator("#eval-files").get_by_text("leaderboard.csv")).to_be_visible(timeout=30_000)
+    expect(page.locator("#eval-files").get_by_role("cell", name="leaderboard.csv")).to_be_visible(timeout=30_000)
     save(page, tmp_path, "eval-leaderboard.png")
 
 
