@@ -8,7 +8,7 @@ HOST     ?= 127.0.0.1
 PORT     ?= 7860
 PYTEST_ARGS ?=
 
-.PHONY: run test bench lint install browser clean help
+.PHONY: run test test-slow bench lint install browser clean help
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -40,8 +40,11 @@ browser: ## install Debian's Chromium for the browser tests (skipped where apt i
 run: $(STAMP) ## start the Podium web app on the embedded local model (http://$(HOST):$(PORT))
 	$(VENV)/bin/podium ui --host $(HOST) --port $(PORT)
 
-test: $(STAMP) browser ## run the whole test suite
-	$(PY) -m pytest $(PYTEST_ARGS)
+test: $(STAMP) browser ## run the test suite (tests marked slow are left to make test-slow)
+	$(PY) -m pytest -m "not slow" $(PYTEST_ARGS)
+
+test-slow: $(STAMP) browser ## run only the slow tests (full fine-tune pipeline, long browser runs, remote streams)
+	$(PY) -m pytest -m slow $(PYTEST_ARGS)
 
 bench: $(STAMP) ## run the benchmarks in bench/ and print ratios against their baselines
 	@for f in bench/*.py; do echo "== $$f"; $(PY) $$f || exit 1; done
