@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
 from langgraph.runtime import Runtime
 
 from agents.common import call_model, fit_to_context, notify
-from agents.contract import Context, Specialist, State
+from agents.contract import Context, Rule, Specialist, State
 from podium.errors import ContextOverflowError
+
+SMALL_TALK = re.compile(r"^\W*(?:hi|hello|hey|hiya|howdy|yo|good (?:morning|afternoon|evening|night)|thanks?(?: you)?"
+                        r"(?: (?:so|very) much| a lot)?|thx|ty|cheers|bye|goodbye|see you|ok(?:ay)?|cool|great|nice)"
+                        r"(?:\W+(?:there|all|everyone|podium|again|then))?\W*$", re.I)
+"""Greetings and thanks: chat, without loading an embedding model to know it."""
 
 
 def build_prompt(system: str, few_shot: list[tuple[str, str]], history: list[BaseMessage]) -> list[BaseMessage]:
@@ -45,12 +51,43 @@ SPECIALIST = Specialist(
     node=chat,
     description="general conversation, writing and explanations",
     examples=(
-        "Hello, how are you?",
-        "Write a haiku about autumn.",
-        "Explain how a rainbow forms.",
-        "Give me three names for a bakery.",
-        "What is the difference between a virus and a bacterium?",
-        "Summarize the plot of Hamlet in two sentences.",
+        "hey", "hello!", "good evening", "thanks a lot", "bye for now", "how's it going?", "nice to meet you",
+        "What can you do?", "Tell me a story about a brave mouse.", "Write a sonnet about the moon.",
+        "compose a short song about coffee", "Explain quantum entanglement simply.",
+        "Why do leaves change colour in the fall?", "What is the tallest mountain in Africa?",
+        "Who invented the telephone?", "Give me tips for sleeping better.",
+        "How can I be more productive when working from home?", "Help me write a cover letter for a nurse job.",
+        "Translate 'thank you very much' into Japanese.", "Make this paragraph shorter and clearer.",
+        "Paraphrase: the meeting has been postponed until further notice.",
+        "What's the difference between weather and climate?", "what does serendipity mean",
+        "Recommend a few science fiction novels.", "Summarize the story of Romeo and Juliet.",
+        "Give me an idea for a weekend hike.", "Describe how a rainbow forms.",
+        "Can you explain what machine learning is?", "What are the benefits of meditation?",
+        "I had a rough day at work.", "Tell me a riddle.", "write a thank-you note to my teacher",
+        "What should I cook for dinner tonight?", "How do airplanes stay in the air?",
+        "What's a black hole?", "Is it better to rent or buy a house?", "explane how the internet works",
+        "Pretend you are a pirate and greet me.", "Come up with a catchy title for my blog post about gardening.",
+        "What is the plural of cactus?", "Who was Ada Lovelace?", "Which country has the largest population?",
+        "What language is spoken in Brazil?", "When did the Second World War end?", "How far away is the moon?",
+        "What is the boiling point of water at high altitude?", "how do i ask my boss for a raise",
+        "Any advice for a first-time manager?", "How do I deal with stress before an exam?",
+        "What's the best way to learn to play guitar?", "Should I learn Python or JavaScript first?",
+        "What is overfitting in machine learning?", "How do neural networks learn from data?",
+        "What does a benchmark measure, in general?", "Explain what fine-tuning a language model means.",
+        "What is a dataset, in simple words?", "What's the difference between training and inference?",
+        "Write a LinkedIn post about finishing my degree.", "Draft a short speech for my sister's wedding.",
+        "Give me a funny caption for a photo of my dog.", "Write a product description for handmade soap.",
+        "What's the etymology of the word 'salary'?", "Tell me a fun fact about space.",
+        "Can you give me an example of a metaphor?", "What rhymes with orange?",
+        "Argue for and against school uniforms.", "Describe Paris to someone who has never been there.",
+        "What are good questions to ask at the end of an interview?", "what's your favourite colour",
+        "I can't decide what to watch tonight, any ideas?", "Explain the rules of cricket briefly.",
+        "What is the theory of relativity about?", "Why is exercise good for the brain?",
+        "And why is that?", "What about the second one?", "When does it usually happen?", "how old was she then?",
+        "Where is that exactly?", "Can you say more about it?", "And in winter?", "Which one would you pick?",
+        "Who won in the end?", "What happened next?", "Really? How come?", "so what does that mean for me",
+        "Is that true?", "What do you think?", "Could you give another example?", "how big do they get",
     ),
+    rules=(Rule(SMALL_TALK, "small talk"),),
 )
 """The default specialist: whatever no other one claims."""

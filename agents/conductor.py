@@ -1,19 +1,25 @@
-"""The conductor: picks the specialist for each turn by rules, never by a tiny model's whim."""
+"""The conductor: picks the specialist for each turn by rules and by meaning, never by a tiny model's whim,
+and turns a request for several specialists' work into a plan."""
 
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from langchain_core.messages import HumanMessage, SystemMessage
 from langgraph.runtime import Runtime
+from langgraph.types import Overwrite
 
 from agents.common import call_model, last_user_text, notify
-from agents.contract import TURN_FIELDS, Context, State
+from agents.contract import TURN_FIELDS, Context, Rule, State
+from agents.plan_model import capable_planner, plan_with_model
+from agents.planner import PlanError, decompose, public, split_clauses
 from podium.errors import PodiumError
 
 if TYPE_CHECKING:
     from agents.contract import Specialist
+    from agents.router import SemanticRouter
 
 ROUTER_PROMPT = (
     "Pick the specialist for the user's last message. Reply with exactly one word from: {routes}.\n"
@@ -71,34 +77,72 @@ def follow_up_query(state: State) -> str | None:
     return f"{first or last_query} {text}"
 
 
+def _first_rule(text: str, available: Mapping[str, Specialist], *, chat: bool = True,
+                weak: bool = True) -> tuple[str, Rule] | None:
+    """The first specialist (in registry order) with a rule matching ``text``, and that rule."""
+    for specialist in available.values():
+        if specialist.name == "chat" and not chat:
+            continue
+        for rule in specialist.rules:
+            if (weak or not rule.weak) and rule.pattern.search(text):
+                return specialist.name, rule
+    return None
+
+
+def classify(text: str, available: Mapping[str, Specialist], router: SemanticRouter | None = None
+             ) -> tuple[str | None, str]:
+    """Rules, then meaning: ``(route, reason)``, with ``route`` ``None`` when neither is sure.
+
+    A weak rule (the message names documents) yields to a strong guess for a specialist other
+    than chat; low confidence and ties stay unsure, and so does a one-word message ('two', '42'),
+    which gives meaning nothing to go on. The knowledge base is not consulted here.
+    """
+    found = _first_rule(text, available)
+    if found is not None and not found[1].weak:
+        return found[0], f"rule: {found[1].why}"
+    words = len(text.split())
+    guess = router.guess(text, available) if router is not None and len(available) > 1 and words >= 2 else None
+    if found is not None and not (guess and guess.strong and guess.best not in ("chat", found[0])):
+        return found[0], f"rule: {found[1].why}"
+    if guess is not None and guess.confident:
+        return guess.best, guess.reason()
+    return None, guess.reason() if guess is not None else "no rule matched"
+
+
 def decide(text: str, available: dict[str, Specialist], ctx: Context | None = None,
            follow_up: str | None = None, followed: str | None = None) -> tuple[str, str]:
     """Return ``(route, reason)`` for a message, among the ``available`` specialists (by name).
 
-    Deterministic rules first (each specialist's ``rules``, in registry order); then document
-    questions: a follow-up of the previous documents question, ``--collection`` given, or the
-    knowledge base holds a chunk similar enough to the question (an embedding check, not a
-    model's opinion); then, only when a capable router model is configured, that model picks;
+    Deterministic rules first (each specialist's ``rules``, in registry order); then a follow-up
+    of the previous documents question, or ``--collection`` given; then meaning (the specialists'
+    routing examples nearest to the message, :mod:`agents.router`) and the weak rules; then the
+    knowledge base holding a chunk similar enough to the question (an embedding check, not a
+    model's opinion). When still unsure, a capable router model picks if one is configured;
     otherwise the chat specialist answers.
     """
-    for specialist in available.values():
-        for rule in specialist.rules:
-            if rule.pattern.search(text):
-                return specialist.name, f"rule: {rule.why}"
+    # Chat's own rule (small talk) waits: a follow-up or --collection still takes 'thanks' to the documents.
+    found = _first_rule(text, available, chat=False, weak=False)
+    if found is not None:
+        return found[0], f"rule: {found[1].why}"
     if follow_up and "knowledge" in available and _stays_on_documents(ctx, text, followed):
         return "knowledge", "rule: follows up the previous question about the documents"
+    if ctx is not None and "knowledge" in available and ctx.collection:
+        return "knowledge", f"rule: --collection {ctx.collection} scopes the turn to the knowledge base"
+    route, reason = classify(text, available, ctx.router if ctx is not None else None)
+    if route is not None and (route != "chat" or reason.startswith("rule:")):
+        return route, reason  # greetings never open the knowledge base
     if ctx is not None and "knowledge" in available:
-        if ctx.collection:
-            return "knowledge", f"rule: --collection {ctx.collection} scopes the turn to the knowledge base"
-        reason = _near_documents(ctx, text)
-        if reason:
-            return "knowledge", reason
+        near = _near_documents(ctx, text)
+        if near:
+            return "knowledge", near
+    if route == "chat":
+        return route, reason
     router = ctx.settings.router_model if ctx else None
     if ctx is not None and router and len(available) > 1 and not ctx.engine.spec(router).local:
         choice = _ask_router(ctx, router, text, available)
         if choice:
             return choice, f"router model {router}"
-    return "chat", "default: conversation"
+    return "chat", f"default: conversation ({reason})"
 
 
 def _stays_on_documents(ctx: Context | None, text: str, collection: str | None) -> bool:
@@ -153,12 +197,49 @@ def _ask_router(ctx: Context, router: str, text: str, available: dict[str, Speci
     return word if word in available else None
 
 
+def make_plan(ctx: Context, text: str, available: dict[str, Specialist]) -> list[dict[str, Any]] | None:
+    """This turn's plan when the message asks for several specialists' work in turn, else ``None``.
+
+    Each clause is routed as a message of its own; a clause that needs a specialist which is
+    registered but unavailable (no documents yet) makes the plan fail, naming the step. With a
+    capable planner model configured, that model plans instead (:mod:`agents.plan_model`).
+    """
+    if len(split_clauses(text)) < 2:
+        return None  # one request: nothing beyond the usual decision
+    registered = {s.name: s for s in ctx.specialists} or available
+    planner = capable_planner(ctx)
+    if planner:
+        try:
+            steps = plan_with_model(ctx, planner, text, registered, available)
+            return steps if len(steps) > 1 else None
+        except PlanError:
+            raise
+        except PodiumError as exc:  # the planner is down: the deterministic plan still serves the turn
+            notify("notice", text=f"planner model {planner} failed ({exc.message}); planning by rules")
+
+    def route(clause: str) -> tuple[str, str]:
+        wanted, why = classify(clause, registered, ctx.router)
+        if wanted is not None and wanted not in available:
+            return wanted, why
+        return decide(clause, available, ctx)
+
+    return decompose(text, route, available)
+
+
 def conductor(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
-    """Choose this turn's specialist and reset the per-turn fields."""
+    """Choose this turn's specialist (or plan its steps) and reset the per-turn fields."""
     ctx = runtime.context
     available = ctx.available()
     text = last_user_text(state)
     follow_up = follow_up_query(state)
+    reset = {k: list(v) for k, v in TURN_FIELDS.items()}
+    steps = None if follow_up else make_plan(ctx, text, available)
+    if steps:
+        reason = "plan: " + ", then ".join(f"{s['step']} {s['specialist']}" for s in steps)
+        notify("route", route="plan", reason=reason)
+        notify("plan", plan=public(steps))
+        return {"route": "plan", "route_reason": reason, "query": text, "collection": ctx.collection, **reset,
+                "plan": Overwrite(steps)}
     followed = ctx.collection or state.get("collection") if follow_up else None  # a follow-up stays there
     route, reason = decide(text, available, ctx, follow_up, followed)
     notify("route", route=route, reason=reason)
@@ -169,5 +250,5 @@ def conductor(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
             collection = ctx.knowledge.best_collection(query)[0]
         except PodiumError:
             collection = None
-    return {"route": route, "route_reason": reason, "query": query, "collection": collection,
-            **{k: list(v) for k, v in TURN_FIELDS.items()}}
+    return {"route": route, "route_reason": reason, "query": query, "collection": collection, **reset,
+            "plan": Overwrite([])}

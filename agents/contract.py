@@ -18,11 +18,23 @@ from langgraph.graph.message import add_messages
 if TYPE_CHECKING:
     from langgraph.runtime import Runtime
 
+    from agents.router import SemanticRouter
     from memory.store import KnowledgeBase
     from models.call import ModelCaller
     from models.ledger import Ledger
     from podium.settings import Settings
     from tools.runner import ToolEnv
+
+
+def merge_steps(old: list[dict[str, Any]] | None, new: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Reducer of ``plan``: the steps parallel ``plan_step`` runs write replace theirs, by number.
+
+    The conductor starts each turn's plan with LangGraph's ``Overwrite``, which bypasses this.
+    """
+    steps = {s["step"]: s for s in old or []}
+    for step in new:
+        steps[step["step"]] = {**steps.get(step["step"], {}), **step}
+    return sorted(steps.values(), key=lambda s: s["step"])
 
 
 class State(TypedDict, total=False):
@@ -51,6 +63,12 @@ class State(TypedDict, total=False):
     """Files, datasets, reports or models a specialist produced this turn."""
     notices: list[str]
     """Things the user should know about this turn (trimmed history, escalations, budget)."""
+    plan: Annotated[list[dict[str, Any]], merge_steps]
+    """This turn's plan when it takes several specialists: ``{step, specialist, input, status, output, uses,
+    error, sources, tool_calls}`` per step (see :mod:`agents.planner`); empty for a one-step turn."""
+    answer_as: str
+    """How a specialist should answer when it matters: ``quote`` asks the knowledge specialist for the
+    documents' own sentence (a plan step whose result another step uses), ``number`` for one with a number."""
 
 
 TURN_FIELDS: dict[str, Any] = {"sources": [], "tool_calls": [], "artifacts": [], "notices": []}
@@ -120,6 +138,8 @@ class Context:
     """What tools may reach (workspace, sandbox, clock, knowledge base)."""
     specialists: tuple[Specialist, ...] = ()
     """The registry the graph was built from (the conductor chooses among the available ones)."""
+    router: SemanticRouter | None = None
+    """Routing by meaning over the specialists' examples (loads its embedder on first use); ``None``: rules only."""
     options: TurnOptions = field(default_factory=TurnOptions)
     """This turn's knobs (model, fallbacks, policy, collection...)."""
     thread_id: str = ""
@@ -169,6 +189,9 @@ class Rule:
     """What the message must contain."""
     why: str
     """The reason shown in traces: ``rule: <why>``."""
+    weak: bool = False
+    """The words can mean another specialist's work too ('a dataset from my notes'): a strong guess by
+    meaning for a specialist other than chat wins over it."""
 
 
 def _always(ctx: Context) -> bool:
@@ -188,9 +211,11 @@ class Specialist:
     tools: tuple[str, ...] = ()
     """Names of the tools it may call (an explicit allow-list; see :mod:`tools`)."""
     examples: tuple[str, ...] = ()
-    """A handful of short utterances it should receive (for routing by meaning)."""
+    """Short utterances it should receive, the way users type them (routing by meaning, :mod:`agents.router`):
+    a few dozen varied ones route far better than a handful."""
     rules: tuple[Rule, ...] = ()
-    """Patterns that route to it without doubt; checked before anything else, in registry order."""
+    """Patterns that route to it without doubt; checked before meaning, in registry order (a ``weak`` rule
+    yields to a confident guess by meaning for another specialist)."""
     available: Callable[[Context], bool] = _always
     """Whether it can take a turn now (knowledge: only with documents to search)."""
     helpers: Mapping[str, Node] = field(default_factory=dict)

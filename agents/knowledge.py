@@ -10,7 +10,7 @@ from langgraph.runtime import Runtime
 
 from agents.common import call_model, last_user_text, notify
 from agents.contract import Context, Rule, Specialist, State
-from memory.citations import attribute, cited, footer, source_line
+from memory.citations import attribute, cited, footer, quote, source_line
 from memory.passages import fence, retrieve
 from memory.store import DEFAULT_COLLECTION
 from podium.errors import NotFoundError, PodiumError
@@ -83,9 +83,15 @@ def knowledge(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
         return [SystemMessage(SYSTEM), HumanMessage(f"Passages:\n{fence(shown)}\n\n{earlier}Question: {question}")]
 
     passages = _fit(ctx, passages, prompt_for)
-    prompt = prompt_for(passages)
-    reply = call_model(ctx, "knowledge", prompt)
-    answer = reply.text.strip()
+    wanted = state.get("answer_as")
+    quoted = quote(query, [h.text for h in passages], kb.embedder, numeric=wanted == "number") if wanted else None
+    if quoted is not None:  # a plan step whose result another step uses: the document's own words, exactly
+        answer = f"{quoted[0]} [{quoted[1]}]"
+        _say(answer)
+        reply = AIMessage(answer)
+    else:
+        reply = call_model(ctx, "knowledge", prompt_for(passages))
+        answer = reply.text.strip()
     numbers = cited(answer, len(passages))
     suffix = ""
     if not numbers:
@@ -115,20 +121,33 @@ SPECIALIST = Specialist(
     node=knowledge,
     description="questions about the user's ingested documents, answered with citations",
     examples=(
-        "What do my notes say about the refund policy?",
-        "According to the documentation, how do I rotate the API keys?",
-        "Find the meeting date in my documents.",
-        "Summarize the report I uploaded.",
-        "What does the handbook say about vacation days?",
-        "Cite the sources for the onboarding steps.",
+        "What does our company policy say about overtime?", "Look in my notes for the meeting with the designers.",
+        "search the docs for the backup procedure", "According to the handbook, how many holidays do we get?",
+        "Where in the documentation is the authentication flow explained?",
+        "What did the quarterly review conclude about sales?", "Find the clause about liability in the contract.",
+        "What is the procedure for reporting a security incident?", "How do I set up my development environment here?",
+        "Who is responsible for approving purchase orders?", "what is the reimbursement limit for meals",
+        "How long is the probation period for new hires?", "Which team owns the checkout service?",
+        "What are the support hours for enterprise customers?", "How do I request access to the production database?",
+        "What is our policy on bringing your own device?", "Summarize the design document for the search feature.",
+        "What do the release notes say about version 2.3?", "In the user guide, how is the battery replaced?",
+        "what's the deadline for submitting timesheets", "Is there a dress code in the office?",
+        "What does section 3 of the requirements say?", "How are refunds handled for annual plans?",
+        "List the action items from the planning notes.", "Which vendors are approved for cloud hosting?",
+        "what are the steps in our incident postmortem template", "What is the minimum password length we require?",
+        "Based on the uploaded papers, what method did they use?",
+        "How do I configure the proxy for the internal tools?",
+        "What is the cancellation policy in our terms of service?", "Show me what the FAQ says about shipping times.",
+        "how many days of remote work per week are allowed", "Cite the sources that mention the launch date.",
+        "Who do I ask about access badges?", "What benefits do part-time staff get?",
     ),
     rules=(
         Rule(re.compile(rf"\b(?:in|from|according to|based on|per|using)\s+(?:the|my|our|these|those|this)\s+"
                         rf"{_DOCS}\b|\bmy\s+{_DOCS}\b|\bthe knowledge base\b", re.I),
-             "the question names the user's documents"),
+             "the question names the user's documents", weak=True),
         Rule(re.compile(r"\baccording to\b|\bwhat does the \w+ say\b|\bwith (?:citations|sources)\b"
                         r"|\bcite (?:the |your )?sources\b", re.I),
-             "the question asks what a document says"),
+             "the question asks what a document says", weak=True),
     ),
     available=has_documents,
 )

@@ -19,7 +19,9 @@ from langgraph.types import Command
 
 from agents.common import check_fit
 from agents.contract import Context, Specialist, TurnOptions
+from agents.planner import public
 from agents.registry import SPECIALISTS
+from agents.router import build_router
 from graph.checkpoint import latest_checkpoint_id, list_threads, open_checkpointer, rollback
 from graph.graph import build_graph
 from graph.locks import ThreadLocks, TurnSuperseded, check_strategy
@@ -68,6 +70,8 @@ class TurnResult:
     """Tool calls waiting for approval (``{id, name, args, question}``); answer with :meth:`PodiumApp.resume`."""
     artifacts: list[dict[str, Any]] = field(default_factory=list)
     """Files the turn produced (``{"kind": "dataset", "path", ...}``)."""
+    plan: list[dict[str, Any]] = field(default_factory=list)
+    """The turn's plan when it took several steps: ``{step, specialist, input, status, output, ...}`` each."""
 
     def to_dict(self) -> dict[str, Any]:
         """One JSON object per turn."""
@@ -90,6 +94,8 @@ class PodiumApp:
         self.tools = ToolEnv.from_settings(settings, knowledge=self.knowledge)
         self.checkpointer = open_checkpointer(settings)
         self.graph = build_graph(self.checkpointer, specialists=specialists)
+        # Routing by meaning over the specialists' examples: its embedder loads on the first message no rule decides.
+        self.router = build_router(settings, {s.name: s.examples for s in specialists})
         self.token_nodes = {s.name for s in specialists if s.tokens}
         """Nodes whose model tokens are part of the answer (the router's are not)."""
 
@@ -97,7 +103,8 @@ class PodiumApp:
         """A fresh run context for one turn: the process's collaborators and the turn's options."""
         defaults = TurnOptions(fallbacks=list(self.settings.fallbacks))
         ctx = Context(settings=self.settings, engine=self.engine, ledger=self.ledger, knowledge=self.knowledge,
-                      tools=self.tools, specialists=self.specialists, options=defaults.merged(options),
+                      tools=self.tools, specialists=self.specialists, router=self.router,
+                      options=defaults.merged(options),
                       thread_id=thread_id)
         if turn_id:
             ctx.turn_id = turn_id
@@ -345,6 +352,7 @@ class PodiumApp:
             paused_before=list(snapshot.next),
             pending=[i.value for i in snapshot.interrupts],
             artifacts=values.get("artifacts", []),
+            plan=public(values.get("plan") or []),
         )
 
     def ask(self, text: str, thread_id: str | None = None, options: TurnOptions | None = None, *,

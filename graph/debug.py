@@ -20,6 +20,7 @@ from typing import Any
 
 from langchain_core.messages import BaseMessage
 
+from agents.planner import public
 from models.ledger import Ledger
 
 log = logging.getLogger("podium.steps")
@@ -123,6 +124,8 @@ class StepRecord:
     """Why it failed, if it did."""
     interrupts: list[Any] = field(default_factory=list)
     """Interrupts it raised (pending approvals)."""
+    plan: list[dict[str, Any]] = field(default_factory=list)
+    """The plan steps it wrote (the conductor: the whole plan; ``plan_step``: its step), as users see them."""
 
     @property
     def tokens(self) -> tuple[int, int]:
@@ -181,6 +184,10 @@ def fill(record: StepRecord, writes: dict[str, Any], before: dict[str, Any] | No
                              if k == "messages" or k not in before or before[k] != v})
     messages = [m for m in writes.get("messages") or [] if isinstance(m, BaseMessage)]
     record.messages_added = [message_dict(m) for m in messages]
+    if writes.get("plan") is not None:
+        steps = getattr(writes["plan"], "value", writes["plan"])  # the conductor writes LangGraph's Overwrite
+        record.plan = jsonable(public(steps))
+        record.delta["plan"] = record.plan  # without a waiting step's working turn
     calls = [dict(c) for c in writes.get("tool_calls") or [] if isinstance(c, dict)]
     ran = {c.get("id") for c in calls}
     for m in messages:  # calls a model requested that no tool has run (yet)

@@ -46,6 +46,28 @@ def attribute(answer: str, passage_vectors: np.ndarray, embedder: Embedder, supp
     return out
 
 
+_LINE = re.compile(r"(?<=[.!?])\s+|\s*\n+\s*")
+
+
+def quote(question: str, passages: Sequence[str], embedder: Embedder, *,
+          numeric: bool = False) -> tuple[str, int] | None:
+    """The sentence of the passages closest in meaning to ``question``, and its passage's number (1-based).
+
+    What a small model may not restate faithfully ('30 days' coming back as '2 weeks'), a quote
+    carries exactly. Headings are not sentences; ``numeric`` keeps only sentences with a number in
+    them. ``None`` when no sentence of three words or more qualifies.
+    """
+    found = [(n, line.lstrip(">*- ").strip()) for n, text in enumerate(passages, 1)
+             for line in _LINE.split(text.strip()) if not line.lstrip().startswith("#")]
+    found = [(n, line) for n, line in found
+             if len(line.split()) >= 3 and (not numeric or re.search(r"\d", line))]
+    if not found:
+        return None
+    similarities = embedder.embed([line for _, line in found]) @ embedder.embed_query(question)
+    n, line = found[int(np.argmax(similarities))]
+    return line, n
+
+
 def source_line(n: int, source: str, heading: str = "", page: int | None = None) -> str:
     """``[n] source > heading (p. 3)``, the way a citation is listed under an answer."""
     where = source + (f" > {heading}" if heading else "") + (f" (p. {page})" if page else "")

@@ -20,11 +20,16 @@ from podium.errors import ConfigError
 from podium.settings import Settings
 
 _SCRIPTS: dict[str, list[str]] = {}
+_REMOTE: set[str] = set()
 
 
-def register_script(name: str, replies: list[str]) -> str:
-    """Register replies for ``scripted/<name>`` and return that spec string."""
+def register_script(name: str, replies: list[str], *, local: bool = True) -> str:
+    """Register replies for ``scripted/<name>`` and return that spec string.
+
+    ``local=False`` describes it as a remote model, which routing treats as capable (a router or planner).
+    """
     _SCRIPTS[name] = list(replies)
+    (_REMOTE.discard if local else _REMOTE.add)(name)
     return f"scripted/{name}"
 
 
@@ -87,7 +92,8 @@ class ScriptedChatModel(BaseChatModel):
             if run_manager:
                 run_manager.on_llm_new_token(piece, chunk=chunk)
             yield chunk
-        yield ChatGenerationChunk(message=AIMessageChunk(content="", usage_metadata=self._usage(messages, text)))
+        yield ChatGenerationChunk(message=AIMessageChunk(content="", usage_metadata=self._usage(messages, text),
+                                                         response_metadata={"finish_reason": "stop"}))
 
 
 def resolve(name: str, settings: Settings) -> ModelSpec:
@@ -101,6 +107,7 @@ def resolve(name: str, settings: Settings) -> ModelSpec:
         provider="scripted",
         name=name,
         json_schema=False,
+        local=name not in _REMOTE,
         context_length=100_000,
         description="scripted replies for tests",
     )

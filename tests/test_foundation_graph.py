@@ -109,6 +109,7 @@ def test_a_failing_router_model_falls_back_to_the_rules(settings):
     app.models._specs["scripted/router-down"] = ModelSpec(
         spec="scripted/router-down", provider="scripted", name="router-down", local=False
     )
-    result = app.ask("hello", options=TurnOptions(model="scripted/echo"))
-    assert result.answer == "You said: hello"
+    # Neither a rule ('hello' is small talk) nor meaning is sure of this one, so the router model is asked.
+    result = app.ask("qwzx plorf", options=TurnOptions(model="scripted/echo"))
+    assert result.answer == "You said: qwzx plorf"
     assert any("router model" in n for n in result.notices)

@@ -1,0 +1,163 @@
+"""Routing by meaning: a message goes to the specialist whose routing examples it is nearest to.
+
+Each specialist lists a few dozen example requests. They are embedded once with the
+knowledge base's MiniLM (cached on disk, keyed by a hash of the model and the examples,
+so a changed example re-embeds and a new specialist is picked up), and a message is
+scored against them: a specialist's score is the mean of its ``k`` nearest examples.
+The best one wins only when it clears a similarity threshold and beats the runner-up by
+a margin; otherwise the guess is "unsure" and the caller decides (chat, or a capable
+router model). Nothing here loads before the first guess.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import threading
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+THRESHOLD = 0.25
+"""Least similarity (mean of the ``K`` nearest examples) for a confident guess. MiniLM puts short requests of
+one kind near 0.3-0.5 and unrelated ones near 0.1-0.25."""
+MARGIN = 0.02
+"""Least lead of the best specialist over the runner-up for a confident guess (less is a tie)."""
+STRONG = 0.45
+"""A guess at least this sure (and ``2 * MARGIN`` ahead) overrides a weak rule: the message is clearly like another
+specialist's examples even though it names documents ('a training dataset from my notes')."""
+K = 3
+"""Nearest examples averaged per specialist (one odd example does not decide alone)."""
+
+
+@dataclass(frozen=True)
+class Guess:
+    """What the router thinks of one message."""
+
+    best: str
+    """The nearest specialist."""
+    score: float
+    """Its score: mean cosine similarity of its nearest examples."""
+    runner_up: str
+    """The next nearest specialist ('' when there is only one)."""
+    margin: float
+    """``score`` minus the runner-up's score."""
+    nearest: str
+    """The single closest example (for the reason shown to users)."""
+    confident: bool
+    """Whether ``score`` clears the threshold and ``margin`` the margin."""
+    strong: bool = False
+    """Whether it is sure enough to override a weak rule (:data:`STRONG`)."""
+
+    def reason(self) -> str:
+        """One line for ``route_reason``: the scores and the example that decided."""
+        against = f", {self.margin:.2f} ahead of {self.runner_up}" if self.runner_up else ""
+        return f"meaning: {self.score:.2f} like {self.best}'s examples{against} (nearest: {self.nearest!r})"
+
+
+def examples_key(embedder: str, examples: Mapping[str, Sequence[str]]) -> str:
+    """A hash of the embedding model and every example: the cache file's name."""
+    blob = json.dumps([embedder, sorted((k, list(v)) for k, v in examples.items())], ensure_ascii=False)
+    return hashlib.sha256(blob.encode()).hexdigest()[:20]
+
+
+_MATRICES: dict[str, np.ndarray] = {}
+"""Example embeddings by key, shared by every router of the process."""
+_LOCK = threading.Lock()
+
+
+class SemanticRouter:
+    """Nearest-examples routing over one embedder; cheap to build, loads on the first guess."""
+
+    def __init__(self, embedder: Any, examples: Mapping[str, Sequence[str]], cache_dir: Path | None = None, *,
+                 threshold: float = THRESHOLD, margin: float = MARGIN, k: int = K) -> None:
+        self.embedder = embedder
+        self.examples = {name: list(texts) for name, texts in examples.items() if texts}
+        self.cache_dir = cache_dir
+        self.threshold, self.margin, self.k = threshold, margin, k
+        self.key = examples_key(getattr(embedder, "name", type(embedder).__name__), self.examples)
+        self._labels = np.array([name for name, texts in self.examples.items() for _ in texts])
+        self._texts = [text for texts in self.examples.values() for text in texts]
+
+    def matrix(self) -> np.ndarray:
+        """The examples' vectors, one row each: from memory, the disk cache, or embedded now (then saved)."""
+        with _LOCK:
+            if self.key in _MATRICES:
+                return _MATRICES[self.key]
+            path = self.cache_dir / f"routing-{self.key}.npy" if self.cache_dir else None
+            vectors = _load(path, len(self._texts))
+            if vectors is None:
+                vectors = np.asarray(self.embedder.embed(self._texts), dtype=np.float32)
+                _save(path, vectors)
+            _MATRICES[self.key] = vectors
+            return vectors
+
+    def scores(self, text: str, among: Iterable[str] | None = None) -> dict[str, tuple[float, str]]:
+        """``{specialist: (score, nearest example)}`` for the specialists in ``among`` (default: all)."""
+        names = [n for n in (among if among is not None else self.examples) if n in self.examples]
+        if not names or not text.strip():
+            return {}
+        similarities = self.matrix() @ self.embedder.embed_query(text)
+        out: dict[str, tuple[float, str]] = {}
+        for name in names:
+            rows = np.flatnonzero(self._labels == name)
+            mine = similarities[rows]
+            top = np.argsort(mine)[::-1][: self.k]
+            out[name] = (float(mine[top].mean()), self._texts[rows[top[0]]])
+        return out
+
+    def guess(self, text: str, among: Iterable[str] | None = None) -> Guess | None:
+        """The nearest specialist among ``among`` and how sure that is; ``None`` when there is nothing to score."""
+        scored = sorted(self.scores(text, among).items(), key=lambda item: item[1][0], reverse=True)
+        if not scored:
+            return None
+        (best, (score, nearest)), rest = scored[0], scored[1:]
+        runner_up, second = (rest[0][0], rest[0][1][0]) if rest else ("", -1.0)
+        margin = score - second
+        return Guess(best=best, score=score, runner_up=runner_up, margin=margin, nearest=nearest,
+                     confident=score >= self.threshold and margin >= self.margin,
+                     strong=score >= STRONG and margin >= 2 * self.margin)
+
+
+def build_router(settings: Any, examples: Mapping[str, Sequence[str]]) -> SemanticRouter:
+    """The router of a process: the offline MiniLM (whatever the knowledge base uses), cached in the data dir.
+
+    Routing always embeds with the shipped MiniLM: its thresholds were measured on it, and a turn must not
+    wait for a remote embedding endpoint to be routed.
+    """
+    from memory.embeddings import DEFAULT_EMBEDDER, make_embedder
+
+    return SemanticRouter(make_embedder(DEFAULT_EMBEDDER, settings), examples, settings.data_dir / "cache")
+
+
+def _load(path: Path | None, rows: int) -> np.ndarray | None:
+    """Cached vectors, or ``None`` when missing, unreadable or of the wrong shape (then they are re-made)."""
+    if path is None or not path.is_file():
+        return None
+    try:
+        vectors = np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as exc:
+        log.info("routing cache %s unreadable (%s); re-embedding", path, exc)
+        return None
+    return vectors if vectors.ndim == 2 and vectors.shape[0] == rows else None
+
+
+def _save(path: Path | None, vectors: np.ndarray) -> None:
+    """Write the cache atomically; a data dir that cannot take it only costs the next process a re-embed."""
+    if path is None:
+        return
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_suffix(f".{os.getpid()}.tmp")
+        with partial.open("wb") as handle:
+            np.save(handle, vectors, allow_pickle=False)
+        os.replace(partial, path)
+    except OSError as exc:
+        log.info("routing cache %s not written (%s)", path, exc)

@@ -1,0 +1,130 @@
+"""Routing by meaning with the real MiniLM: the examples' cache, confidence, weak rules, new specialists picked up,
+and greetings or arithmetic that never load what they do not need."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+
+import numpy as np
+import pytest
+
+from agents import router as routing_module
+from agents.conductor import classify
+from agents.contract import Rule, Specialist, TurnOptions
+from agents.registry import SPECIALISTS
+from agents.router import SemanticRouter, build_router, examples_key
+from graph.app import PodiumApp
+from memory.embeddings import OnnxMiniLM
+from models.scripted import register_script
+from tests.conftest import ROOT
+
+PROVISIONAL = json.loads((ROOT / "bench" / "data" / "routing_planned_examples.json").read_text())
+DATASETS = Specialist(name="datasets", node=lambda state, runtime: {}, description="synthetic datasets",
+                      examples=tuple(PROVISIONAL["datasets"]))
+"""A stand-in for the datasets specialist being built, declared the way its file will declare it."""
+
+
+class Counting:
+    """The real MiniLM, counting the texts it embeds (to see what the cache spares)."""
+
+    def __init__(self) -> None:
+        self.inner, self.embedded, self.name = OnnxMiniLM(), 0, OnnxMiniLM.name
+
+    def embed(self, texts):
+        self.embedded += len(texts)
+        return self.inner.embed(texts)
+
+    def embed_query(self, text):
+        return self.inner.embed_query(text)
+
+
+@pytest.fixture
+def fresh(monkeypatch):
+    """No example vectors in this process's memory: each router reads the disk cache or embeds."""
+    monkeypatch.setattr(routing_module, "_MATRICES", {})
+
+
+def examples() -> dict[str, tuple[str, ...]]:
+    return {s.name: s.examples for s in SPECIALISTS}
+
+
+def test_example_vectors_are_embedded_once_and_cached_by_a_hash_of_the_examples(tmp_path, fresh):
+    first = SemanticRouter(Counting(), examples(), tmp_path)
+    assert first.guess("Explain why the sea is salty").best == "chat"
+    assert first.embedder.embedded == sum(map(len, examples().values()))
+    (cached,) = tmp_path.glob("routing-*.npy")
+    assert cached.name == f"routing-{examples_key(OnnxMiniLM.name, examples())}.npy"
+    routing_module._MATRICES.clear()  # as a new process would start
+    again = SemanticRouter(Counting(), examples(), tmp_path)
+    assert again.guess("Explain why the sea is salty").best == "chat" and again.embedder.embedded == 0
+    changed = SemanticRouter(Counting(), {**examples(), "chat": ("one new example", *examples()["chat"])}, tmp_path)
+    changed.matrix()
+    assert changed.key != again.key and changed.embedder.embedded > 0 and len(list(tmp_path.glob("*.npy"))) == 2
+
+
+def test_a_corrupt_cache_is_embedded_again(tmp_path, fresh):
+    router = SemanticRouter(Counting(), examples(), tmp_path)
+    (tmp_path / f"routing-{router.key}.npy").write_bytes(b"not numpy at all")
+    assert router.matrix().shape == (sum(map(len, examples().values())), 384)
+    assert router.embedder.embedded > 0
+    assert np.load(tmp_path / f"routing-{router.key}.npy").shape[1] == 384  # and the cache is repaired
+
+
+def test_the_router_loads_nothing_until_a_message_needs_it(settings, fresh):
+    app = PodiumApp(settings)
+    assert app.router.embedder._session is None and app.router.key not in routing_module._MATRICES
+    app.ask("hello!", options=TurnOptions(model="scripted/echo"))  # small talk: a rule
+    app.ask("What is 2 + 2?", options=TurnOptions(model=register_script("lazy", ['[{"tool": "calculator", '
+                                                                                 '"args": {"expression": "2 + 2"}}]'])))
+    assert app.router.embedder._session is None, "greetings and arithmetic never load the embedding model"
+    app.ask("Tell me about the history of tea", options=TurnOptions(model="scripted/echo"))
+    assert app.router.key in routing_module._MATRICES
+
+
+@pytest.mark.parametrize(("text", "route", "why"), [
+    ("Divide 1000 by 8.", "tools", "rule: asks for calculator"),
+    ("hello there", "chat", "rule: small talk"),
+    ("According to my notes, when is the team offsite?", "knowledge", "rule: "),
+    ("Could you explain how photosynthesis works?", "chat", "meaning: "),
+    ("How long do new hires stay on probation here?", "knowledge", "meaning: "),
+    ("two", None, "no rule matched"),  # one word: nothing to go on
+])
+def test_rules_then_meaning(settings, text, route, why):
+    router = build_router(settings, examples())
+    got, reason = classify(text, {s.name: s for s in SPECIALISTS}, router)
+    assert got == route and reason.startswith(why), reason
+
+
+def test_a_weak_rule_yields_to_a_strong_guess_for_another_specialist(settings):
+    specialists = {s.name: s for s in (*SPECIALISTS, DATASETS)}
+    router = build_router(settings, {name: s.examples for name, s in specialists.items()})
+    route, reason = classify("Create question-answer pairs from my documents as a training dataset", specialists,
+                             router)
+    assert route == "datasets" and reason.startswith("meaning: "), "'from my documents' is a weak rule"
+    assert classify("What do my documents say about parking?", specialists, router)[0] == "knowledge"
+
+
+def test_a_new_specialist_is_routed_to_by_its_examples_alone(settings, fresh):
+    echo = dataclasses.replace(DATASETS, node=lambda state, runtime: {"messages": []})
+    app = PodiumApp(settings, specialists=(*SPECIALISTS, echo))
+    assert "datasets" in app.router.examples
+    ctx = app.context("t")
+    from agents.conductor import decide
+
+    route, reason = decide("Please generate 30 synthetic support tickets in JSON", ctx.available(), ctx)
+    assert route == "datasets" and reason.startswith("meaning: ")
+    assert decide("Please generate 30 synthetic support tickets in JSON",
+                  {s.name: s for s in SPECIALISTS}, ctx)[0] != "datasets"
+
+
+def test_low_confidence_goes_to_chat_or_the_router_model(settings):
+    toy = Specialist(name="weather", node=lambda state, runtime: {}, description="the weather",
+                     examples=("will it rain tomorrow", "how hot will it be this weekend", "is it windy outside"),
+                     rules=(Rule(re.compile(r"^never$"), "never"),))
+    specialists = {s.name: s for s in (*SPECIALISTS, toy)}
+    router = build_router(settings, {name: s.examples for name, s in specialists.items()})
+    assert classify("qwzx plorf vbnm", specialists, router)[0] is None  # unsure: the caller decides
+    assert classify("Do I need an umbrella later today?", specialists, router)[0] == "weather"
+
