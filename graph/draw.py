@@ -7,6 +7,7 @@ offline. Running nodes and breakpoints can be highlighted in the Mermaid and PNG
 
 from __future__ import annotations
 
+import functools
 import io
 from collections.abc import Iterable
 from typing import Any
@@ -60,16 +61,26 @@ def _need_grandalf() -> None:
 
 
 def layout(graph: Any) -> tuple[dict[str, tuple[float, float, float, float]], list[tuple[str, str, bool]]]:
-    """Node boxes ``{name: (x0, y0, x1, y1)}`` in pixels and edges ``(source, target, conditional)``."""
+    """Node boxes ``{name: (x0, y0, x1, y1)}`` in pixels and edges ``(source, target, conditional)``.
+
+    grandalf does not place a graph with several cycles the same way twice, so a graph's layout is
+    computed once per process: the Debug tab's drawing does not move between refreshes.
+    """
     _need_grandalf()
+    drawable = graph.get_graph()
+    edges = tuple((e.source, e.target, bool(e.conditional)) for e in drawable.edges)
+    return dict(_layout(tuple(drawable.nodes), edges)), list(edges)
+
+
+@functools.lru_cache(maxsize=8)
+def _layout(nodes: tuple[str, ...], edges: tuple[tuple[str, str, bool], ...]
+            ) -> dict[str, tuple[float, float, float, float]]:
     from grandalf.graphs import Edge, Graph, Vertex
     from grandalf.layouts import SugiyamaLayout
 
-    drawable = graph.get_graph()
-    vertices = {name: Vertex(name) for name in drawable.nodes}
+    vertices = {name: Vertex(name) for name in nodes}
     for name, vertex in vertices.items():
         vertex.view = _Box(width=max(90, 11 * len(name) + 30), height=40)
-    edges = [(e.source, e.target, bool(e.conditional)) for e in drawable.edges]
     g = Graph(list(vertices.values()), [Edge(vertices[s], vertices[t]) for s, t, _ in edges])
     x_shift = 0.0
     boxes: dict[str, tuple[float, float, float, float]] = {}
@@ -86,7 +97,7 @@ def layout(graph: Any) -> tuple[dict[str, tuple[float, float, float, float]], li
     pad = 20
     boxes = {n: (x0 - min_x + pad, y0 - min_y + pad, x1 - min_x + pad, y1 - min_y + pad)
              for n, (x0, y0, x1, y1) in boxes.items()}
-    return boxes, edges
+    return boxes
 
 
 class _Box:

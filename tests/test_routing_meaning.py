@@ -3,7 +3,6 @@ and greetings or arithmetic that never load what they do not need."""
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import re
 
@@ -21,9 +20,9 @@ from models.scripted import register_script
 from tests.conftest import ROOT
 
 PROVISIONAL = json.loads((ROOT / "bench" / "data" / "routing_planned_examples.json").read_text())
-DATASETS = Specialist(name="datasets", node=lambda state, runtime: {}, description="synthetic datasets",
-                      examples=tuple(PROVISIONAL["datasets"]))
-"""A stand-in for the datasets specialist being built, declared the way its file will declare it."""
+FINETUNE = Specialist(name="finetune", node=lambda state, runtime: {}, description="fine-tunes models",
+                      examples=tuple(PROVISIONAL["finetune"]))
+"""A stand-in for the fine-tuning specialist being built, declared the way its file will declare it."""
 
 
 class Counting:
@@ -98,25 +97,24 @@ def test_rules_then_meaning(settings, text, route, why):
 
 
 def test_a_weak_rule_yields_to_a_strong_guess_for_another_specialist(settings):
-    specialists = {s.name: s for s in (*SPECIALISTS, DATASETS)}
+    specialists = {s.name: s for s in SPECIALISTS}
     router = build_router(settings, {name: s.examples for name, s in specialists.items()})
-    route, reason = classify("Create question-answer pairs from my documents as a training dataset", specialists,
+    route, reason = classify("Write question-answer pairs from my notes to use as a test set", specialists,
                              router)
-    assert route == "datasets" and reason.startswith("meaning: "), "'from my documents' is a weak rule"
+    assert route == "datasets" and reason.startswith("meaning: "), "'from my notes' is a weak rule"
     assert classify("What do my documents say about parking?", specialists, router)[0] == "knowledge"
 
 
 def test_a_new_specialist_is_routed_to_by_its_examples_alone(settings, fresh):
-    echo = dataclasses.replace(DATASETS, node=lambda state, runtime: {"messages": []})
-    app = PodiumApp(settings, specialists=(*SPECIALISTS, echo))
-    assert "datasets" in app.router.examples
-    ctx = app.context("t")
     from agents.conductor import decide
 
-    route, reason = decide("Please generate 30 synthetic support tickets in JSON", ctx.available(), ctx)
-    assert route == "datasets" and reason.startswith("meaning: ")
-    assert decide("Please generate 30 synthetic support tickets in JSON",
-                  {s.name: s for s in SPECIALISTS}, ctx)[0] != "datasets"
+    app = PodiumApp(settings, specialists=(*SPECIALISTS, FINETUNE))
+    assert "finetune" in app.router.examples
+    ctx = app.context("t")
+    text = "Please train a LoRA adapter for smollm on my support tickets"
+    route, reason = decide(text, ctx.available(), ctx)
+    assert route == "finetune" and reason.startswith("meaning: ")
+    assert decide(text, {s.name: s for s in SPECIALISTS}, ctx)[0] != "finetune"
 
 
 def test_low_confidence_goes_to_chat_or_the_router_model(settings):
