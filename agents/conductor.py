@@ -95,7 +95,8 @@ def classify(text: str, available: Mapping[str, Specialist], router: SemanticRou
 
     A weak rule (the message names documents) yields to a strong guess for a specialist other
     than chat; low confidence and ties stay unsure, and so does a one-word message ('two', '42'),
-    which gives meaning nothing to go on. The knowledge base is not consulted here.
+    which gives meaning nothing to go on, and a guess of chat when some specialist has no examples.
+    The knowledge base is not consulted here.
     """
     found = _first_rule(text, available)
     if found is not None and not found[1].weak:
@@ -104,8 +105,9 @@ def classify(text: str, available: Mapping[str, Specialist], router: SemanticRou
     guess = router.guess(text, available) if router is not None and len(available) > 1 and words >= 2 else None
     if found is not None and not (guess and guess.strong and guess.best not in ("chat", found[0])):
         return found[0], f"rule: {found[1].why}"
-    if guess is not None and guess.confident:
-        return guess.best, guess.reason()
+    unseen = [name for name, s in available.items() if not s.examples]
+    if guess is not None and guess.confident and not (guess.best == "chat" and unseen):
+        return guess.best, guess.reason()  # (meaning cannot rule out a specialist it has no examples of)
     return None, guess.reason() if guess is not None else "no rule matched"
 
 

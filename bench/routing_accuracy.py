@@ -6,8 +6,7 @@ the way the conductor does before it looks at a knowledge base (rules, then the 
 examples of the registered specialists), and prints:
 
 1. accuracy over the labels whose specialist is registered (goal >= 95%), per label and per kind,
-   and a confusion matrix; items labelled for specialists not registered yet are counted apart
-   (``--planned`` adds provisional examples for them from ``bench/data/routing_planned_examples.json``);
+   and a confusion matrix; items labelled for a specialist that is not registered are counted apart;
 2. the routing decision's time in a warm process, median and p90 (goal: median <= 5 ms), also for the
    decisions meaning made (rules cost microseconds);
 3. what the router adds to a one-shot ``podium ask`` (a fresh process: loading the embedding model and
@@ -38,7 +37,6 @@ from agents.router import build_router  # noqa: E402
 from podium.settings import Settings  # noqa: E402
 
 HELDOUT = ROOT / "bench" / "data" / "routing_heldout.jsonl"
-PLANNED = ROOT / "bench" / "data" / "routing_planned_examples.json"
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "5"))
 COLD_SCRIPT = """
 import sys, time
@@ -52,19 +50,6 @@ router = build_router(Settings(home=sys.argv[1]), examples) if sys.argv[2] == "m
 route = classify("How should I prepare for a job interview?", {s.name: s for s in SPECIALISTS}, router)
 print(time.perf_counter() - started)
 """
-
-
-def registered(planned: bool) -> tuple[dict[str, Specialist], list[str]]:
-    """The registered specialists by name, and (with ``planned``) stand-ins with provisional examples for the rest."""
-    specialists = {s.name: s for s in SPECIALISTS}
-    added = []
-    if planned:
-        for name, texts in json.loads(PLANNED.read_text()).items():
-            if not name.startswith("_") and name not in specialists:
-                specialists[name] = Specialist(name=name, node=lambda state, runtime: {}, description="provisional",
-                                               examples=tuple(texts))
-                added.append(name)
-    return specialists, added
 
 
 def accuracy(items: list[dict], specialists: dict[str, Specialist], home: Path) -> tuple[list, list[float]]:
@@ -128,15 +113,12 @@ def cold_start(rounds: int) -> None:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--planned", action="store_true", help="add provisional examples for specialists not "
-                        "registered yet")
     parser.add_argument("--errors", action="store_true", help="list every misrouted utterance")
     parser.add_argument("--no-cold", action="store_true", help="skip the one-shot process timing")
     args = parser.parse_args()
     items = [json.loads(line) for line in HELDOUT.read_text().splitlines() if line.strip()]
-    specialists, added = registered(args.planned)
-    print(f"{len(items)} held-out utterances; specialists: {', '.join(specialists)}"
-          + (f" (provisional examples: {', '.join(added)})" if added else ""))
+    specialists = {s.name: s for s in SPECIALISTS}
+    print(f"{len(items)} held-out utterances; specialists: {', '.join(specialists)}")
     with tempfile.TemporaryDirectory() as home:
         rows, times = accuracy(items, specialists, Path(home))
     share = report(rows, set(specialists))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from langgraph.checkpoint.memory import InMemorySaver
 
-from agents.contract import TurnOptions
+from agents.contract import Specialist, TurnOptions
 from agents.registry import SPECIALISTS
 from graph.app import PodiumApp
 from graph.graph import build_graph, route_turn
@@ -104,12 +104,14 @@ def test_a_failing_router_model_falls_back_to_the_rules(settings):
     from models.spec import ModelSpec
 
     register_script("router-down", [])  # any call fails
-    app = PodiumApp(settings.model_copy(update={"router_model": "scripted/router-down"}))
+    other = Specialist(name="other", node=lambda state, runtime: {}, description="something else")
+    app = PodiumApp(settings.model_copy(update={"router_model": "scripted/router-down"}),
+                    specialists=(*SPECIALISTS, other))
     # The scripted router counts as capable here: routing must survive its failure.
     app.models._specs["scripted/router-down"] = ModelSpec(
         spec="scripted/router-down", provider="scripted", name="router-down", local=False
     )
-    # Neither a rule ('hello' is small talk) nor meaning is sure of this one, so the router model is asked.
-    result = app.ask("qwzx plorf", options=TurnOptions(model="scripted/echo"))
-    assert result.answer == "You said: qwzx plorf"
+    # No rule decides, and meaning cannot judge 'other' (it has no examples): the router model is asked.
+    result = app.ask("Tell me about the weather on Mars", options=TurnOptions(model="scripted/echo"))
+    assert result.answer == "You said: Tell me about the weather on Mars"
     assert any("router model" in n for n in result.notices)

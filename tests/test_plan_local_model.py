@@ -57,3 +57,21 @@ def test_divide_1000_by_8_calls_the_calculator(capsys):
     result = ask_json(capsys, "Divide 1000 by 8.")
     assert result["route"] == ["conductor", "tools"] and result["plan"] == []
     assert [(c["name"], c["result"]) for c in result["tool_calls"]] == [("calculator", "125")]
+
+
+@pytest.mark.slow  # two fresh processes (~25 s loaded); tests/test_plan_graph.py has the fast scripted twin
+def test_an_approval_mid_plan_pauses_it_and_a_new_process_resumes_it():
+    from tests.conftest import run_cli
+
+    asked = run_cli("ask", "--json", "What is 6 * 7, and then run this python code: print(the result + 1)")
+    assert asked.returncode == 3, asked.stderr  # waiting for approval
+    paused = json.loads(asked.stdout)
+    assert [s["status"] for s in paused["plan"]] == ["done", "waiting"]
+    (call,) = paused["pending"]
+    assert call["name"] == "python" and call["args"] == {"code": "print(42 + 1)"}
+    resumed = run_cli("resume", paused["thread_id"], "--approve", "--json")
+    assert resumed.returncode == 0, resumed.stderr
+    done = json.loads(resumed.stdout)
+    assert [s["status"] for s in done["plan"]] == ["done", "done"] and done["pending"] == []
+    assert done["plan"][1]["tool_calls"][0]["result"] == "43"
+    assert done["answer"].splitlines()[0] == "1. 6 * 7 = 42"

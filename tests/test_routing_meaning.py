@@ -3,7 +3,6 @@ and greetings or arithmetic that never load what they do not need."""
 
 from __future__ import annotations
 
-import json
 import re
 
 import numpy as np
@@ -17,12 +16,13 @@ from agents.router import SemanticRouter, build_router, examples_key
 from graph.app import PodiumApp
 from memory.embeddings import OnnxMiniLM
 from models.scripted import register_script
-from tests.conftest import ROOT
 
-PROVISIONAL = json.loads((ROOT / "bench" / "data" / "routing_planned_examples.json").read_text())
-FINETUNE = Specialist(name="finetune", node=lambda state, runtime: {}, description="fine-tunes models",
-                      examples=tuple(PROVISIONAL["finetune"]))
-"""A stand-in for the fine-tuning specialist being built, declared the way its file will declare it."""
+TRAVEL = Specialist(
+    name="travel", node=lambda state, runtime: {}, description="books trips",
+    examples=("book me a flight to Lisbon next Friday", "find a hotel in Rome for two nights",
+              "I need a rental car at the Denver airport", "reserve two seats on the night train to Vienna",
+              "what flights go from Boston to Chicago on Monday", "cancel my hotel booking in Madrid"))
+"""A specialist the registry does not have, declared the way a file in agents/ would declare it."""
 
 
 class Counting:
@@ -108,21 +108,24 @@ def test_a_weak_rule_yields_to_a_strong_guess_for_another_specialist(settings):
 def test_a_new_specialist_is_routed_to_by_its_examples_alone(settings, fresh):
     from agents.conductor import decide
 
-    app = PodiumApp(settings, specialists=(*SPECIALISTS, FINETUNE))
-    assert "finetune" in app.router.examples
+    app = PodiumApp(settings, specialists=(*SPECIALISTS, TRAVEL))
+    assert "travel" in app.router.examples
     ctx = app.context("t")
-    text = "Please train a LoRA adapter for smollm on my support tickets"
+    text = "Please book a flight from Paris to Berlin for tomorrow"
     route, reason = decide(text, ctx.available(), ctx)
-    assert route == "finetune" and reason.startswith("meaning: ")
-    assert decide(text, {s.name: s for s in SPECIALISTS}, ctx)[0] != "finetune"
+    assert route == "travel" and reason.startswith("meaning: ")
+    assert decide(text, {s.name: s for s in SPECIALISTS}, ctx)[0] != "travel"
 
 
-def test_low_confidence_goes_to_chat_or_the_router_model(settings):
-    toy = Specialist(name="weather", node=lambda state, runtime: {}, description="the weather",
-                     examples=("will it rain tomorrow", "how hot will it be this weekend", "is it windy outside"),
-                     rules=(Rule(re.compile(r"^never$"), "never"),))
-    specialists = {s.name: s for s in (*SPECIALISTS, toy)}
-    router = build_router(settings, {name: s.examples for name, s in specialists.items()})
-    assert classify("qwzx plorf vbnm", specialists, router)[0] is None  # unsure: the caller decides
-    assert classify("Do I need an umbrella later today?", specialists, router)[0] == "weather"
-
+def test_low_confidence_ties_and_unseen_specialists_leave_the_conductor_unsure(settings):
+    specialists = {s.name: s for s in SPECIALISTS}
+    unsure = SemanticRouter(OnnxMiniLM(), examples(), settings.data_dir / "cache", threshold=0.99)
+    route, reason = classify("Could you explain how photosynthesis works?", specialists, unsure)
+    assert route is None and reason.startswith("meaning: ")  # the caller asks a router model, or chat answers
+    tied = SemanticRouter(OnnxMiniLM(), examples(), settings.data_dir / "cache", margin=0.99)
+    assert classify("Could you explain how photosynthesis works?", specialists, tied)[0] is None
+    sure = build_router(settings, examples())
+    assert classify("Could you explain how photosynthesis works?", specialists, sure)[0] == "chat"
+    other = Specialist(name="other", node=lambda state, runtime: {}, description="no examples",
+                       rules=(Rule(re.compile(r"^never$"), "never"),))
+    assert classify("Could you explain how photosynthesis works?", {**specialists, "other": other}, sure)[0] is None

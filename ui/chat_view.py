@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from ui.fold import TurnFold
-from ui.render import footer
+from ui.render import footer, plan_line
 
 NODE_TITLES: dict[str, str] = {
     "conductor": "⚙ Conductor",
@@ -23,6 +23,9 @@ NODE_TITLES: dict[str, str] = {
     "knowledge": "☰ Knowledge specialist",
     "tools": "⚒ Tools specialist",
     "approval": "⚠ Approval",
+    "plan_step": "☷ Plan step",
+    "plan": "☷ Plan join",
+    "plan_approval": "⚠ Plan step approval",
 }
 """How each graph node is named in the chat; unknown nodes show their own name."""
 
@@ -153,6 +156,10 @@ def step_summary(node: str, update: dict[str, Any]) -> str:
         parts.append(f"retrieved {len(update['sources'])} passages")
     if update.get("tool_calls"):
         parts.append("called " + ", ".join(c.get("name", "?") for c in update["tool_calls"]))
+    plan = update.get("plan")
+    steps = getattr(plan, "value", plan) or []  # the conductor writes LangGraph's Overwrite
+    if node != "conductor" and steps:
+        parts.append("; ".join(f"step {s['step']} ({s['specialist']}) {s['status']}" for s in steps))
     answers = [m for m in update.get("messages") or []
                if getattr(m, "type", "") == "ai" and not getattr(m, "tool_calls", None)]
     if answers:  # a tool-calling message is not an answer; its calls are listed on their own
@@ -160,6 +167,23 @@ def step_summary(node: str, update: dict[str, Any]) -> str:
         tokens = (getattr(answers[-1], "usage_metadata", None) or {}).get("output_tokens")
         parts.append("answered" + (f" with {model}" if model else "") + (f" ({tokens} tokens)" if tokens else ""))
     return "; ".join(parts) or "done"
+
+
+PLAN_TITLE = "☷ Plan"
+"""Title of the work message that lists a plan's steps and their statuses."""
+
+
+def plan_message(plan: list[dict[str, Any]], live: dict[int, str] | None = None) -> dict[str, Any]:
+    """A plan as one work message: a line per step, each with its status mark and output so far.
+
+    It spins while a step runs, stays open without a spinner while one waits for approval, and
+    folds once every step is done, failed or skipped.
+    """
+    body = "\n".join(f"- {plan_line(s, (live or {}).get(s['step'], ''))}" for s in plan)
+    statuses = {s.get("status") for s in plan}
+    status = "pending" if statuses & {"pending", "running"} else None if "waiting" in statuses else "done"
+    done = sum(s.get("status") == "done" for s in plan)
+    return work_message(PLAN_TITLE, body, status=status, log=f"{done}/{len(plan)} steps done")
 
 
 @dataclass
@@ -186,6 +210,7 @@ class TurnView:
     _open: dict[str, tuple[dict[str, Any], float]] = field(default_factory=dict)
     _last_end: float = 0.0
     _tools: dict[str, dict[str, Any]] = field(default_factory=dict)
+    _plan: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
         self._last_end = self.started
@@ -230,12 +255,25 @@ class TurnView:
         elif kind == "tool":  # a tool call finished (or was decided) just now
             self._step(node or "tools")  # the call shows after the step that made it
             self._tool(data)
+        elif kind in ("plan", "step_token", "step_retract"):  # one message, updated in place as steps progress
+            self._show_plan()
         elif kind == "done":
             self._done(data["result"])
         else:  # another specialist's custom event: shown on its node's step
             step = self._step(node or kind)
             step["metadata"]["log"] = kind
             step["content"] = _short({k: v for k, v in data.items() if k not in ("kind", "node")})
+
+    def _show_plan(self) -> None:
+        if not self.fold.plan:
+            return
+        message = plan_message(self.fold.plan, self.fold.step_text)
+        if self._plan is None:
+            self._plan = message
+            self.work.append(message)
+        else:
+            self._plan.clear()
+            self._plan.update(message)
 
     def _finish(self, node: str, update: dict[str, Any], t: float) -> None:
         message, began = self._open.pop(node, (None, self._last_end))

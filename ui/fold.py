@@ -27,6 +27,10 @@ class TurnFold:
     """The specialist the conductor chose."""
     result: Any = None
     """The :class:`graph.app.TurnResult` once the run is done."""
+    plan: list[dict[str, Any]] = field(default_factory=list)
+    """The turn's plan as its steps progress (the latest ``plan`` event); empty for a one-step turn."""
+    step_text: dict[int, str] = field(default_factory=dict)
+    """What each running plan step's specialist has streamed so far (its output, not the turn's answer)."""
 
     def apply(self, event: Any) -> None:
         """Fold one event in."""
@@ -41,6 +45,12 @@ class TurnFold:
             self.route = data.get("route", "")
         elif kind == "interrupt":
             self.pending = list(data.get("interrupts") or [])
+        elif kind == "plan":
+            self.plan = list(data.get("plan") or [])
+        elif kind == "step_token":
+            self.step_text[data["step"]] = self.step_text.get(data["step"], "") + data.get("text", "")
+        elif kind == "step_retract":
+            self.step_text[data["step"]] = take_back(self.step_text.get(data["step"], ""), int(data.get("chars", 0)))
         elif kind == "done":
             self.result = data["result"]
 

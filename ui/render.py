@@ -90,3 +90,16 @@ def footer(model: str, usage: dict[str, Any]) -> str:
 def take_back(text: str, chars: int) -> str:
     """``text`` without its last ``chars`` characters: what a ``retract`` event takes back."""
     return text[: max(len(text) - chars, 0)]
+
+
+PLAN_MARKS = {"pending": "○", "running": "◐", "waiting": "⏸", "done": "✓", "failed": "✗", "skipped": "–"}
+"""How each plan step status is marked, in the terminal and the web chat alike."""
+
+
+def plan_line(step: dict[str, Any], live: str = "", limit: int = 160) -> str:
+    """One plan step on one line: mark, number, specialist, input, then its output (or error) once it has one."""
+    said = step.get("error") if step.get("status") == "failed" else (step.get("output") or live)
+    said = " ".join(str(said or "").split("\n\nSources:")[0].split())
+    said = said if len(said) <= limit else said[: limit - 1] + "…"
+    mark = PLAN_MARKS.get(step.get("status", ""), "?")
+    return f"{mark} {step.get('step')}. {step.get('specialist')}: {step.get('input')}" + (f" → {said}" if said else "")

@@ -21,7 +21,7 @@ from rich.console import Console
 
 from podium.settings import load_settings
 from ui.fold import TurnFold
-from ui.render import footer
+from ui.render import footer, plan_line
 
 out = Console(highlight=False, soft_wrap=True)
 """Standard output: answers and tables."""
@@ -94,12 +94,19 @@ def drive(events: Iterable[Any], *, as_json: bool, stream: bool = False, prefix:
     is stopped prints none of the text it held. ``prefix`` starts the answer's line.
     """
     fold, printer = TurnFold(), AnswerPrinter(stream=stream, prefix=prefix)
+    shown: dict[int, str] = {}  # each plan step's status as last printed
     try:
         for event in events:
             fold.apply(event)
             if as_json:
                 continue
-            if event.kind == "token":
+            if event.kind == "plan":
+                for step in fold.plan:  # a plan's steps as they start and end, before its answer
+                    if shown.get(step["step"]) != step["status"] and step["status"] != "running":
+                        printer.end_line()
+                        err.print("· " + plan_line(step), style="dim", markup=False)
+                    shown[step["step"]] = step["status"]
+            elif event.kind == "token":
                 printer.token(event.data["text"])
             elif event.kind == "notice" and event.data.get("text"):
                 printer.end_line()
