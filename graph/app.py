@@ -22,9 +22,10 @@ from agents.contract import Context, Specialist, TurnOptions
 from agents.planner import public
 from agents.registry import SPECIALISTS
 from agents.router import build_router
-from graph.checkpoint import latest_checkpoint_id, list_threads, open_checkpointer, rollback
+from graph.checkpoint import describer, latest_checkpoint_id, open_checkpointer, rollback
 from graph.graph import build_graph
 from graph.locks import ThreadLocks, TurnSuperseded, check_strategy
+from graph.threads import ThreadIndex, describe
 from memory.store import KnowledgeBase
 from models.call import ModelCaller
 from models.ledger import open_ledger, summarize
@@ -93,6 +94,7 @@ class PodiumApp:
         self.knowledge = KnowledgeBase(settings)
         self.tools = ToolEnv.from_settings(settings, knowledge=self.knowledge)
         self.checkpointer = open_checkpointer(settings)
+        self.thread_index = ThreadIndex.open(settings)
         self.graph = build_graph(self.checkpointer, specialists=specialists)
         # Routing by meaning over the specialists' examples: its embedder loads on the first message no rule decides.
         self.router = build_router(settings, {s.name: s.examples for s in specialists})
@@ -336,6 +338,7 @@ class PodiumApp:
     def _result(self, thread_id: str, ctx: Context, route: list[str], notices: list[str] | None = None) -> TurnResult:
         snapshot = self.graph.get_state({"configurable": {"thread_id": thread_id}})
         values = snapshot.values
+        self._index(thread_id, snapshot)
         last = values["messages"][-1] if values.get("messages") else None
         answer = last.text if last is not None and last.type == "ai" else ""
         calls = self.ledger.calls(turn=ctx.turn_id)
@@ -366,9 +369,17 @@ class PodiumApp:
         assert result is not None
         return result
 
+    def _index(self, thread_id: str, snapshot: Any) -> None:
+        """Keep the thread's listing current, so ``threads()`` reads a row instead of a state."""
+        try:
+            info = describe(thread_id, snapshot.values.get("messages", []), snapshot.created_at or "")
+            self.thread_index.save(info, snapshot.config["configurable"]["checkpoint_id"])
+        except PodiumError:  # an unreachable store: the next listing describes the thread from its checkpoint
+            pass
+
     def threads(self) -> list[Any]:
         """Saved threads, newest first."""
-        return list_threads(self.checkpointer)
+        return self.thread_index.list(describer(self.checkpointer))
 
     def history(self, thread_id: str) -> list[dict[str, Any]]:
         """The messages of a thread as ``{role, content}`` dicts."""

@@ -5,11 +5,11 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from typing import Any
 
 from langgraph.checkpoint.base import BaseCheckpointSaver
 
+from graph.threads import Describer, ThreadInfo, describe
 from podium.db import Database, StoreUnavailable
 from podium.errors import ConfigError
 from podium.settings import Settings
@@ -76,47 +76,21 @@ def open_checkpointer(settings: Settings) -> BaseCheckpointSaver:
     return saver
 
 
-@dataclass
-class ThreadInfo:
-    """One conversation thread as listings show it."""
-
-    thread_id: str
-    title: str
-    messages: int
-    """Every message, tool calls and results included."""
-    updated: str
-    turns: int = 0
-    """Messages the user sent."""
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready dict."""
-        return dict(self.__dict__)
-
-
 def latest_checkpoint_id(saver: BaseCheckpointSaver, thread_id: str) -> str | None:
     """Id of the thread's newest checkpoint, ``None`` for a thread that does not exist."""
     found = saver.get_tuple({"configurable": {"thread_id": thread_id, "checkpoint_ns": ""}})
     return found.config["configurable"]["checkpoint_id"] if found else None
 
 
-def list_threads(saver: BaseCheckpointSaver) -> list[ThreadInfo]:
-    """Every thread, most recently updated first, titled by its first message."""
-    latest: dict[str, Any] = {}
-    for item in saver.list(None):
-        cfg = item.config["configurable"]
-        if cfg.get("checkpoint_ns"):
-            continue
-        tid = cfg["thread_id"]
-        if tid not in latest or cfg["checkpoint_id"] > latest[tid].config["configurable"]["checkpoint_id"]:
-            latest[tid] = item
-    out = []
-    for tid, item in latest.items():
-        messages = item.checkpoint["channel_values"].get("messages", [])
-        first = next((m for m in messages if m.type == "human"), None)
-        title = str(first.content).replace("\n", " ")[:60] if first else "(empty)"
-        turns = sum(getattr(m, "type", "") == "human" for m in messages)
-        out.append(ThreadInfo(tid, title, len(messages), item.checkpoint["ts"], turns))
-    return sorted(out, key=lambda t: t.updated, reverse=True)
+def describer(saver: BaseCheckpointSaver) -> Describer:
+    """Describe a thread for the listing from one of its checkpoints (read and deserialized by ``saver``)."""
+    def read(thread_id: str, checkpoint_id: str) -> ThreadInfo | None:
+        found = saver.get_tuple({"configurable": {"thread_id": thread_id, "checkpoint_ns": "",
+                                                  "checkpoint_id": checkpoint_id}})
+        if found is None:
+            return None
+        return describe(thread_id, found.checkpoint["channel_values"].get("messages", []), found.checkpoint["ts"])
+    return read
 
 
 def rollback(saver: BaseCheckpointSaver, thread_id: str, keep: str | None) -> None:

@@ -4,11 +4,8 @@ from __future__ import annotations
 
 import json
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
-
-from langchain_core.language_models.chat_models import BaseChatModel
-from langchain_core.messages import BaseMessage
 
 from models.prices import load_table
 from models.spec import ModelSpec
@@ -16,6 +13,10 @@ from models.timeouts import timeout_for
 from models.tokens import count_tokens
 from podium.errors import ConfigError
 from podium.settings import Settings
+
+if TYPE_CHECKING:  # LangChain loads when a client is built, not when a remote model is described
+    from langchain_core.language_models.chat_models import BaseChatModel
+    from langchain_core.messages import BaseMessage
 
 # Local OpenAI-compatible servers ignore the key, but the client insists on one.
 _PLACEHOLDER_KEY = "not-needed-for-local-servers"

@@ -1,18 +1,34 @@
-"""One registry from a spec string ``provider/name`` to a described, buildable model."""
+"""One registry from a spec string ``provider/name`` to a described, buildable model.
+
+Describing a model (``resolve``) runs on the standard library; the chat-model libraries
+(LangChain, llama.cpp, the OpenAI client) are imported when a model is first built.
+"""
 
 from __future__ import annotations
 
+import importlib
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from langchain_core.language_models.chat_models import BaseChatModel
-
-from models import finetuned, llamacpp, modal, openai, scripted
+from models import finetuned, local, openai
 from models.spec import ModelSpec
 from podium.errors import ConfigError, PodiumError
 from podium.settings import Settings
+
+if TYPE_CHECKING:
+    from langchain_core.language_models.chat_models import BaseChatModel
+
+
+def _lazy(module: str, name: str) -> Callable[..., Any]:
+    """``module.name``, imported on its first call."""
+    def call(*args: Any, **kwargs: Any) -> Any:
+        return getattr(importlib.import_module(module), name)(*args, **kwargs)
+
+    call.__name__ = call.__qualname__ = name
+    call.__module__ = module
+    return call
 
 
 def json_object(spec: ModelSpec, schema: dict[str, Any], settings: Settings) -> dict[str, Any]:
@@ -39,11 +55,12 @@ class Provider:
 
 
 PROVIDERS: dict[str, Provider] = {
-    "llamacpp": Provider(llamacpp.resolve, llamacpp.build, tuple(llamacpp.ALIASES),
+    "llamacpp": Provider(local.resolve, _lazy("models.llamacpp", "build"), tuple(local.ALIASES),
                          user_made=lambda settings: tuple(m.name for m in finetuned.all_models(settings))),
     "openai": Provider(openai.resolve, openai.build, ("gpt-4o-mini",), structured=openai.structured_options),
-    "modal": Provider(modal.resolve, modal.build),
-    "scripted": Provider(scripted.resolve, scripted.build, ("echo",), listed=False),
+    "modal": Provider(_lazy("models.modal", "resolve"), _lazy("models.modal", "build")),
+    "scripted": Provider(_lazy("models.scripted", "resolve"), _lazy("models.scripted", "build"), ("echo",),
+                         listed=False),
 }
 
 

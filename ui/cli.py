@@ -74,12 +74,13 @@ def ask(
 
     Ctrl-C stops the answer at the next token, rolls the turn back and exits with status 130.
     """
-    from agents.contract import TurnOptions
     from ui.terminal import ctrl_c_stops, drive, finish
 
     if not question.strip():
         raise PodiumError("empty question", hint='type a question, e.g. podium ask "What is 2 + 2?"')
-    podium = open_app()
+    podium = open_app(answering=model or "")  # first: the model loads while the rest is imported
+    from agents.contract import TurnOptions
+
     turn = TurnOptions(model=model or "", system_prompt=system, collection=collection, fallbacks=fallback or None,
                        policy=policy or "")
     stream = podium.settings.stream
@@ -106,11 +107,12 @@ def chat(model: ModelOpt = None, thread: ThreadOpt = None, collection: Collectio
 
     Ctrl-C during an answer stops it (the turn is not saved); Ctrl-C or Ctrl-D at the prompt quits.
     """
-    from agents.contract import TurnOptions
     from ui.render import footer
     from ui.terminal import ctrl_c_stops, drive
 
-    podium = open_app()
+    podium = open_app(answering=model or "")  # first: the model loads while the rest is imported
+    from agents.contract import TurnOptions
+
     turn = TurnOptions(model=model or "", collection=collection, fallbacks=fallback or None, policy=policy or "")
     if thread:
         podium.require_thread(thread)
@@ -151,7 +153,10 @@ def chat(model: ModelOpt = None, thread: ThreadOpt = None, collection: Collectio
 def threads(as_json: Annotated[bool, typer.Option("--json", help="Print one JSON array of threads instead of "
                                                  "a table.")] = False) -> None:
     """List saved conversation threads, newest first."""
-    items = open_app().threads()
+    from graph.threads import list_threads
+    from podium.settings import load_settings
+
+    items = list_threads(load_settings())
     if as_json:
         print_json([t.to_dict() for t in items])
         return

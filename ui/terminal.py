@@ -35,11 +35,20 @@ RETRACTED = "· the text above came from an attempt that failed; the answer star
 """What a terminal prints when a failed attempt's streamed text is taken back (a terminal cannot unprint)."""
 
 
-def open_app() -> Any:
-    """The process's :class:`graph.app.PodiumApp` on the settings from the environment."""
+def open_app(answering: str | None = None) -> Any:
+    """The process's :class:`graph.app.PodiumApp` on the settings from the environment.
+
+    With ``answering`` (a ``--model`` value, ``""`` for the default) the answering local model starts
+    loading on a background thread first, so llama.cpp's work overlaps importing the graph.
+    """
+    settings = load_settings()
+    if answering is not None:
+        from models.llama_pool import preload
+
+        preload(answering or settings.agent_models.get("chat") or settings.model, settings)
     from graph.app import PodiumApp
 
-    return PodiumApp(load_settings())
+    return PodiumApp(settings)
 
 
 def print_json(data: Any) -> None:
