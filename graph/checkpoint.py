@@ -5,14 +5,15 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from langgraph.checkpoint.base import BaseCheckpointSaver
-
-from graph.threads import Describer, ThreadInfo, describe
+from graph.threads import Describer, ThreadIndex, ThreadInfo, describe
 from podium.db import Database, StoreUnavailable
 from podium.errors import ConfigError
 from podium.settings import Settings
+
+if TYPE_CHECKING:  # LangGraph loads when a checkpointer opens: `podium threads` lists from the index without it
+    from langgraph.checkpoint.base import BaseCheckpointSaver
 
 _SET_UP: set[str] = set()
 
@@ -92,6 +93,17 @@ def describer(saver: BaseCheckpointSaver) -> Describer:
         return describe(thread_id, found.checkpoint["channel_values"].get("messages", []), found.checkpoint["ts"])
     return read
 
+
+def list_threads(settings: Settings) -> list[ThreadInfo]:
+    """Every saved thread, newest first; LangGraph is imported only when a row must be described again."""
+    described: list[Describer] = []
+
+    def lazy(thread_id: str, checkpoint_id: str) -> ThreadInfo | None:
+        if not described:
+            described.append(describer(open_checkpointer(settings)))
+        return described[0](thread_id, checkpoint_id)
+
+    return ThreadIndex.open(settings).list(lazy)
 
 def rollback(saver: BaseCheckpointSaver, thread_id: str, keep: str | None) -> None:
     """Remove what a failed turn wrote: every checkpoint of the thread newer than ``keep``.

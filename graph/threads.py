@@ -4,7 +4,7 @@ Each thread's row (title, message and turn counts, last update) is written when 
 and carries the id of the checkpoint it describes. A listing compares those ids with the
 newest checkpoint of every thread (one indexed SQL query) and re-describes only threads that
 moved on without the index (a fork, an old database), so ``podium threads`` needs neither
-LangGraph nor a deserialized state when nothing changed.
+LangGraph nor a deserialized state when nothing changed (:func:`graph.checkpoint.list_threads`).
 """
 
 from __future__ import annotations
@@ -107,16 +107,3 @@ class ThreadIndex:
             self.forget(thread_id)
         return sorted(out, key=lambda t: t.updated, reverse=True)
 
-
-def list_threads(settings: Any) -> list[ThreadInfo]:
-    """Every saved thread, newest first; LangGraph is imported only when a row must be described again."""
-    described: list[Describer] = []
-
-    def lazy(thread_id: str, checkpoint_id: str) -> ThreadInfo | None:
-        if not described:
-            from graph.checkpoint import describer, open_checkpointer
-
-            described.append(describer(open_checkpointer(settings)))
-        return described[0](thread_id, checkpoint_id)
-
-    return ThreadIndex.open(settings).list(lazy)

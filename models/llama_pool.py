@@ -12,9 +12,12 @@ import os
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from podium.errors import ConfigError, PodiumError
+
+if TYPE_CHECKING:
+    from models.spec import ModelSpec
 
 
 def _kv_states() -> Any:
@@ -115,25 +118,19 @@ def load(path: Path, n_ctx: int, n_threads: int | None, lora_path: str | None = 
         return _LOADED[key]
 
 
-def preload(spec: str, settings: Any) -> threading.Thread | None:
-    """Start loading ``spec``'s model in the background when it is a local GGUF; the thread, else ``None``.
+def preload(described: ModelSpec, n_threads: int | None) -> threading.Thread | None:
+    """Start loading a described model in the background when it is a local GGUF; the thread, else ``None``.
 
     A later :func:`load` of the same model waits for it (one lock), then shares it. A model
     that cannot load is left alone: the turn that needs it reports the error.
     """
-    from models.registry import resolve
-
-    try:
-        described = resolve(spec, settings)
-    except PodiumError:
-        return None
-    if described.provider != "llamacpp" or described.path is None:
+    path = described.path
+    if described.provider != "llamacpp" or path is None:
         return None
 
     def run() -> None:
         try:
-            load(described.path, described.context_length, settings.n_threads,
-                 described.extra.get("lora_path") or None)
+            load(Path(path), described.context_length, n_threads, described.extra.get("lora_path") or None)
         except PodiumError:
             pass
 

@@ -15,7 +15,7 @@ def _vocab() -> Any:
     import llama_cpp
     from llama_cpp._internals import LlamaModel  # the public Llama class would also build a context
 
-    from models.llamacpp import ALIASES
+    from models.local import ALIASES
 
     params = llama_cpp.llama_model_default_params()
     params.vocab_only = True

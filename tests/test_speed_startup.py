@@ -9,7 +9,8 @@ import sys
 from langchain_core.messages import AIMessage, HumanMessage
 
 from graph.app import PodiumApp
-from graph.threads import TABLE, ThreadIndex, list_threads
+from graph.checkpoint import list_threads
+from graph.threads import TABLE, ThreadIndex
 from podium.settings import Settings
 from tests.conftest import ROOT
 

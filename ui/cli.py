@@ -153,7 +153,7 @@ def chat(model: ModelOpt = None, thread: ThreadOpt = None, collection: Collectio
 def threads(as_json: Annotated[bool, typer.Option("--json", help="Print one JSON array of threads instead of "
                                                  "a table.")] = False) -> None:
     """List saved conversation threads, newest first."""
-    from graph.threads import list_threads
+    from graph.checkpoint import list_threads
     from podium.settings import load_settings
 
     items = list_threads(load_settings())

@@ -19,6 +19,7 @@ from typing import Any
 import typer
 from rich.console import Console
 
+from podium.errors import PodiumError
 from podium.settings import load_settings
 from ui.fold import TurnFold
 from ui.render import footer, plan_line
@@ -44,8 +45,13 @@ def open_app(answering: str | None = None) -> Any:
     settings = load_settings()
     if answering is not None:
         from models.llama_pool import preload
+        from models.registry import resolve
 
-        preload(answering or settings.agent_models.get("chat") or settings.model, settings)
+        try:
+            preload(resolve(answering or settings.agent_models.get("chat") or settings.model, settings),
+                    settings.n_threads)
+        except PodiumError:  # a spec that does not resolve: the turn reports it with its hint
+            pass
     from graph.app import PodiumApp
 
     return PodiumApp(settings)
