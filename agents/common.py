@@ -34,7 +34,8 @@ def site(ctx: Context, node: str) -> CallSite:
 def call_model(ctx: Context, node: str, messages: list[BaseMessage], *, schema: Schema | None = None,
                **options: Any) -> AIMessage:
     """One answer for ``node`` from the turn's engine (see :meth:`models.call.ModelCaller.call`)."""
-    return ctx.engine.call(site(ctx, node), messages, schema=schema, **options)
+    # The turn's temperature and token limit apply unless the caller fixes its own (a tool plan at temperature 0).
+    return ctx.engine.call(site(ctx, node), messages, schema=schema, **{**ctx.sampling(), **options})
 
 
 def check_fit(ctx: Context, node: str, messages: list[BaseMessage]) -> None:

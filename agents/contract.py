@@ -97,6 +97,13 @@ class TurnOptions:
     """Knowledge collection the turn is scoped to."""
     few_shot: list[tuple[str, str]] = field(default_factory=list)
     """Example (user, assistant) exchanges placed before the conversation."""
+    temperature: float | None = None
+    """Sampling temperature of the specialists' answers (default: ``PODIUM_TEMPERATURE``)."""
+    max_tokens: int | None = None
+    """Most tokens an answer may have (default: ``PODIUM_MAX_TOKENS``)."""
+    user: str | None = None
+    """Who is asking (the signed-in web user, an API key's user): the knowledge collections the turn may
+    read are theirs and those shared with them. ``None``: the machine's operator, who may read all."""
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready fields (what checkpoint metadata keeps)."""
@@ -157,6 +164,20 @@ class Context:
     def fallbacks(self) -> list[str]:
         """Specs tried after a node's model, in order."""
         return list(self.settings.fallbacks if self.options.fallbacks is None else self.options.fallbacks)
+
+    @property
+    def max_tokens(self) -> int:
+        """Most tokens an answer may have this turn."""
+        return self.options.max_tokens or self.settings.max_tokens
+
+    def sampling(self) -> dict[str, Any]:
+        """The turn's own temperature and token limit, as model call options (empty: the settings')."""
+        out: dict[str, Any] = {}
+        if self.options.temperature is not None:
+            out["temperature"] = self.options.temperature
+        if self.options.max_tokens:
+            out["max_tokens"] = self.options.max_tokens
+        return out
 
     @property
     def collection(self) -> str | None:

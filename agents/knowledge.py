@@ -101,8 +101,10 @@ def knowledge(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     extra = suffix + footer(numbers, lines)
     if extra:
         _say(extra)
+    # The passage itself and where it sits, so every front end can open what was cited (and a reopened thread too).
     sources = [{"n": n, "source": h.source, "heading": h.heading, "score": h.score, "similarity": h.similarity,
-                "page": h.page, "cited": n in numbers} for n, h in enumerate(passages, 1)]
+                "page": h.page, "cited": n in numbers, "text": h.text, "chunk": h.chunk, "id": h.id,
+                "collection": collection} for n, h in enumerate(passages, 1)]
     message = AIMessage(content=answer + extra, id=reply.id, usage_metadata=reply.usage_metadata,
                         response_metadata=reply.response_metadata)
     return {"messages": [message], "sources": sources}

@@ -11,7 +11,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage, HumanMessage, SystemMessage
@@ -26,6 +26,7 @@ from graph.checkpoint import describer, latest_checkpoint_id, open_checkpointer,
 from graph.graph import build_graph
 from graph.locks import ThreadLocks, TurnSuperseded, check_strategy
 from graph.threads import ThreadIndex, describe
+from memory.access import scoped
 from memory.store import KnowledgeBase
 from models.call import ModelCaller
 from models.ledger import open_ledger, summarize
@@ -104,9 +105,12 @@ class PodiumApp:
     def context(self, thread_id: str, options: TurnOptions | None = None, *, turn_id: str | None = None) -> Context:
         """A fresh run context for one turn: the process's collaborators and the turn's options."""
         defaults = TurnOptions(fallbacks=list(self.settings.fallbacks))
-        ctx = Context(settings=self.settings, engine=self.engine, ledger=self.ledger, knowledge=self.knowledge,
-                      tools=self.tools, specialists=self.specialists, router=self.router,
-                      options=defaults.merged(options),
+        merged = defaults.merged(options)
+        # A signed-in user's turn reads only their knowledge and what was shared with them, tools included.
+        knowledge = scoped(self.knowledge, merged.user)
+        tools = self.tools if knowledge is self.knowledge else replace(self.tools, knowledge=knowledge)
+        ctx = Context(settings=self.settings, engine=self.engine, ledger=self.ledger, knowledge=knowledge,
+                      tools=tools, specialists=self.specialists, router=self.router, options=merged,
                       thread_id=thread_id)
         if turn_id:
             ctx.turn_id = turn_id
@@ -131,8 +135,8 @@ class PodiumApp:
             self.models.spec(spec)
         minimal = [SystemMessage(options.system_prompt or self.settings.system_prompt), HumanMessage(text)]
         check_fit(ctx, "chat", minimal)  # too long for every model in the chain; else call_model escalates
-        if ctx.collection:
-            self.knowledge.collection(ctx.collection)  # unknown name or wrong embedder: say so now
+        if ctx.collection and ctx.knowledge is not None:
+            ctx.knowledge.collection(ctx.collection)  # unknown (to this user) or wrong embedder: say so now
 
     def node_names(self) -> list[str]:
         """The graph's nodes, the choices for breakpoints."""

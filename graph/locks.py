@@ -33,7 +33,7 @@ from typing import Any
 from langchain_core.callbacks import BaseCallbackHandler
 
 from podium.db import Database, StoreUnavailable, open_database
-from podium.errors import PodiumError
+from podium.errors import Cancelled, PodiumError
 from podium.settings import Settings
 
 STRATEGIES = ("enqueue", "reject", "interrupt", "rollback")
@@ -54,7 +54,7 @@ class ThreadBusy(PodiumError):
         self.thread_id = thread_id
 
 
-class TurnSuperseded(PodiumError):
+class TurnSuperseded(Cancelled):
     """A newer turn on the same thread stopped this one (``interrupt`` or ``rollback``)."""
 
     status = 409

@@ -157,16 +157,21 @@ class _Prepared:
 
 def ingest(kb: KnowledgeBase, paths: Sequence[str | Path], collection: str = DEFAULT_COLLECTION, *,
            prune: bool = False, progress: Progress | None = None, on_wait: Callable[[str], None] | None = None,
-           max_bytes: int = MAX_FILE_BYTES) -> IngestReport:
+           max_bytes: int = MAX_FILE_BYTES, named: Sequence[tuple[str, Path]] | None = None) -> IngestReport:
     """Ingest ``paths`` into ``collection`` (created on first use); see the module docstring.
 
     A path that does not exist raises :class:`NotFoundError` before anything is written.
     With ``prune``, documents of the collection that are not among this run's files are deleted.
+    ``named`` gives ``(source, path)`` pairs to read instead of ``paths`` (re-reading documents under
+    the names they have; a file gone since is reported as failed).
     """
     started = time.perf_counter()
     check_name(collection)
-    check_paths(paths)
-    files, failures = discover(paths)
+    if named is None:
+        check_paths(paths)
+        files, failures = discover(paths)
+    else:
+        files, failures = sorted((source, Path(path)) for source, path in named), []
     with kb.writing(on_wait):
         run = _Run(kb, kb.collection(collection, create=True), IngestReport(collection), progress or _Silent())
         version = run.col.metadata.get("podium_version")
@@ -269,7 +274,7 @@ class _Run:
         for p in pending:
             part, offset = vectors[offset:offset + len(p.chunks)], offset + len(p.chunks)
             try:
-                self.kb.add_document(self.col, p.source, p.doc_hash, p.chunks, part)
+                self.kb.add_document(self.col, p.source, p.doc_hash, p.chunks, part, path=str(p.path.resolve()))
             except Exception as exc:  # noqa: BLE001 - a store error fails this file, not the run
                 self.clean = False
                 self.done(FileResult(p.source, str(p.path), "failed", reason=f"store error: {exc}"))

@@ -25,6 +25,7 @@ from memory.chroma import PAGE, chroma_function, connect, read_all
 from memory.embeddings import Embedder, make_embedder
 from memory.lexical import LexicalIndex
 from memory.manifest import DocRecord
+from memory.owners import OWNER_KEY, SHARED_KEY, owner_of, shared_with
 from memory.retrieval import Hit
 from memory.retrieval import search as search_collection
 from podium.errors import ConfigError, NotFoundError, PodiumError
@@ -123,8 +124,11 @@ class KnowledgeBase:
 
     # -- collections -----------------------------------------------------------------------
 
-    def collection(self, name: str, *, create: bool = False) -> Any:
-        """Open a collection, checking that it was built with this embedding model."""
+    def collection(self, name: str, *, create: bool = False, owner: str | None = None) -> Any:
+        """Open a collection, checking that it was built with this embedding model.
+
+        A collection ``create`` makes belongs to ``owner`` (default: the machine's user, see :mod:`memory.owners`).
+        """
         from chromadb.errors import NotFoundError as ChromaNotFound
 
         check_name(name)
@@ -139,7 +143,8 @@ class KnowledgeBase:
             return self.client.create_collection(
                 name, embedding_function=function, configuration={"hnsw": {"space": "cosine"}},
                 metadata={EMBEDDER_KEY: self.embedder.name, "podium_created": now, "podium_updated": now,
-                          "podium_version": uuid.uuid4().hex, "podium_documents": 0})
+                          "podium_version": uuid.uuid4().hex, "podium_documents": 0,
+                          OWNER_KEY: owner or owner_of(None), SHARED_KEY: ""})
         except ValueError as exc:  # Chroma's own embedding-function conflict: not a Podium collection
             raise ConfigError(f"collection {name!r} was not created by Podium", setting="collection",
                               hint="pick another collection name") from exc
@@ -158,7 +163,8 @@ class KnowledgeBase:
         for col in sorted(self.client.list_collections(), key=lambda c: c.name):
             meta = col.metadata or {}
             out.append({"name": col.name, "chunks": col.count(), "documents": meta.get("podium_documents", 0),
-                        "embedder": meta.get(EMBEDDER_KEY, "?"), "updated": meta.get("podium_updated")})
+                        "embedder": meta.get(EMBEDDER_KEY, "?"), "updated": meta.get("podium_updated"),
+                        "owner": owner_of(meta), "shared": shared_with(meta)})
         return out
 
     def delete(self, name: str) -> None:
@@ -256,8 +262,12 @@ class KnowledgeBase:
             self._bump(col)
         return documents
 
-    def add_document(self, col: Any, source: str, doc_hash: str, chunks: list[Any], vectors: np.ndarray) -> None:
-        """Add all chunks of one document version, or none: a failed add removes what it wrote."""
+    def add_document(self, col: Any, source: str, doc_hash: str, chunks: list[Any], vectors: np.ndarray,
+                     path: str | None = None) -> None:
+        """Add all chunks of one document version, or none: a failed add removes what it wrote.
+
+        ``path`` is the file it was read from (what re-ingesting reads again).
+        """
         key = uuid.uuid5(uuid.NAMESPACE_URL, source).hex[:16]
         ids = [f"{key}-{doc_hash[:16]}-{i}" for i in range(len(chunks))]
         added = time.time()
@@ -267,6 +277,8 @@ class KnowledgeBase:
                     "chunks": len(chunks), "tokens": chunk.tokens, "added": added}
             if chunk.page is not None:
                 meta["page"] = chunk.page
+            if path:
+                meta["path"] = path
             metas.append(meta)
         step = max(1, min(self.client.get_max_batch_size(), 4096))
         try:

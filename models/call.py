@@ -27,7 +27,7 @@ from models.registry import ModelPool, structured_options
 from models.spec import ModelSpec
 from models.structured import Schema, repair_prompt, schema_dict, validate
 from models.tokens import count_tokens
-from podium.errors import ConfigError, ContextOverflowError, ModelError, PodiumError
+from podium.errors import Cancelled, ConfigError, ContextOverflowError, ModelError, PodiumError
 from podium.settings import Settings
 
 if TYPE_CHECKING:
@@ -122,6 +122,8 @@ class ModelCaller:
             after = route.candidates[index + 1] if index + 1 < len(route.candidates) else None
             try:
                 return self._answer(site, spec, messages, options, schema, after, route.notes.get(spec.spec))
+            except Cancelled:
+                raise
             except PodiumError as error:
                 if after is None:
                     raise _final(error) from error
@@ -142,6 +144,9 @@ class ModelCaller:
                 model = self.model(spec.spec)
                 timeout_s = routing.timeout_for(settings, spec.provider)
                 reply = _stream(model, spec, prompt, call_options, attempt, timeout_s)
+            except Cancelled as exc:  # a stop asked for: recorded, then up at once (no retry, fallback, retraction)
+                self._finish_failed(spec, prompt, attempt, exc, exc, "failed")
+                raise
             except Exception as exc:  # noqa: BLE001 - every failure is classified and recorded
                 error = classify(exc, provider=spec.provider, model=spec.spec, base_url=spec.extra.get("base_url"))
                 failures += 1

@@ -57,8 +57,10 @@ CREATE INDEX IF NOT EXISTS calls_provider ON calls(provider, id);
 """
 
 OUTCOMES = ("running", "ok", "retried", "fell_back", "failed")
-GROUPS = ("model", "node", "thread", "provider")
-"""Columns ``podium usage --by`` may group on."""
+GROUPS = ("model", "node", "thread", "provider", "day")
+"""What ``podium usage --by`` may group on: a column, or ``day`` (the local calendar day a call started)."""
+_DAY = {False: "date(ts, 'unixepoch', 'localtime')", True: "to_char(to_timestamp(ts), 'YYYY-MM-DD')"}
+"""SQL for a call's day, SQLite and Postgres."""
 
 
 @dataclass
@@ -151,29 +153,30 @@ class Ledger:
             " WHERE provider = ? AND outcome != 'running' ORDER BY id DESC LIMIT ?", (provider, limit))
         return [(row["ended"], row["outcome"], row["retryable"]) for row in rows]
 
-    def totals(self, *, by: str = "model", thread: str | None = None,
-               since: float | None = None) -> list[dict[str, Any]]:
-        """Totals grouped by ``model``, ``node``, ``thread`` or ``provider``, costliest first.
+    def totals(self, *, by: str = "model", thread: str | None = None, since: float | None = None,
+               threads: list[str] | None = None) -> list[dict[str, Any]]:
+        """Totals grouped by ``model``, ``node``, ``thread``, ``provider`` or ``day``, costliest first (days: newest).
 
         ``cost_usd`` is ``None`` for a group with calls of unknown cost (``unpriced`` counts them);
-        ``priced_cost_usd`` is what its priced calls cost.
+        ``priced_cost_usd`` is what its priced calls cost. ``threads`` keeps only those threads' calls.
         """
         if by not in GROUPS:
             raise ValueError(f"cannot group by {by!r}; choose one of {GROUPS}")
-        where, args = _where(thread=thread, since=since)
+        where, args = _where(thread=thread, since=since, threads=threads)
+        key = _DAY[self.db.postgres] if by == "day" else by
         groups: dict[str, dict[str, Any]] = {}
         for row in self.db.execute(
-            f"SELECT {by} AS key, COUNT(*) AS calls, SUM(prompt_tokens) AS prompt_tokens,"
+            f"SELECT {key} AS key, COUNT(*) AS calls, SUM(prompt_tokens) AS prompt_tokens,"
             " SUM(completion_tokens) AS completion_tokens, SUM(cost_usd) AS cost_usd,"
             " SUM(CASE WHEN cost_usd IS NULL AND outcome != 'running' THEN 1 ELSE 0 END) AS unpriced,"
             " SUM(gpu_s) AS gpu_s,"
             " SUM(duration_s) AS duration_s, AVG(ttft_s) AS ttft_s, AVG(tokens_per_s) AS tokens_per_s,"
-            f" MIN(ts) AS first_ts, MAX(ts) AS last_ts FROM calls{where} GROUP BY {by}", args,
+            f" MIN(ts) AS first_ts, MAX(ts) AS last_ts FROM calls{where} GROUP BY {key}", args,
         ):
             groups[row["key"]] = {by: row["key"], **{k: row[k] for k in row.keys() if k != "key"},
                                   "outcomes": {}, "errors": {}}
-        for row in self.db.execute(f"SELECT {by} AS key, outcome, error_class, COUNT(*) AS n FROM calls{where}"
-                                   f" GROUP BY {by}, outcome, error_class", args):
+        for row in self.db.execute(f"SELECT {key} AS key, outcome, error_class, COUNT(*) AS n FROM calls{where}"
+                                   f" GROUP BY {key}, outcome, error_class", args):
             group = groups[row["key"]]
             group["outcomes"][row["outcome"]] = group["outcomes"].get(row["outcome"], 0) + row["n"]
             if row["error_class"]:
@@ -183,6 +186,8 @@ class Ledger:
             # SQL's SUM skips unknown costs; a group with any is unknown (its priced part stays readable).
             group["priced_cost_usd"] = round(group["cost_usd"] or 0.0, 8)
             group["cost_usd"] = None if group["unpriced"] else group["priced_cost_usd"]
+        if by == "day":
+            return sorted(groups.values(), key=lambda g: str(g["day"]), reverse=True)
         return sorted(groups.values(), key=lambda g: (-g["priced_cost_usd"], -g["calls"], str(g[by])))
 
 
@@ -195,6 +200,10 @@ def _where(**filters: Any) -> tuple[str, list[Any]]:
     if filters.get("since") is not None:
         where.append("ts >= ?")
         args.append(filters["since"])
+    if filters.get("threads") is not None:
+        names = list(filters["threads"])
+        where.append(f"thread IN ({', '.join('?' * len(names))})" if names else "1 = 0")
+        args += names
     return (" WHERE " + " AND ".join(where) if where else ""), args
 
 

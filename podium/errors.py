@@ -22,6 +22,11 @@ class PodiumError(Exception):
         return f"{self.message} ({self.hint})" if self.hint else self.message
 
 
+class Cancelled(PodiumError):
+    """The turn was stopped on purpose (the user's Stop, a newer turn on its thread): not a failure of the model,
+    so nothing is retried or falls back, and what had streamed stays as it was."""
+
+
 class ConfigError(PodiumError):
     """A setting, a model spec or a flag is invalid; ``setting`` names it."""
 

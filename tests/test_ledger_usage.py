@@ -121,6 +121,19 @@ def test_totals_group_filter_and_count_outcomes(tmp_path):
         ledger.finish(1, outcome="exploded")
 
 
+def test_totals_by_day_and_for_a_set_of_threads(tmp_path):
+    ledger = Ledger(tmp_path / "ledger.sqlite")
+    add(ledger, "openai/gpt-4o", "ok", cost=0.002, thread="a")
+    add(ledger, "llamacpp/smollm2-135m", "ok", thread="b", tokens=(7, 3))
+    add(ledger, "openai/gpt-4o", "ok", cost=0.001, thread="c")
+    (today,) = ledger.totals(by="day")
+    assert today["day"] == datetime.now().strftime("%Y-%m-%d") and today["calls"] == 3, "the local calendar day"
+    assert today["cost_usd"] == pytest.approx(0.003) and today["prompt_tokens"] == 27
+    mine = ledger.totals(by="model", threads=["a", "b"])
+    assert {g["model"]: g["calls"] for g in mine} == {"openai/gpt-4o": 1, "llamacpp/smollm2-135m": 1}
+    assert ledger.totals(threads=[]) == [], "no threads: no calls (a user with no threads sees nothing)"
+
+
 def test_summarize_reports_every_call_and_the_answering_one(tmp_path):
     ledger = Ledger(tmp_path / "ledger.sqlite")
     add(ledger, "openai/x", "fell_back", error_class="InternalServerError", tokens=(7, 0))

@@ -104,12 +104,12 @@ def test_a_failed_add_leaves_no_partial_document(settings, docs, monkeypatch):
     ingest(base, [docs / "sub"])
     real_add = base.add_document
 
-    def add_then_fail(col, source, doc_hash, chunks, vectors):
+    def add_then_fail(col, source, doc_hash, chunks, vectors, path=None):
         if source == "guide.md":
             col.add(ids=["partial-0"], embeddings=vectors[:1], documents=["half"],
                     metadatas=[{"source": source, "doc_hash": doc_hash, "chunk": 0, "chunks": len(chunks)}])
             raise RuntimeError("disk full")
-        return real_add(col, source, doc_hash, chunks, vectors)
+        return real_add(col, source, doc_hash, chunks, vectors, path)
 
     monkeypatch.setattr(base, "add_document", add_then_fail)
     report = ingest(base, [docs])

@@ -67,7 +67,8 @@ def create_app(podium: PodiumApp, keys: KeyStore, *, metrics: Metrics | None = N
                 await run_in_threadpool(keys.claim_thread, thread, key.id)
         else:
             await run_in_threadpool(_check_model, podium, body)
-        job = Job(loop=asyncio.get_running_loop(), thread_id=thread or "", streaming=body.stream)
+        job = Job(loop=asyncio.get_running_loop(), thread_id=thread or "", streaming=body.stream,
+                  user=key.user if key is not None else None)
 
         def work(job: Job) -> Outcome:
             if body.model == PODIUM:

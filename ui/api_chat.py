@@ -45,6 +45,8 @@ class Job:
     thread_id: str = ""
     streaming: bool = True
     """Whether tokens and events are wanted (a whole answer needs only its end: fewer wake-ups of the loop)."""
+    user: str | None = None
+    """The API key's user: the turn reads their knowledge collections (``None``: no keys, the local operator)."""
 
     @staticmethod
     def new_thread() -> str:
@@ -99,12 +101,12 @@ def run_podium(podium: PodiumApp, request: ChatRequest, job: Job, strategy: str)
     callbacks = [StopSignal(job.stop)]
     if options and options.decision is not None:
         events = podium.resume(job.thread_id, options.decision, callbacks=callbacks, multitask=strategy,
-                               stop=job.stop, turn_id=job.turn_id)
+                               stop=job.stop, turn_id=job.turn_id, options=TurnOptions(user=job.user))
     else:
         turn = TurnOptions(system_prompt=system, model=(options.model if options else None) or "",
                            collection=options.collection if options else None,
                            fallbacks=options.fallbacks if options else None,
-                           policy=(options.policy if options else None) or "")
+                           policy=(options.policy if options else None) or "", user=job.user)
         events = podium.stream_turn(question, job.thread_id, turn, create=True, history=earlier, multitask=strategy,
                                     stop=job.stop, callbacks=callbacks, turn_id=job.turn_id)
     steps: list[dict[str, Any]] = []

@@ -19,6 +19,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from memory.owners import local_user
 from podium.db import Database, open_database
 from podium.errors import NotFoundError, PodiumError
 from podium.settings import Settings
@@ -69,6 +70,8 @@ class ApiKey:
     """USD spent so far by its requests."""
     requests: int
     """Requests it made."""
+    user: str = ""
+    """Whose key it is: its requests read that user's knowledge collections and those shared with them."""
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict."""
@@ -98,17 +101,29 @@ class KeyStore:
         self.clock = clock
         """Where time comes from (rate-limit windows); tests pass a fixed one."""
         db.script(_SCHEMA.format(real=db.real))
+        if "user" not in db.columns("api_keys"):  # keys made before keys had users belong to the machine's user
+            try:
+                db.execute(f"ALTER TABLE api_keys ADD COLUMN {'IF NOT EXISTS ' if db.postgres else ''}"
+                           f"\"user\" TEXT NOT NULL DEFAULT '{_sql_text(local_user())}'")
+            except Exception:  # noqa: BLE001 - SQLite: another process migrated it a moment ago
+                if db.postgres:
+                    raise
 
-    def create(self, name: str = "", *, budget_usd: float | None = None, rpm: int | None = None) -> tuple[str, ApiKey]:
-        """A new key: returns the secret (shown once) and its record."""
+    def create(self, name: str = "", *, budget_usd: float | None = None, rpm: int | None = None,
+               user: str | None = None) -> tuple[str, ApiKey]:
+        """A new key for ``user`` (default: the machine's user): returns the secret (shown once) and its record."""
         if budget_usd is not None and budget_usd < 0:
             raise PodiumError(f"--budget-usd is negative ({budget_usd})", hint="use 0 or more dollars")
         if rpm is not None and rpm < 1:
             raise PodiumError(f"--rpm must be at least 1 ({rpm})", hint="leave it out for no rate limit")
+        user = (local_user() if user is None else user).strip()
+        if not user or "," in user:
+            raise PodiumError(f"--user {user!r} is not a user name", hint="name one user, e.g. --user alice")
         key_id = secrets.token_hex(4)
         secret = f"{PREFIX}{key_id}-{secrets.token_urlsafe(24)}"
-        self.db.execute("INSERT INTO api_keys (id, name, hash, created, budget_usd, rpm) VALUES (?, ?, ?, ?, ?, ?)",
-                        (key_id, name, _hash(secret), time.time(), budget_usd, rpm))
+        self.db.execute("INSERT INTO api_keys (id, name, hash, created, budget_usd, rpm, \"user\")"
+                        " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                        (key_id, name, _hash(secret), time.time(), budget_usd, rpm, user))
         return secret, self.get(key_id)
 
     def get(self, key_id: str) -> ApiKey:
@@ -182,6 +197,11 @@ class KeyStore:
 
 def _record(row: dict[str, Any]) -> ApiKey:
     return ApiKey(**{k: row[k] for k in ApiKey.__dataclass_fields__})
+
+
+def _sql_text(text: str) -> str:
+    """``text`` quoted for a SQL string literal (a DDL default cannot be a parameter)."""
+    return text.replace("'", "''")
 
 
 def open_keys(settings: Settings) -> KeyStore:

@@ -1,4 +1,4 @@
-"""Knowledge commands: ``podium ingest``, ``podium search`` and ``podium kb list|delete|stats|eval``."""
+"""Knowledge commands: ``podium ingest``, ``podium search`` and ``podium kb list|delete|stats|eval|share``."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object ins
 KOpt = Annotated[int, typer.Option("--k", "-k", min=1, max=100, help="How many hits.")]
 ModeOpt = Annotated[str, typer.Option("--mode", help="dense, bm25 or hybrid (both fused by reciprocal rank).")]
 
-kb_app = typer.Typer(help="Knowledge collections: list, delete, stats, eval.", no_args_is_help=True)
+kb_app = typer.Typer(help="Knowledge collections: list, delete, stats, eval, share.", no_args_is_help=True)
 
 
 def _kb() -> Any:
@@ -113,11 +113,37 @@ def list_(as_json: JsonOpt = False) -> None:
     if as_json:
         _json(rows)
         return
-    table = Table("collection", "documents", "chunks", "embedding model", "updated")
+    from memory.owners import describe
+
+    table = Table("collection", "documents", "chunks", "embedding model", "updated", "owner", "shared with")
     for r in rows:
         updated = time.strftime("%Y-%m-%d %H:%M", time.localtime(r["updated"])) if r["updated"] else "-"
-        table.add_row(r["name"], str(r["documents"]), str(r["chunks"]), escape(r["embedder"]), updated)
+        table.add_row(r["name"], str(r["documents"]), str(r["chunks"]), escape(r["embedder"]), updated,
+                      escape(r.get("owner", "")), escape(describe(r.get("shared") or [])))
     out.print(table)
+
+
+WithOpt = Annotated[str, typer.Option("--with", help="A user name, or 'all' for every signed-in user.")]
+
+
+@kb_app.command()
+def share(name: Annotated[str, typer.Argument(help="Collection to share.")], with_: WithOpt) -> None:
+    """Let another user (of `podium ui --auth` or an API key) read a collection, or everyone with --with all."""
+    from memory.access import share as run
+    from memory.owners import describe
+
+    shared = run(_kb(), name, with_)
+    err.print(f"collection {name!r} is now shared with {describe(shared)}", markup=False)
+
+
+@kb_app.command()
+def unshare(name: Annotated[str, typer.Argument(help="Collection to stop sharing.")], with_: WithOpt) -> None:
+    """Stop sharing a collection with a user (or with everyone: --with all)."""
+    from memory.access import share as run
+    from memory.owners import describe
+
+    shared = run(_kb(), name, with_, revoke=True)
+    err.print(f"collection {name!r} is now shared with {describe(shared)}", markup=False)
 
 
 @kb_app.command()

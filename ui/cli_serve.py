@@ -93,10 +93,12 @@ def register(app: typer.Typer) -> None:
         budget_usd: Annotated[float | None, typer.Option("--budget-usd", help="Most USD its requests may spend.")]
         = None,
         rpm: Annotated[int | None, typer.Option("--rpm", help="Most requests per minute.")] = None,
+        user: Annotated[str | None, typer.Option("--user", help="Whose key it is: its requests read that user's "
+                                                 "knowledge and what is shared with them (default: you).")] = None,
         as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
     ) -> None:
         """Create a key; it is printed once and only its hash is stored."""
-        secret, key = _store().create(name, budget_usd=budget_usd, rpm=rpm)
+        secret, key = _store().create(name, budget_usd=budget_usd, rpm=rpm, user=user)
         if as_json:
             sys.stdout.write(json.dumps({"key": secret, **key.to_dict()}) + "\n")
             return
@@ -117,9 +119,9 @@ def register(app: typer.Typer) -> None:
         if as_json:
             sys.stdout.write(json.dumps([k.to_dict() for k in items]) + "\n")
             return
-        table = Table("id", "name", "created", "status", "budget $", "spent $", "rpm", "requests")
+        table = Table("id", "name", "user", "created", "status", "budget $", "spent $", "rpm", "requests")
         for k in items:
-            table.add_row(k.id, k.name or "-", time.strftime("%Y-%m-%d %H:%M", time.localtime(k.created)),
+            table.add_row(k.id, k.name or "-", k.user, time.strftime("%Y-%m-%d %H:%M", time.localtime(k.created)),
                           "revoked" if k.revoked else "active", "-" if k.budget_usd is None else f"{k.budget_usd:g}",
                           f"{k.spent_usd:.4f}", "-" if k.rpm is None else str(k.rpm), str(k.requests))
         out.print(table)

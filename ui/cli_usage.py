@@ -59,7 +59,7 @@ def total_of(groups: list[dict[str, Any]]) -> dict[str, Any]:
             "priced_cost_usd": priced, "unpriced": unpriced, "gpu_s": round(add("gpu_s"), 4), "outcomes": outcomes}
 
 
-def _money(group: dict[str, Any]) -> str:
+def money(group: dict[str, Any]) -> str:
     """Dollars, or "unknown" (with the priced part, if any) when some calls have no price: never a false $0."""
     priced = group.get("priced_cost_usd") or 0
     if not group.get("unpriced"):
@@ -78,11 +78,11 @@ def render(groups: list[dict[str, Any]], by: str) -> Table:
     for g in groups:
         table.add_row(escape(str(g[by] or "-")), str(g["calls"]), escape(outcome_text(g)), _num(g["prompt_tokens"]),
                       _num(g["completion_tokens"]), _num(g["ttft_s"], "{:.2f}s"), _num(g["tokens_per_s"], "{:.1f}"),
-                      _num(g["gpu_s"], "{:.1f}"), _money(g))
+                      _num(g["gpu_s"], "{:.1f}"), money(g))
     total = total_of(groups)
     for column, text in zip(table.columns, ("total", str(total["calls"]), "", _num(total["prompt_tokens"]),
                                             _num(total["completion_tokens"]), "", "", _num(total["gpu_s"], "{:.1f}"),
-                                            _money(total)), strict=True):
+                                            money(total)), strict=True):
         column.footer = text
     return table
 
@@ -103,7 +103,7 @@ def register(app: typer.Typer) -> None:
     def usage(
         thread: Annotated[str | None, typer.Option("--thread", "-t", help="Only this thread's calls.")] = None,
         since: Annotated[str | None, typer.Option("--since", help="Only calls since: 1h, 2d, 2025-01-31...")] = None,
-        by: Annotated[str, typer.Option("--by", help="Group by model, node, thread or provider.")] = "model",
+        by: Annotated[str, typer.Option("--by", help="Group by model, node, thread, provider or day.")] = "model",
         as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object instead of a table.")] = False,
     ) -> None:
         """Totals of every model call in the ledger: calls, outcomes, tokens, speed and cost."""

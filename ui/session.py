@@ -7,6 +7,7 @@ keyed by Gradio's session hash or by the signed-in user.
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 import threading
 from pathlib import Path
@@ -14,14 +15,33 @@ from typing import Any
 
 from langchain_core.callbacks import BaseCallbackHandler
 
-from podium.errors import PodiumError
+from podium.errors import Cancelled
 
 
-class TurnStopped(PodiumError):
+class TurnStopped(Cancelled):
     """The user pressed Stop; the turn was cancelled and rolled back."""
 
     def __init__(self) -> None:
         super().__init__("stopped", hint="this turn was not saved; send the message again to retry")
+
+
+def _cancellations(cls: type = Cancelled) -> set[str]:
+    """Names of every deliberate-stop exception class (``TurnStopped``, ``TurnSuperseded``...)."""
+    return {cls.__name__}.union(*(_cancellations(sub) for sub in cls.__subclasses__()))
+
+
+def _not_a_stop(record: logging.LogRecord) -> bool:
+    """Drop LangChain's "Error in X callback" warning when the callback stopped a turn on purpose."""
+    message = record.getMessage()
+    return not (message.startswith("Error in ") and any(f": {name}(" in message for name in _cancellations()))
+
+
+def quiet_stops() -> None:
+    """LangChain logs a callback's exception as a warning before re-raising it; a stop the user asked for is
+    not an error, so that warning is dropped (once per process; other callback errors still show)."""
+    manager = logging.getLogger("langchain_core.callbacks.manager")
+    if _not_a_stop not in manager.filters:
+        manager.addFilter(_not_a_stop)
 
 
 class StopSignal(BaseCallbackHandler):
@@ -35,6 +55,7 @@ class StopSignal(BaseCallbackHandler):
 
     def __init__(self, event: threading.Event) -> None:
         self.event = event
+        quiet_stops()
 
     def _check(self) -> None:
         if self.event.is_set():
@@ -75,6 +96,12 @@ class StopBoard:
             return False
         event.set()
         return True
+
+    def running(self, session: str) -> bool:
+        """Whether the session has a turn running (armed and not stopped)."""
+        with self._lock:
+            event = self._events.get(session)
+        return event is not None and not event.is_set()
 
     def forget(self, session: str) -> None:
         """Drop a finished session's event."""
