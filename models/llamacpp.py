@@ -1,4 +1,4 @@
-"""In-process GGUF models through llama-cpp-python, as a LangChain chat model.
+"""In-process GGUF models through llama-cpp-python, as a LangChain chat model (tools and structured output too).
 
 One loaded ``Llama`` per (file, context size) is shared by every thread of the
 process and guarded by a lock, so concurrent requests queue instead of crashing.
@@ -13,34 +13,24 @@ from pathlib import Path
 from typing import Any
 
 from langchain_core.callbacks import CallbackManagerForLLMRun
-from langchain_core.language_models.chat_models import BaseChatModel
-from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
-from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
+from langchain_core.messages import AIMessageChunk, BaseMessage
+from langchain_core.outputs import ChatGenerationChunk
 
 from models.gbnf import check, compiled, json_grammar, schema_grammar
+from models.grammar_chat import GrammarChat
 from models.llama_pool import Loaded, default_threads, load  # noqa: F401 - loading lives in models.llama_pool
 from models.local import ALIASES, Alias, gguf_info, locate, resolve  # noqa: F401 - describing lives in models.local
 from models.spec import ModelSpec
+from models.toolcalls import to_chat
 from podium.errors import ConfigError, ContextOverflowError, ModelError
 from podium.settings import Settings
 
 
-def _to_dicts(messages: list[BaseMessage]) -> list[dict[str, str]]:
-    roles = {"system": "system", "human": "user", "ai": "assistant", "tool": "user"}
-    out = []
-    for message in messages:
-        text = message.text
-        if message.type == "tool":
-            text = f"Tool result: {text}"
-        out.append({"role": roles.get(message.type, "user"), "content": text})
-    return out
+class ChatLlamaCpp(GrammarChat):
+    """A chat model over a shared in-process llama.cpp instance; tools and structured output under grammars.
 
-
-class ChatLlamaCpp(BaseChatModel):
-    """A chat model over a shared in-process llama.cpp instance.
-
-    Extra call options: ``response_format`` (``{"type": "json_object", "schema": ...}``
-    for JSON-schema-constrained output), ``grammar`` (GBNF text) and ``seed`` (this call's sampling seed).
+    Call options besides :class:`~models.grammar_chat.GrammarChat`'s: ``response_format`` (``{"type":
+    "json_object", "schema": ...}``), ``grammar`` (GBNF text) and ``seed`` (this call's sampling seed).
     """
 
     model_path: str
@@ -66,6 +56,15 @@ class ChatLlamaCpp(BaseChatModel):
     def _llm_type(self) -> str:
         return "llamacpp"
 
+    def parameters(self) -> int:
+        """The parameter count from the GGUF's header (0 when it does not say)."""
+        return int(gguf_info(Path(self.model_path)).get("parameters") or 0)
+
+    @property
+    def model_name(self) -> str:
+        """The spec this model was built from, else its GGUF file's name."""
+        return self.spec_name or Path(self.model_path).name
+
     @property
     def _identifying_params(self) -> dict[str, Any]:
         return {"model_path": self.model_path, "n_ctx": self.n_ctx, "lora_path": self.lora_path}
@@ -80,7 +79,7 @@ class ChatLlamaCpp(BaseChatModel):
 
     def get_num_tokens_from_messages(self, messages: list[BaseMessage], tools: Any = None) -> int:
         """Exact tokens of a chat prompt rendered with the model's template."""
-        return len(self.loaded().render(_to_dicts(messages))[0])
+        return len(self.loaded().render(to_chat(messages))[0])
 
     def complete_batch(self, prompts: list[Any], **options: Any) -> list[Any]:
         """Complete many prompts together on the shared model (:func:`models.batch.complete_batch`).
@@ -98,21 +97,6 @@ class ChatLlamaCpp(BaseChatModel):
 
         return loglikelihood(self, requests, **options)
 
-    def _generate(
-        self,
-        messages: list[BaseMessage],
-        stop: list[str] | None = None,
-        run_manager: CallbackManagerForLLMRun | None = None,
-        **kwargs: Any,
-    ) -> ChatResult:
-        text, usage, meta = "", None, {}
-        for chunk in self._stream(messages, stop, run_manager, **kwargs):
-            text += chunk.text
-            usage = chunk.message.usage_metadata or usage
-            meta.update(chunk.message.response_metadata)
-        message = AIMessage(content=text, usage_metadata=usage, response_metadata=meta)
-        return ChatResult(generations=[ChatGeneration(message=message)])
-
     def _stream(
         self,
         messages: list[BaseMessage],
@@ -121,14 +105,15 @@ class ChatLlamaCpp(BaseChatModel):
         **kwargs: Any,
     ) -> Iterator[ChatGenerationChunk]:
         loaded = self.loaded()
-        tokens, template_stop = loaded.render(_to_dicts(messages))
+        chat, tools_grammar, reader = self._tool_turn(messages, kwargs)
+        tokens, template_stop = loaded.render(chat)
         room = self.n_ctx - len(tokens)
         if room < 8:
-            raise ContextOverflowError(len(tokens), self.n_ctx, model=self.spec_name or self.model_path)
+            raise ContextOverflowError(len(tokens), self.n_ctx, model=self.model_name)
         params: dict[str, Any] = {
             "temperature": kwargs.get("temperature", self.temperature),
             "max_tokens": min(kwargs.get("max_tokens") or self.max_tokens, room),
-            "stop": [*(stop or []), *template_stop],
+            "stop": [*(stop or []), *(self.stop or []), *template_stop],
             "seed": kwargs.get("seed", self.seed),
             "stream": True,
         }
@@ -139,6 +124,8 @@ class ChatLlamaCpp(BaseChatModel):
             params["grammar"] = json_grammar()
         if kwargs.get("grammar"):
             params["grammar"] = compiled(kwargs["grammar"])
+        if tools_grammar:
+            params["grammar"] = compiled(tools_grammar)
         if "grammar" in params:
             check(params["grammar"], loaded.llm)
         completion, finish, started = 0, None, time.perf_counter()
@@ -146,34 +133,31 @@ class ChatLlamaCpp(BaseChatModel):
             loaded.states.capacity = self.kv_cache_mb * 2**20
             loaded.states.prepare(loaded.llm, tokens)
             try:
-                for part in loaded.llm.create_completion(tokens, **params):
+                parts = loaded.llm.create_completion(tokens, **params)
+                for part in parts:
                     choice = part["choices"][0]
                     finish = choice.get("finish_reason") or finish
                     delta = choice.get("text") or ""
-                    if not delta:
-                        continue
-                    chunk = ChatGenerationChunk(message=AIMessageChunk(content=delta))
-                    if run_manager:
-                        run_manager.on_llm_new_token(delta, chunk=chunk)
-                    yield chunk
+                    text, calls = reader.feed(delta) if reader else (delta, [])
+                    if text or calls:
+                        chunk = ChatGenerationChunk(message=AIMessageChunk(content=text, tool_call_chunks=calls))
+                        if run_manager:
+                            run_manager.on_llm_new_token(text, chunk=chunk)
+                        yield chunk
+                    if reader and reader.repeated:
+                        finish = "stop"  # a tiny model repeating a call it just made: the reply is complete
+                        parts.close()
+                        break
                 # Tokens evaluated after the prompt are the answer's (the final sampled one is not evaluated).
                 completion = max(loaded.llm.n_tokens - len(tokens) + (1 if finish == "length" else 0), 0)
             except ValueError as exc:
                 if "context window" in str(exc):
-                    raise ContextOverflowError(len(tokens), self.n_ctx, model=self.spec_name) from exc
-                raise ModelError(str(exc), provider="llamacpp", model=self.spec_name) from exc
+                    raise ContextOverflowError(len(tokens), self.n_ctx, model=self.model_name) from exc
+                raise ModelError(str(exc), provider="llamacpp", model=self.model_name) from exc
         usage = {"input_tokens": len(tokens), "output_tokens": completion, "total_tokens": len(tokens) + completion}
-        yield ChatGenerationChunk(
-            message=AIMessageChunk(
-                content="",
-                usage_metadata=usage,
-                response_metadata={
-                    "finish_reason": finish,
-                    "model_name": self.spec_name,
-                    "duration_s": time.perf_counter() - started,
-                },
-            )
-        )
+        meta = {"finish_reason": "tool_calls" if reader and reader.called and finish == "stop" else finish,
+                "model_name": self.model_name, "duration_s": time.perf_counter() - started}
+        yield ChatGenerationChunk(message=AIMessageChunk(content="", usage_metadata=usage, response_metadata=meta))
 
 
 def build(spec: ModelSpec, settings: Settings) -> ChatLlamaCpp:

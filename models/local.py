@@ -127,6 +127,7 @@ def resolve(name: str, settings: Settings) -> ModelSpec:
         chat=alias.chat if alias else bool(info["chat_template"]),
         tool_calling=False,
         json_schema=True,
+        constrained=True,
         context_length=min(int(info["context_length"] or 2048), settings.max_context),
         local=True,
         path=path,

@@ -11,10 +11,10 @@ from collections.abc import Iterator
 from typing import Any
 
 from langchain_core.callbacks import CallbackManagerForLLMRun
-from langchain_core.language_models.chat_models import BaseChatModel
-from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
-from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
+from langchain_core.messages import AIMessageChunk, BaseMessage
+from langchain_core.outputs import ChatGenerationChunk
 
+from models.grammar_chat import GrammarChat, tool_request
 from models.spec import ModelSpec
 from podium.errors import ConfigError
 from podium.settings import Settings
@@ -33,8 +33,12 @@ def register_script(name: str, replies: list[str], *, local: bool = True) -> str
     return f"scripted/{name}"
 
 
-class ScriptedChatModel(BaseChatModel):
-    """Replies from a script, streamed word by word, with word-count usage."""
+class ScriptedChatModel(GrammarChat):
+    """Replies from a script, streamed word by word, with word-count usage.
+
+    With tools bound, a reply is read as a llama.cpp model's would be: a JSON list of calls
+    (``[{"tool": ..., "args": {...}}]``) becomes ``tool_calls``, anything else is text.
+    """
 
     script: str
     """Name of the script (``echo`` or one registered with :func:`register_script`)."""
@@ -61,18 +65,6 @@ class ScriptedChatModel(BaseChatModel):
         self.calls += 1
         return replies[self.calls - 1]
 
-    def _generate(
-        self,
-        messages: list[BaseMessage],
-        stop: list[str] | None = None,
-        run_manager: CallbackManagerForLLMRun | None = None,
-        **kwargs: Any,
-    ) -> ChatResult:
-        text = "".join(chunk.text for chunk in self._stream(messages, stop, run_manager, **kwargs))
-        return ChatResult(
-            generations=[ChatGeneration(message=AIMessage(content=text, usage_metadata=self._usage(messages, text)))]
-        )
-
     def _usage(self, messages: list[BaseMessage], text: str) -> dict[str, int]:
         prompt = sum(self.get_num_tokens(str(m.content)) for m in messages)
         completion = self.get_num_tokens(text)
@@ -85,12 +77,15 @@ class ScriptedChatModel(BaseChatModel):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> Iterator[ChatGenerationChunk]:
+        tools = tool_request(kwargs)
+        reader = tools.reader() if tools else None
         text = self._reply(messages)
         for i, word in enumerate(text.split(" ")):
             piece = word if i == 0 else " " + word
-            chunk = ChatGenerationChunk(message=AIMessageChunk(content=piece))
+            shown, calls = reader.feed(piece) if reader else (piece, [])
+            chunk = ChatGenerationChunk(message=AIMessageChunk(content=shown, tool_call_chunks=calls))
             if run_manager:
-                run_manager.on_llm_new_token(piece, chunk=chunk)
+                run_manager.on_llm_new_token(shown, chunk=chunk)
             yield chunk
         yield ChatGenerationChunk(message=AIMessageChunk(content="", usage_metadata=self._usage(messages, text),
                                                          response_metadata={"finish_reason": "stop"}))

@@ -27,6 +27,9 @@ class ModelSpec:
     """Native tool calling (otherwise tools go through grammar-constrained JSON)."""
     json_schema: bool = True
     """Can be forced to emit JSON that matches a schema."""
+    constrained: bool = False
+    """Its ``bind_tools`` takes Podium's options for constrained decoding: a GBNF ``grammar`` for the calls
+    and few-shot ``examples`` (llama.cpp, see :mod:`models.grammar_chat`)."""
     context_length: int = 8192
     """Tokens the model holds (prompt plus answer)."""
     local: bool = True

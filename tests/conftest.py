@@ -96,3 +96,13 @@ def postgres_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
 def postgres_url(postgres_server: Any) -> str:
     """A fresh, empty database on the session's Postgres, for one test."""
     return postgres_server.new_database()
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark slow the tests a module names in ``SLOW_TESTS`` (inherited suites, such as langchain-tests', whose
+    tests cannot be decorated without overriding them)."""
+    for item in items:
+        module = getattr(item, "module", None)
+        if getattr(item, "originalname", None) in getattr(module, "SLOW_TESTS", ()):
+            item.add_marker(pytest.mark.slow)

@@ -80,6 +80,22 @@ class Tool:
         return {"type": "function", "function": {"name": self.name, "description": self.description,
                                                   "parameters": self.schema()}}
 
+    def as_langchain(self, env: Any = None) -> Any:
+        """This tool as a LangChain ``StructuredTool`` (for LangGraph's and LangChain's own agents).
+
+        Problems the model can fix (:class:`ToolError`) come back to it as the tool's error text.
+        """
+        from langchain_core.tools import StructuredTool, ToolException
+
+        def run(**kwargs: Any) -> str:
+            try:
+                return str(self.func(**kwargs, **({"env": env} if self.uses_env else {})))
+            except ToolError as exc:
+                raise ToolException(str(exc)) from exc
+
+        return StructuredTool.from_function(run, name=self.name, description=self.description,
+                                            args_schema=self.args_model, handle_tool_error=True)
+
     def validate(self, args: Any) -> dict[str, Any]:
         """Validated, defaulted arguments; raises :class:`pydantic.ValidationError`."""
         return self.args_model.model_validate(args).model_dump()
