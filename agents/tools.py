@@ -1,9 +1,12 @@
 """The tools specialist: chooses tool calls, runs them (after a human's approval where needed), answers.
 
-Models with native tool calling get the allowed tools' schemas and loop until they
-answer. Local models choose through a grammar built from the user's message
-(:mod:`tools.local`) and the answer is a template around the results, because a 135M
-model restating ``7006652`` is one more chance to get it wrong. Calls flagged
+Every model gets the allowed tools through its own ``bind_tools`` (the engine binds them
+to whichever model of the chain answers). Deterministic rules pick the candidates and the
+``tool_choice`` (:mod:`tools.local`); models that take Podium's constrained-decoding
+options (llama.cpp) also get few-shot examples and, under a billion parameters, a grammar
+whose string arguments are spans of the user's message. Models without native tool
+calling answer with a template around the results, because a 135M model restating
+``7006652`` is one more chance to get it wrong; the others write the answer. Calls flagged
 ``needs_approval`` wait in the ``approval`` node, which pauses the graph with
 ``interrupt()`` until the user approves, edits or rejects them.
 """
@@ -12,47 +15,50 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage, ToolMessage
+from langchain_core.messages import AIMessage, BaseMessage, SystemMessage, ToolMessage
 from langgraph.graph import END
 from langgraph.runtime import Runtime
 from langgraph.types import interrupt
 
-from agents.common import call_model, last_user_text, model_chain, notify, say, this_turn
+from agents.common import call_model, last_user_text, notify, say, this_turn
 from agents.contract import Context, Rule, Specialist, State
-from podium.errors import ModelError, PodiumError
+from models.tool_binding import Tools
+from podium.errors import PodiumError
 from tools import select
 from tools.approval import approval_request, compose, parse_decision
-from tools.local import Plan, PlanFailed, plan, preselect
+from tools.local import culprits, options_for, select_for
 from tools.registry import Tool, format_args
-from tools.runner import ToolEnv, new_call, record, run_calls
+from tools.runner import ToolEnv, invalid, new_call, record, run_calls
 
 if TYPE_CHECKING:
     from models.spec import ModelSpec
 
 SYSTEM = ("You are Podium's tools specialist. Use the tools for anything they can compute or look up; never "
-          "guess a result. When the results arrive, answer in one or two sentences that state them.")
+          "guess a result. Copy arguments exactly from the user's message. When the results arrive, answer in "
+          "one or two sentences that state them.")
 MAX_ROUNDS = 4
 """Model/tool round trips per turn before the model must answer (the loop guard's second half)."""
+REPAIRS = 2
+"""Rounds a template-answered model gets after calls that failed validation (the bad value left out)."""
 COPY_SPANS_BELOW = 1_000_000_000
-"""Local models with fewer parameters (or unknown) may only copy argument values from the message."""
-PLAN_TOKENS = 384
-"""Room for a local model's JSON list of calls (the grammar ends it; this only bounds a runaway)."""
+"""Constrained models with fewer parameters (or unknown) may only copy argument values from the message."""
 TOOLS = ("calculator", "convert_units", "current_time", "date_calc", "read_file", "list_files", "python",
          "knowledge_search")
 """The tools this specialist may call, in the order they are offered."""
 
 
 def tools(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
-    """Plan and run this turn's tool calls, or answer from the results once they are in."""
+    """Ask the model for this turn's tool calls and run them, or answer from the results once they are in."""
     ctx = runtime.context
     allowed = select(TOOLS)
-    spec = ctx.engine.spec(ctx.model_for("tools"))
     records = list(state.get("tool_calls") or [])
-    if spec.tool_calling:
-        return _native(ctx, state, records, allowed)
-    if any(isinstance(m, ToolMessage) for m in this_turn(state["messages"])):
-        return _answer(records, allowed)  # back from the approval node
-    return _local(ctx, last_user_text(state), state, records, allowed)
+    turn = this_turn(state["messages"])
+    caller = next((m for m in reversed(turn) if isinstance(m, AIMessage) and m.tool_calls), None)
+    if caller is not None and _by_template(ctx, caller):
+        latest = [r for r in records if r.get("id") in {c["id"] for c in caller.tool_calls}]
+        if not (any(invalid(r) for r in latest) and _rounds(turn) <= REPAIRS):
+            return _answer(latest, allowed)  # back from running (or approving) the calls
+    return _ask(ctx, state, turn, records, allowed)
 
 
 def approval(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
@@ -93,69 +99,43 @@ def pending_calls(messages: list[BaseMessage]) -> list[dict[str, Any]]:
     return [c for c in (latest.tool_calls if latest else []) if c["id"] not in answered]
 
 
-def _local(ctx: Context, question: str, state: State, records: list[dict[str, Any]],
-           allowed: dict[str, Tool]) -> dict[str, Any]:
-    chosen = _plan_with_escalation(ctx, question, allowed)
-    if isinstance(chosen, str):  # escalated to a native tool caller; its results come back as a template answer
-        return _native(ctx.using("tools", chosen), state, records, allowed)
-    if chosen.answer_directly:
-        prompt = [SystemMessage(ctx.options.system_prompt or ctx.settings.system_prompt), HumanMessage(question)]
-        return {"messages": [call_model(ctx, "tools", prompt)]}
-    return _act(ctx, AIMessage(content="", tool_calls=chosen.calls), records, allowed, template=True)
+def _rounds(turn: list[BaseMessage]) -> int:
+    return sum(1 for m in turn if isinstance(m, AIMessage) and (m.tool_calls or m.invalid_tool_calls))
 
 
-def _plan_with_escalation(ctx: Context, question: str, allowed: dict[str, Tool]) -> Plan | str:
-    """A local plan from the first model that manages one, or the spec of a native tool caller to hand over to."""
-    chain = model_chain(ctx, "tools")
-    for index, spec_str in enumerate(chain):
-        spec = ctx.engine.spec(spec_str)
-        if spec.tool_calling:
-            return spec_str
-        try:
-            return plan(question, allowed, _generator(ctx, spec), copy_spans=_copies_spans(spec))
-        except PlanFailed as exc:
-            following = f"; escalating to {chain[index + 1]}" if index + 1 < len(chain) else ""
-            notify("notice", text=f"{spec_str} gave no valid tool call in {len(exc.attempts)} tries{following}")
-    raise ModelError("no model produced a valid tool call for this request", model=chain[-1],
-                     hint="configure a stronger model with --fallback (e.g. openai/gpt-4o-mini)")
+def _by_template(ctx: Context, reply: AIMessage) -> bool:
+    """Whether the model that made ``reply``'s calls has its answer written by a template (no native tool calling)."""
+    spec = ctx.engine.spec(reply.response_metadata.get("model") or ctx.model_for("tools"))
+    return not spec.tool_calling
 
 
-def _copies_spans(spec: ModelSpec) -> bool:
+def _small(spec: ModelSpec) -> bool:
     return int(spec.extra.get("parameters") or 0) < COPY_SPANS_BELOW
 
 
-def _generator(ctx: Context, spec: ModelSpec) -> Any:
-    only = ctx.using("tools", spec.spec, fallbacks=[])
-
-    def generate(messages: list[BaseMessage], grammar: str) -> str:
-        # The JSON is a means, not the answer: tagged so it never streams to the user as tokens.
-        reply = call_model(only, "tools", messages, grammar=grammar, temperature=0.0, max_tokens=PLAN_TOKENS,
-                           config={"tags": ["nostream"]})
-        return reply.text
-    return generate
-
-
-def _native(ctx: Context, state: State, records: list[dict[str, Any]], allowed: dict[str, Tool]) -> dict[str, Any]:
-    turn = this_turn(state["messages"])
-    rounds = sum(1 for m in turn if isinstance(m, AIMessage) and (m.tool_calls or m.invalid_tool_calls))
+def _ask(ctx: Context, state: State, turn: list[BaseMessage], records: list[dict[str, Any]],
+         allowed: dict[str, Tool]) -> dict[str, Any]:
+    """One model call with the tools bound: the calls it makes are run, its text is the answer."""
+    question = last_user_text(state)
+    rounds = _rounds(turn)
     earlier = [m for m in state["messages"][:len(state["messages"]) - len(turn)]
                if m.type in ("human", "ai") and m.text and not getattr(m, "tool_calls", None)]
     options: dict[str, Any] = {}
     if rounds < MAX_ROUNDS:
-        options["tools"] = [t.openai_schema() for t in allowed.values()]
-        hits, _ = preselect(last_user_text(state), allowed)
-        if rounds == 0 and len(hits) == 1:  # the rules are sure which tool: do not let the model wander
-            options["tool_choice"] = {"type": "function", "function": {"name": next(iter(hits))}}
+        selection = select_for(question, allowed)
+        choice = selection.choice if rounds == 0 else "auto"  # the rules are sure only about the first call
+        per_model = options_for(question, selection, _small, culprits(records, allowed))
+        options["tools"] = Tools([t.openai_schema() for t in selection.tools.values()], choice, per_model)
     else:
         notify("notice", text=f"stopped calling tools after {MAX_ROUNDS} rounds; answering from the results")
     reply = call_model(ctx, "tools", [SystemMessage(SYSTEM), *earlier, *turn], **options)
     if not reply.tool_calls and not reply.invalid_tool_calls:
         return {"messages": [reply]}
-    return _act(ctx, reply, records, allowed, template=False)
+    return _act(ctx, reply, records, allowed, template=_by_template(ctx, reply), rounds=rounds)
 
 
 def _act(ctx: Context, ai: AIMessage, records: list[dict[str, Any]], allowed: dict[str, Tool], *,
-         template: bool) -> dict[str, Any]:
+         template: bool, rounds: int = 0) -> dict[str, Any]:
     """Run the safe calls of ``ai`` now (in parallel); leave the ones needing approval pending."""
     broken = {c["id"]: record(new_call(c.get("name") or "", {}, c.get("id")),
                               error=f"arguments are not valid JSON: {c.get('args')!r}")
@@ -170,8 +150,9 @@ def _act(ctx: Context, ai: AIMessage, records: list[dict[str, Any]], allowed: di
     calls = [*ai.tool_calls, *ai.invalid_tool_calls]
     merged = records + [done.get(c["id"]) or record(c) for c in calls]
     messages: list[BaseMessage] = [ai, *[_tool_message(done[c["id"]]) for c in calls if c["id"] in done]]
-    if template and len(done) == len(calls):
-        messages.append(say("tools", compose(merged, allowed)))
+    repair = any(invalid(r) for r in done.values()) and rounds + 1 <= REPAIRS
+    if template and len(done) == len(calls) and not repair:
+        messages.append(say("tools", compose([done[c["id"]] for c in calls], allowed)))
     return {"messages": messages, "tool_calls": merged}
 
 

@@ -1,7 +1,8 @@
 """Tool-calling accuracy of the embedded SmolLM2-135M: spans-from-the-message grammar vs schema-only grammar.
 
-Both modes use the same prompt, the same deterministic pre-selection and temperature 0;
-they differ only in what the grammar lets the model write as argument values. A case
+Both modes go through ``ChatLlamaCpp.bind_tools`` with the same prompt, few-shot examples,
+deterministic pre-selection and temperature 0; they differ only in what the grammar lets the
+model write as argument values. A case
 counts as right when the chosen tool, run with the model's arguments, gives the expected
 result. Prints per-case outcomes, then accuracy and mean seconds per plan for each mode.
 """
@@ -20,7 +21,7 @@ from agents.tools import TOOLS  # noqa: E402
 from models.registry import ModelPool  # noqa: E402
 from podium.settings import Settings  # noqa: E402
 from tools import ToolEnv, run_calls, select  # noqa: E402
-from tools.local import PlanFailed, plan  # noqa: E402
+from tools.local import bind_options, select_for  # noqa: E402
 
 CASES: list[tuple[str, str, str]] = [  # (message, tool, text the result must contain)
     ("What is 1234 * 5678?", "calculator", "7006652"),
@@ -75,18 +76,21 @@ def main() -> None:
     model = ModelPool(settings).model("llamacpp/smollm2-135m")
     tools = select(TOOLS)
 
-    def generate(messages, grammar):
-        return model.invoke(messages, grammar=grammar, temperature=0.0, max_tokens=384).text
+    def plan(message: str, copy_spans: bool) -> list[dict]:
+        """The calls the model makes for ``message``, as the tools specialist asks for them."""
+        selection = select_for(message, tools)
+        options = bind_options(message, selection, copy_spans=copy_spans)
+        functions = [t.openai_schema() for t in selection.tools.values()]
+        bound = model.model_copy(update={"copy_spans": copy_spans}).bind_tools(
+            functions, tool_choice=selection.choice, **options)
+        return bound.invoke(message, temperature=0.0, max_tokens=384).tool_calls
 
     model.invoke("warm up", max_tokens=1)  # load the weights outside the timings
     for mode, copy_spans in (("spans", True), ("schema-only", False)):
         right, seconds = 0, 0.0
         for message, tool, expected in CASES:
             started = time.perf_counter()
-            try:
-                calls = plan(message, tools, generate, copy_spans=copy_spans).calls
-            except PlanFailed:
-                calls = []
+            calls = plan(message, copy_spans)
             seconds += time.perf_counter() - started
             records = run_calls(calls, tools, env) if calls else []
             got = records[0] if records else {}
@@ -98,7 +102,7 @@ def main() -> None:
               f"{seconds / len(CASES):.2f} s per plan")
         right = 0
         for message, expected in MULTI:
-            calls = plan(message, tools, generate, copy_spans=copy_spans).calls
+            calls = plan(message, copy_spans)
             results = sorted(r.get("result") or "" for r in run_calls(calls, tools, env))
             right += results == sorted(expected)
             print(f"{mode:11} {'ok ' if results == sorted(expected) else 'BAD'} {message!r:48} -> {results}")

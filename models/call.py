@@ -27,6 +27,7 @@ from models.registry import ModelPool, structured_options
 from models.spec import ModelSpec
 from models.structured import Schema, repair_prompt, schema_dict, validate
 from models.tokens import count_tokens
+from models.tool_binding import Tools
 from podium.errors import Cancelled, ConfigError, ContextOverflowError, ModelError, PodiumError
 from podium.settings import Settings
 
@@ -98,14 +99,16 @@ class ModelCaller:
             raise first
 
     def call(self, site: CallSite, messages: list[BaseMessage], *, schema: Schema | None = None,
-             **options: Any) -> AIMessage:
+             tools: Tools | None = None, **options: Any) -> AIMessage:
         """Stream one answer for ``site`` from its routed chain, recording every attempt in the ledger.
 
         Tokens reach LangGraph's ``messages`` stream through the model's callbacks. With
         ``schema`` (a pydantic model or a JSON schema) the answer is constrained where the
         provider can, validated, repaired up to ``PODIUM_STRUCTURED_REPAIRS`` times, and
         escalated to the next model when still invalid; the parsed object is in
-        ``reply.additional_kwargs["parsed"]``. Other ``options`` go to the model.
+        ``reply.additional_kwargs["parsed"]``. With ``tools`` each model gets them through its
+        own ``bind_tools``; a reply that ignores a required ``tool_choice`` or holds malformed
+        calls is repaired and escalated the same way. Other ``options`` go to the model.
         """
         def prompt_tokens(spec: ModelSpec) -> int:  # only asked when a dollar cap needs a worst-case estimate
             try:
@@ -121,7 +124,7 @@ class ModelCaller:
         for index, spec in enumerate(route.candidates):
             after = route.candidates[index + 1] if index + 1 < len(route.candidates) else None
             try:
-                return self._answer(site, spec, messages, options, schema, after, route.notes.get(spec.spec))
+                return self._answer(site, spec, messages, options, schema, after, route.notes.get(spec.spec), tools)
             except Cancelled:
                 raise
             except PodiumError as error:
@@ -132,7 +135,8 @@ class ModelCaller:
         raise PodiumError("no model configured", hint="set PODIUM_MODEL or pass --model")
 
     def _answer(self, site: CallSite, spec: ModelSpec, messages: list[BaseMessage], options: dict[str, Any],
-                schema: Schema | None, after: ModelSpec | None, note: str | None) -> AIMessage:
+                schema: Schema | None, after: ModelSpec | None, note: str | None,
+                tools: Tools | None = None) -> AIMessage:
         """Answer with one model: retry transient failures with backoff, repair invalid structured output."""
         settings, prompt = self.settings, list(messages)
         failures = repairs = 0
@@ -143,7 +147,8 @@ class ModelCaller:
             try:
                 model = self.model(spec.spec)
                 timeout_s = routing.timeout_for(settings, spec.provider)
-                reply = _stream(model, spec, prompt, call_options, attempt, timeout_s)
+                runnable = tools.bind(model, spec) if tools else model
+                reply = _stream(runnable, spec, prompt, call_options, attempt, timeout_s)
             except Cancelled as exc:  # a stop asked for: recorded, then up at once (no retry, fallback, retraction)
                 self._finish_failed(spec, prompt, attempt, exc, exc, "failed")
                 raise
@@ -162,21 +167,22 @@ class ModelCaller:
                 self.notify("notice", text=f"{error.message}; retrying {spec.spec} in {delay:.2f}s")
                 time.sleep(delay)  # backoff between real network calls, not a test wait
                 continue
-            problem = validate(reply, schema, as_dict) if as_dict else None
+            problem = validate(reply, schema, as_dict) if as_dict else tools.check(reply) if tools else None
             if problem is None:
                 self._finish_ok(spec, model, prompt, attempt, reply)
                 return reply
             repairs += 1
-            error = StructuredOutputError(f"{spec.spec}: structured output invalid after {repairs - 1} repairs: "
-                                          f"{problem}", provider=spec.provider, model=spec.spec,
+            what = "gave no valid tool call" if tools and not as_dict else "structured output invalid"
+            error = StructuredOutputError(f"{spec.spec}: {what} after {repairs - 1} repairs: {problem}",
+                                          provider=spec.provider, model=spec.spec,
                                           hint="a larger model in the chain (--fallback) follows schemas better")
             repairable = repairs <= settings.structured_repairs
             self._finish_ok(spec, model, prompt, attempt, reply,
                             outcome="retried" if repairable else "fell_back" if after else "failed", error=error)
             if not repairable:
                 raise error
-            assert as_dict is not None
-            prompt = [*messages, AIMessage(reply.text), HumanMessage(repair_prompt(problem, as_dict))]
+            repair = repair_prompt(problem, as_dict) if as_dict else tools.repair_prompt(problem) if tools else problem
+            prompt = [*messages, AIMessage(reply.text), HumanMessage(repair)]
 
     def _retract(self, node: str, attempt: _Attempt, options: dict[str, Any]) -> None:
         """Tell front ends to take back the text a failed attempt already streamed (the retry starts afresh)."""

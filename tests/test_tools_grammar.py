@@ -1,18 +1,18 @@
-"""Grammars built from the message, and the plan/validate/repair loop (with a scripted generator; no model)."""
+"""Grammars built from the message, pre-selection, few-shot examples and the values left out after a failure."""
 
 from __future__ import annotations
-
-import json
 
 import llama_cpp
 import pytest
 
 from agents.tools import TOOLS as ALLOWED
+from models.gbnf import free_span, literal
 from models.llamacpp import locate
+from models.toolcalls import grammar
 from podium.settings import Settings
 from tools import select
-from tools.grammar import build, clauses, free_span, literal
-from tools.local import PlanFailed, parse, plan, preselect, prompt
+from tools.grammar import build, clauses
+from tools.local import bind_options, culprits, examples, preselect, select_for
 
 TOOLS = select(ALLOWED)
 
@@ -24,8 +24,8 @@ def vocab(tmp_path_factory):
     return llama_cpp.Llama(model_path=str(path), vocab_only=True, verbose=False)
 
 
-def parses(llm, grammar: str) -> bool:
-    sampler = llama_cpp.llama_sampler_init_grammar(llm._model.vocab, grammar.encode(), b"root")
+def parses(llm, text: str) -> bool:
+    sampler = llama_cpp.llama_sampler_init_grammar(llm._model.vocab, text.encode(), b"root")
     if not sampler:
         return False
     llama_cpp.llama_sampler_free(sampler)
@@ -49,7 +49,8 @@ def test_the_parse_check_can_fail(vocab):
 def test_grammars_parse_in_llama_cpp(vocab, message):
     hits, may_answer = preselect(message, TOOLS)
     for copy_spans in (True, False):
-        assert parses(vocab, build(message, hits, answer=may_answer, copy_spans=copy_spans))
+        for choice in ("auto", "any"):
+            assert parses(vocab, grammar(build(message, hits, copy_spans=copy_spans), choice))
 
 
 def test_string_arguments_are_limited_to_spans_of_the_message():
@@ -66,13 +67,19 @@ def test_free_spans_are_every_contiguous_run_of_tokens():
     assert 's-0 ::= "say" (" " s-2)?' in rules and 's-2 ::= "hi"' in rules
 
 
-def test_prompt_lists_the_tools_and_shows_examples():
-    messages = prompt("What is 2 + 2?", {"calculator": TOOLS["calculator"]})
-    assert "- calculator(expression): Evaluate arithmetic" in messages[0].content
-    assert json.loads(messages[2].content) == [{"tool": "calculator", "args": {"expression": "12 + 7"}}]
-    assert messages[-1].content == "What is 2 + 2?"
-    several = prompt("What is 12*3 and what is 9 + 1?", {"calculator": TOOLS["calculator"]}, several=True)
-    assert len(json.loads(several[-2].content)) == 2, "a message asking two things gets a two-call example"
+def test_examples_come_from_the_tools_and_a_two_question_message_gets_a_two_call_one():
+    shots = examples({"calculator": TOOLS["calculator"]})
+    assert shots[0] == ("What is 12 + 7?", [{"name": "calculator", "args": {"expression": "12 + 7"}}])
+    several = examples({"calculator": TOOLS["calculator"]}, several=True)
+    assert len(several) == len(shots) + 1 and len(several[-1][1]) == 2
+
+
+def test_the_rules_choose_the_tool_when_they_are_sure():
+    assert select_for("What is 1234 * 5678?", TOOLS).choice == "calculator"
+    assert select_for("What is 2 ** 16 and the time in Tokyo?", TOOLS).choice == "any"
+    assert select_for("hello there", TOOLS).choice == "auto"
+    one = build("What is 1234 * 5678?", {"calculator": TOOLS["calculator"]}, single=True)
+    assert one.splitlines()[0] == 'calls ::= "[" call "]"'
 
 
 def test_preselection_is_deterministic():
@@ -85,47 +92,17 @@ def test_preselection_is_deterministic():
     assert preselect("hello there", TOOLS) == (TOOLS, True)
 
 
-def scripted(*replies: str):
-    """A generator that plays replies in order and records the grammars it was given."""
-    seen: list[tuple[list, str]] = []
-
-    def generate(messages, grammar):
-        seen.append((messages, grammar))
-        return replies[len(seen) - 1]
-    return generate, seen
-
-
-def test_invalid_replies_are_sent_back_and_their_values_removed_from_the_next_grammar():
-    generate, seen = scripted('[{"tool": "calculator", "args": {"expression": "banana split"}}]',
-                              "[{not json",
-                              '[{"tool": "calculator", "args": {"expression": "6 * 7"}}]')
-    result = plan("What is 6 * 7? banana split", TOOLS, generate)
-    assert [c["args"] for c in result.calls] == [{"expression": "6 * 7"}]
-    assert len(result.attempts) == 3
-    second_prompt = seen[1][0]
-    assert "not an arithmetic expression: 'banana split'" in second_prompt[-1].content
-    assert "not valid JSON" in seen[2][0][-1].content
-    assert literal("banana split") not in seen[1][1]
-
-
-def test_repairs_are_bounded():
-    generate, seen = scripted(*['[{"tool": "nope", "args": {}}]'] * 3)
-    with pytest.raises(PlanFailed) as failed:
-        plan("What is 6 * 7?", TOOLS, generate)
-    assert len(failed.value.attempts) == 3 and len(seen) == 3
-    assert "unknown tool 'nope'" in seen[-1][0][-1].content
-
-
-def test_parse_answers_directly_dedupes_and_validates():
-    assert parse('[{"tool": "none"}]', TOOLS) == []
-    one = '{"tool": "calculator", "args": {"expression": "1+1"}}'
-    twice = f"[{one}, {one}]"
-    (call,) = parse(twice, TOOLS)
-    assert call["name"] == "calculator" and call["id"].startswith("call_") and call["type"] == "tool_call"
-    for bad, why in [('{"tool": "calculator"}', "list"), ('[{"tool": "convert_units", "args": {"value": "x"}}]',
-                                                        "invalid arguments")]:
-        with pytest.raises(ValueError, match=why):
-            parse(bad, TOOLS)
+def test_a_value_that_failed_validation_is_left_out_of_the_next_grammar():
+    records = [{"id": "a", "name": "calculator", "args": {"expression": "banana split"}, "error": "invalid"},
+               {"id": "b", "name": "calculator", "args": {"expression": "6 * 7"}, "result": "42", "error": None}]
+    left_out = culprits(records, TOOLS)
+    assert left_out == {("calculator", "expression"): {"banana split"}}
+    message = "What is 6 * 7?"
+    selection = select_for(message, TOOLS)
+    before = bind_options(message, selection, copy_spans=True)["grammar"]
+    after = bind_options(message, selection, copy_spans=True, excluded={("calculator", "expression"): {"6 * 7"}})
+    assert literal("6 * 7") in before and literal("6 * 7") not in after["grammar"]
+    assert "grammar" not in bind_options(message, selection, copy_spans=False), "bigger models: the schemas' grammar"
 
 
 @pytest.mark.parametrize("message, expected", [
@@ -149,8 +126,8 @@ def test_a_message_is_cut_into_its_separate_requests(message, expected):
 def test_two_requests_get_exactly_two_calls_with_values_from_their_own_words(vocab):
     message = "Convert 5 miles to km and 3 kg to pounds"
     text = build(message, TOOLS, clauses=clauses(message, TOOLS))
-    assert parses(vocab, text)
-    assert text.splitlines()[0] == 'root ::= "[" (q0-convert-units) ", " (q1-convert-units) "]"'
+    assert parses(vocab, grammar(text, "any"))
+    assert text.splitlines()[0] == 'calls ::= "[" (q0-convert-units) ", " (q1-convert-units) "]"'
     first = next(line for line in text.splitlines() if line.startswith("q0-convert-units ::="))
     second = next(line for line in text.splitlines() if line.startswith("q1-convert-units ::="))
     assert '("5")' in first and '("miles")' in first and "kg" not in first

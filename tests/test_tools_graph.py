@@ -47,8 +47,26 @@ def test_a_planner_that_never_gives_a_valid_call_fails_clearly_and_leaves_no_thr
     model = register_script("hopeless", ["no JSON here", '[{"tool": "nope"}]', '[{"tool": "calculator"}]'])
     with pytest.raises(ModelError) as failed:
         turn(app, "What is 1234 * 5678?", model)
-    assert "no model produced a valid tool call" in failed.value.one_line() and "--fallback" in failed.value.hint
+    assert "gave no valid tool call after 1 repairs: it does not call calculator" in failed.value.one_line()
+    assert "--fallback" in failed.value.hint
     assert app.threads() == []
+
+
+def test_a_call_that_fails_validation_goes_back_to_the_model_with_the_error(app: PodiumApp):
+    model = register_script("banana", [plan_reply(("calculator", {"expression": "banana split"})),
+                                       plan_reply(("calculator", {"expression": "6 * 7"}))])
+    result = turn(app, "What is 6 * 7? banana split", model)
+    assert [(r["args"]["expression"], r["result"]) for r in result.tool_calls] == [("banana split", None),
+                                                                                  ("6 * 7", "42")]
+    assert "not an arithmetic expression: 'banana split'" in result.tool_calls[0]["error"]
+    assert result.answer == "6 * 7 = 42", "the answer is about the call that worked"
+
+
+def test_repairs_of_invalid_calls_are_bounded(app: PodiumApp):
+    model = register_script("bananas", [plan_reply(("calculator", {"expression": "banana split"}))] * 3)
+    result = turn(app, "What is 6 * 7? banana split", model)  # a fourth model call would fail the script
+    assert len(result.tool_calls) == 3 and all(r["error"] for r in result.tool_calls)
+    assert result.answer.startswith("calculator could not do that: invalid arguments")
 
 
 def test_invalid_and_unknown_native_calls_are_answered_with_errors(tmp_path):

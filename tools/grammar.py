@@ -14,10 +14,9 @@ import json
 import re
 from typing import Any
 
+from models.gbnf import free_span, gbnf, literal
 from tools.registry import Tool
 
-SPAN_TOKEN = re.compile(r"\d+(?:[.,]\d+)*|[A-Za-z_]+|\s+|\S")
-"""Units a free span is built from: numbers, words, whitespace runs, single symbols."""
 NUMBER = r'"-"? [0-9]+ ("." [0-9]+)?'
 JSON_STRING = r'"\"" ([^"\\\x00-\x1f] | "\\" ["\\/bfnrt] | "\\u" [0-9a-fA-F]{4})* "\""'
 """Any JSON string: what models that can write their own arguments (code, say) get instead of spans."""
@@ -25,38 +24,8 @@ MAX_CALLS = 3
 """Most calls one local reply may hold (independent calls run in parallel)."""
 
 
-def gbnf(text: str) -> str:
-    """A GBNF string literal that produces exactly ``text``."""
-    escaped = text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n").replace("\r", "\\r")
-    return f'"{escaped}"'
-
-
-def literal(text: str) -> str:
-    """A GBNF literal producing ``text`` as it appears inside a JSON string (escaped, no quotes)."""
-    return gbnf(json.dumps(text, ensure_ascii=False)[1:-1])
-
-
 def _rule_name(*parts: str) -> str:
     return "-".join(re.sub(r"[^a-zA-Z0-9]+", "-", p).strip("-").lower() for p in parts)
-
-
-def free_span(message: str, name: str) -> list[str]:
-    """Rules for ``name``: any contiguous run of the message's tokens (not starting or ending in space)."""
-    pieces = SPAN_TOKEN.findall(message)
-    starts = [i for i, p in enumerate(pieces) if not p.isspace()]
-    if not starts:
-        return [f'{name} ::= "?"']
-    rules, alternatives = [], []
-    for i in starts:
-        following = [j for j in starts if j > i]
-        step = f"{name}-{i}"
-        if following:
-            gap = "".join(pieces[i + 1:following[0]])
-            rules.append(f"{step} ::= {literal(pieces[i])} ({literal(gap) + ' ' if gap else ''}{name}-{following[0]})?")
-        else:
-            rules.append(f"{step} ::= {literal(pieces[i])}")
-        alternatives.append(step)
-    return [f"{name} ::= " + " | ".join(alternatives), *rules]
 
 
 def _value(tool: Tool, arg: str, prop: dict[str, Any], message: str, excluded: set[str],
@@ -105,11 +74,13 @@ def call_rule(tool: Tool, message: str, excluded: dict[tuple[str, str], set[str]
     return name, rules
 
 
-def build(message: str, tools: dict[str, Tool], *, answer: bool = False, copy_spans: bool = True,
+def build(message: str, tools: dict[str, Tool], *, copy_spans: bool = True,
           excluded: dict[tuple[str, str], set[str]] | None = None, max_calls: int = MAX_CALLS,
-          clauses: list[tuple[str, dict[str, Tool]]] | None = None) -> str:
-    """The whole grammar: a JSON list of 1..``max_calls`` calls, or ``[{"tool": "none"}]`` when ``answer``.
+          clauses: list[tuple[str, dict[str, Tool]]] | None = None, single: bool = False) -> str:
+    """GBNF rules defining ``calls``: a JSON list of 1..``max_calls`` calls (one when ``single``).
 
+    The list is the wire format of :mod:`models.toolcalls` (``[{"tool": ..., "args": {...}}]``),
+    so the rules go to a llama.cpp model as ``bind_tools(..., grammar=...)``, which adds the root.
     ``copy_spans=False`` lets string arguments be any JSON string, for models trusted to write them.
     With ``clauses`` (several questions in one message, see :func:`clauses`) the list holds exactly one
     call per clause, each with values taken from its own clause: '5 miles to km and 3 kg to pounds'
@@ -125,17 +96,16 @@ def build(message: str, tools: dict[str, Tool], *, answer: bool = False, copy_sp
                 names.append(name)
                 rules += tool_rules
             slots.append("(" + " | ".join(names) + ")")
-        return "\n".join(['root ::= "[" ' + ' ", " '.join(slots) + ' "]"', *rules])
+        return "\n".join(['calls ::= "[" ' + ' ", " '.join(slots) + ' "]"', *rules])
     names, rules = [], []
     for tool in tools.values():
         name, tool_rules = call_rule(tool, message, excluded, copy_spans)
         names.append(name)
         rules += tool_rules
     call = "call ::= " + " | ".join(names)
-    more = ' ("," " " call' * (max_calls - 1) + ")?" * (max_calls - 1)
-    calls = f'"[" call{more} "]"'
-    root = f'root ::= {calls} | {gbnf(json.dumps([{"tool": "none"}]))}' if answer else f"root ::= {calls}"
-    return "\n".join([root, call, *rules])
+    count = 1 if single else max_calls
+    more = ' ("," " " call' * (count - 1) + ")?" * (count - 1)
+    return "\n".join([f'calls ::= "[" call{more} "]"', call, *rules])
 
 
 _BREAKS = re.compile(r"\?\s+|;\s+|\.\s+(?=[A-Z])|,?\s+\b(?:and|also|then|plus)\s+", re.IGNORECASE)

@@ -53,6 +53,15 @@ def record(call: dict[str, Any], *, result: str | None = None, error: str | None
             "error": error, "approved": approved}
 
 
+REFUSED = ("unknown tool ", "arguments must be a JSON object", "invalid arguments: ", "arguments are not valid JSON")
+"""How the errors of calls refused before running begin (the model can fix those)."""
+
+
+def invalid(item: dict[str, Any]) -> bool:
+    """Whether a record's call was refused before running: an unknown tool or arguments that do not validate."""
+    return bool(item.get("error")) and str(item["error"]).startswith(REFUSED)
+
+
 def explain(exc: ValidationError) -> str:
     """Pydantic errors as one line a model can act on."""
     parts = []
