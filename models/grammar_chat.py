@@ -199,7 +199,7 @@ class GrammarChat(BaseChatModel):
             raise ValueError(f"unsupported arguments: {sorted(kwargs)}")
         if schema is None and method != "json_mode":
             raise ValueError(f"method={method!r} needs a schema")
-        traced = {"ls_structured_output_format": {"kwargs": {"method": method}, "schema": schema}}
+        traced: dict[str, Any] = {"ls_structured_output_format": {"kwargs": {"method": method}, "schema": schema}}
         if method == "function_calling":
             name = convert_to_openai_tool(schema)["function"]["name"]
             llm = self.bind_tools([schema], tool_choice=name, parallel_tool_calls=False, **traced)

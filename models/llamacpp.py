@@ -14,6 +14,7 @@ from typing import Any
 
 from langchain_core.callbacks import CallbackManagerForLLMRun
 from langchain_core.messages import AIMessageChunk, BaseMessage
+from langchain_core.messages.ai import UsageMetadata
 from langchain_core.outputs import ChatGenerationChunk
 
 from models.gbnf import check, compiled, json_grammar, schema_grammar
@@ -154,7 +155,8 @@ class ChatLlamaCpp(GrammarChat):
                 if "context window" in str(exc):
                     raise ContextOverflowError(len(tokens), self.n_ctx, model=self.model_name) from exc
                 raise ModelError(str(exc), provider="llamacpp", model=self.model_name) from exc
-        usage = {"input_tokens": len(tokens), "output_tokens": completion, "total_tokens": len(tokens) + completion}
+        usage: UsageMetadata = {"input_tokens": len(tokens), "output_tokens": completion,
+                                "total_tokens": len(tokens) + completion}
         meta = {"finish_reason": "tool_calls" if reader and reader.called and finish == "stop" else finish,
                 "model_name": self.model_name, "duration_s": time.perf_counter() - started}
         yield ChatGenerationChunk(message=AIMessageChunk(content="", usage_metadata=usage, response_metadata=meta))

@@ -12,6 +12,7 @@ from typing import Any
 
 from langchain_core.callbacks import CallbackManagerForLLMRun
 from langchain_core.messages import AIMessageChunk, BaseMessage
+from langchain_core.messages.ai import UsageMetadata
 from langchain_core.outputs import ChatGenerationChunk
 
 from models.grammar_chat import GrammarChat, tool_request
@@ -65,7 +66,7 @@ class ScriptedChatModel(GrammarChat):
         self.calls += 1
         return replies[self.calls - 1]
 
-    def _usage(self, messages: list[BaseMessage], text: str) -> dict[str, int]:
+    def _usage(self, messages: list[BaseMessage], text: str) -> UsageMetadata:
         prompt = sum(self.get_num_tokens(str(m.content)) for m in messages)
         completion = self.get_num_tokens(text)
         return {"input_tokens": prompt, "output_tokens": completion, "total_tokens": prompt + completion}

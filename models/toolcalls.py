@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import re
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from langchain_core.messages import AIMessage, BaseMessage, ToolCallChunk, ToolMessage
@@ -131,7 +131,7 @@ def tools_prompt(functions: Sequence[dict[str, Any]], tool_choice: str) -> str:
     return _TOOLS_PROMPT.format(tools="\n".join(map(_signature, functions)), otherwise=otherwise)
 
 
-def wire(calls: Sequence[dict[str, Any]]) -> str:
+def wire(calls: Sequence[Mapping[str, Any]]) -> str:
     """Calls as the model writes them."""
     return json.dumps([{"tool": c["name"], "args": c.get("args") or {}} for c in calls], ensure_ascii=False)
 
@@ -147,7 +147,7 @@ def to_chat(messages: Sequence[BaseMessage], *, tools: str = "",
     names = {c["id"]: c["name"] for m in messages if isinstance(m, AIMessage) for c in m.tool_calls}
     out: list[dict[str, str]] = []
     for message in messages:
-        text = message.text if isinstance(message.text, str) else str(message.content)
+        text = str(message.text)
         if isinstance(message, ToolMessage):
             name = message.name or names.get(message.tool_call_id) or "the tool"
             line = (_ERROR if message.status == "error" else _RESULT).format(name=name, text=text)
