@@ -135,9 +135,14 @@ def test_upload_a_document_then_ask_about_it_with_sources(page, tmp_path: Path):
     final = ask(page, "According to my documents, how do I install Podium on a fresh machine?")[-1]
     assert any("Knowledge specialist" in t for t in step_titles(page))
     assert "Sources" in final, final
-    cited = page.locator(f"#podium-chat {ANSWER} ol li",
+    cited = page.locator(f"#podium-chat {ANSWER} details.podium-source summary",
                          has_text="install-guide.md — Podium guide > Install (similarity")
-    assert cited.count() == 1, "the source is a numbered list item with file and heading"
+    assert cited.count() >= 1, "each source names its file and heading under the number the answer cites"
+    number = cited.first.inner_text().split("]")[0].lstrip("[")
+    assert f"[{number}]" in final.split("Sources")[0], "the answer cites the number the list shows"
+    cited.first.click()  # a source opens onto its passage
+    page.locator(f"#podium-chat {ANSWER} details.podium-source[open] blockquote",
+                 has_text="Run make run on a fresh machine").first.wait_for()
     save(page, tmp_path, "chat-sources.png")
 
 
@@ -174,3 +179,29 @@ def test_a_tool_call_waits_for_approval_then_resumes(page, tmp_path: Path):
     page.locator(f"#podium-chat {ANSWER}", has_text="42").last.wait_for(timeout=120_000)
     panel.wait_for(state="hidden")
     assert any("✓ Approved" in t for t in step_titles(page))
+
+
+def test_the_first_page_explains_itself(page, tmp_path: Path):
+    """Issue 17: the first page had no title, no one-line explanation and no example prompts."""
+    assert page.locator("#podium-header h1", has_text="Podium").count() == 1
+    assert page.locator("#podium-header", has_text="Local-first agents on your own models").count() == 1
+    page.locator("#podium-chat", has_text="What can you do?").first.wait_for()
+    assert page.locator("#podium-stop button, button#podium-stop").first.is_disabled(), "Stop is off while idle"
+    save(page, tmp_path, "first-page.png")
+
+
+def test_a_reopened_tool_thread_shows_its_steps(page, tmp_path: Path):
+    """Issue 17 web 5: a reopened thread lost its steps, tool arguments and results, and footers."""
+    ask(page, "What is 12 * 12?")
+    live = step_titles(page)
+    page.locator("#podium-new-thread").click()
+    page.locator("#podium-chat", has_text="What can you do?").first.wait_for()
+    page.locator("#podium-threads label", has_text="What is 12 * 12?").first.click()
+    page.locator(f"#podium-chat {ANSWER}", has_text="tok/s").first.wait_for()
+    def names(titles: list[str]) -> list[str]:
+        return [t.split("\n")[0] for t in titles]  # without the durations (live: measured; reopened: from checkpoints)
+
+    assert names(step_titles(page)) == names(live) and any("calculator" in t for t in live)
+    assert "?thread=" in page.url, "the address reopens this thread"
+    save(page, tmp_path, "reopened-tool-thread.png")
+

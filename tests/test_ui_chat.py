@@ -20,7 +20,6 @@ from models.spec import ModelSpec
 from podium.settings import Settings
 from tests.conftest import LOCAL_MODEL
 from ui.gradio_chat import MAX_MESSAGE_CHARS, ChatTab, new_session
-from ui.session import ThreadOwners
 
 ECHO = "scripted/echo"
 
@@ -58,7 +57,7 @@ def test_bad_messages_are_a_warning_and_change_nothing(tab: ChatTab, app: Podium
         with pytest.warns(UserWarning, match=why):
             assert tab.send(text, session, request()) == (skip, skip, skip), "box, chat and session stay"
         # The chained generate step then finds no text and leaves every output (the approval panel too) alone.
-        assert list(tab.generate(session, ECHO, None, request())) == [(skip,) * 7]
+        assert list(tab.generate(session, ECHO, None, request())) == [(skip,) * (7 + len(tab.approvals.components()))]
     assert app.threads() == []
 
 
@@ -69,10 +68,10 @@ def test_the_thread_list_counts_turns_not_internal_messages(app: PodiumApp):
     _, session = turn(tab, "What is 2 + 2?", new_session(), request(),
                       model=register_script("ui-two", ['[{"tool": "calculator", "args": {"expression": "2 + 2"}}]']))
     assert len(app.history(session["thread_id"])) > 2, "the tool call and its result are messages too"
-    (label, thread), = tab.thread_list(session, request()).choices
+    (label, thread), = tab.sidebar.listing(session, None, request())[0].choices
     assert thread == session["thread_id"] and label.startswith("What is 2 + 2? · 1 turn · ")
     _, session = turn(tab, "and again", session, request())
-    assert " · 2 turns · " in tab.thread_list(session, request()).choices[0][0]
+    assert " · 2 turns · " in tab.sidebar.listing(session, None, request())[0].choices[0][0]
 
 
 def test_a_turn_streams_steps_and_tokens_then_persists_the_thread(tab: ChatTab, app: PodiumApp):
@@ -88,8 +87,10 @@ def test_a_turn_streams_steps_and_tokens_then_persists_the_thread(tab: ChatTab, 
     assert all(m["metadata"]["status"] == "done" for m in final if m.get("metadata"))
     assert session["thread_id"] and [t.thread_id for t in app.threads()] == [session["thread_id"]]
     assert [m["role"] for m in app.history(session["thread_id"])] == ["user", "assistant"]
-    reopened, reopened_session, *_ = tab.open_thread(session["thread_id"], request("another-tab"))
-    assert [m["content"] for m in reopened] == ["hello there podium", "You said: hello there podium"]
+    reopened, reopened_session, *_ = tab.sidebar.open(session["thread_id"], request("another-tab"))
+    shown_live = [(m["role"], m["content"], (m.get("metadata") or {}).get("title")) for m in final]
+    assert [(m["role"], m["content"], (m.get("metadata") or {}).get("title")) for m in reopened] == shown_live, \
+        "a reopened thread shows its steps and footer as the live chat did (issue 17 web 5)"
     assert reopened_session["thread_id"] == session["thread_id"]
     _, second = turn(tab, "and again", session, request())
     assert second["thread_id"] == session["thread_id"] and len(app.history(session["thread_id"])) == 4
@@ -105,13 +106,13 @@ def test_two_sessions_never_share_a_thread(tab: ChatTab, app: PodiumApp):
 
 
 def test_with_auth_each_user_lists_and_opens_only_their_threads(app: PodiumApp, settings: Settings):
-    tab = ChatTab(app, owners=ThreadOwners(settings.data_dir / "ui_threads.sqlite"))
+    tab = ChatTab(app, auth=True)
     _, alice = turn(tab, "secret plans", new_session(), request("a", "alice"))
     _, bob = turn(tab, "bob's note", new_session(), request("b", "bob"))
-    assert [t.thread_id for t in tab.visible_threads(request("x", "alice"))] == [alice["thread_id"]]
-    assert [t.thread_id for t in tab.visible_threads(request("y", "bob"))] == [bob["thread_id"]]
+    assert [t.thread_id for t in tab.sidebar.visible(request("x", "alice"))] == [alice["thread_id"]]
+    assert [t.thread_id for t in tab.sidebar.visible(request("y", "bob"))] == [bob["thread_id"]]
     with pytest.raises(gr.Error, match="unknown thread"):
-        tab.open_thread(alice["thread_id"], request("y", "bob"))
+        tab.sidebar.open(alice["thread_id"], request("y", "bob"))
 
 
 def test_a_provider_without_a_key_is_a_friendly_error_and_writes_nothing(tab: ChatTab, app: PodiumApp):
@@ -154,8 +155,9 @@ def test_a_model_failing_mid_stream_keeps_the_partial_answer_and_rolls_back(
 
 
 def test_new_thread_starts_empty(tab: ChatTab):
-    chat, session, radio, box, *_ = tab.new_thread(request())
+    chat, session, radio, _note, box, collection, *_ = tab.new_thread(None, request())
     assert chat == [] and session == new_session() and radio.value is None and box.interactive
+    assert collection["value"] == "", "a new thread resets the collection picker to 'none' (issue 17 web 3)"
 
 
 @pytest.mark.model

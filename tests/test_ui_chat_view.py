@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from langchain_core.messages import AIMessage
 
 from graph.app import Event, TurnResult
@@ -13,15 +15,14 @@ from ui.chat_view import (
     approval_text,
     close_fences,
     decision_message,
-    history_messages,
     settle,
-    sources_block,
     strip_text_sources,
     thread_choices,
     tool_call_message,
 )
 from ui.models_view import MODEL_HEADERS, model_choices, model_table
 from ui.render import footer
+from ui.sources_view import passages_block, sources_block
 
 CALLS = [{"outcome": "fell_back", "tokens_per_s": None}, {"outcome": "ok", "tokens_per_s": 87.46}]
 USAGE = {
@@ -87,7 +88,7 @@ def test_a_node_without_streamed_events_still_gets_a_timed_step():
     view.apply(ev("step", "knowledge", 1.25, update={"sources": [{"source": "a.md"}] * 3}))
     steps = view.messages()
     assert [m["metadata"]["duration"] for m in steps] == [0.5, 0.75]
-    assert steps[1]["content"] == "retrieved 3 passages" and steps[1]["metadata"]["title"].endswith(
+    assert steps[1]["content"].startswith("retrieved 3 passages\n\n") and steps[1]["metadata"]["title"].endswith(
         "Knowledge specialist"
     )
 
@@ -127,12 +128,13 @@ def test_citations_are_numbered_with_file_and_heading():
     block = sources_block(sources)
     assert block.splitlines() == [
         "**Sources**",
-        "1. guide.md — Install (similarity 0.72)",
-        "2. notes/faq.txt",
+        "",
+        '<p class="podium-source">[1] guide.md — Install (similarity 0.72)</p>',
+        '<p class="podium-source">[2] notes/faq.txt</p>',
     ], "the similarity is shown, never the rank-fusion score (0.03 would read as 3% confidence)"
     view = TurnView(started=0.0)
     view.apply(ev("done", result=result(sources=sources)))
-    assert "1. guide.md — Install" in view.messages()[-1]["content"]
+    assert "[1] guide.md — Install" in view.messages()[-1]["content"]
 
 
 def test_only_cited_sources_are_listed_and_the_text_list_is_replaced():
@@ -145,10 +147,32 @@ def test_only_cited_sources_are_listed_and_the_text_list_is_replaced():
     view.apply(ev("token", "knowledge", 0.1, text=answer))
     view.apply(ev("done", result=result(answer=answer, sources=sources)))
     text = view.messages()[-1]["content"]
-    assert text.startswith("Run make [2].\n\n**Sources**\n2. b.pdf — Setup (similarity 0.61, p. 4)\n\n<sub>")
+    assert text.startswith('Run make [2].\n\n**Sources**\n\n<p class="podium-source">[2] b.pdf — Setup '
+                           "(similarity 0.61, p. 4)</p>\n\n<sub>")
     assert "Sources:" not in text and "a.md" not in text
     assert strip_text_sources("No list here.") == "No list here."
     assert sources_block([]) == ""
+
+
+def test_live_citation_numbers_match_the_answer_and_open_their_passage():
+    """Issue 17 web 1: an answer citing [1] and [4] listed them as 1 and 2 (a Markdown list renumbers)."""
+    sources = [{"n": n, "source": f"/docs/triggers-{n}.txt", "heading": f"Part {n}", "similarity": 0.5 + n / 10,
+                "cited": n in (1, 4), "text": f"passage {n} <b>text</b>", "chunk": n - 1, "collection": "docs"}
+               for n in range(1, 5)]
+    answer = "Cycles are detected [1] [4]."
+    view = TurnView(started=0.0)
+    view.apply(ev("step", "knowledge", 0.1, update={"sources": sources}))
+    view.apply(ev("token", "knowledge", 0.2, text=answer))
+    view.apply(ev("done", result=result(answer=answer, sources=sources)))
+    messages = view.messages()
+    final = messages[-1]["content"]
+    block = final.split("**Sources**", 1)[1]
+    assert re.findall(r"\[(\d)\] triggers", block) == ["1", "4"], "the numbers the answer cites"
+    assert "<details" in block and "passage 4 &lt;b&gt;text&lt;/b&gt;" in block, "opens the passage, escaped"
+    assert "passage 4 of /docs/triggers-4.txt · collection docs" in block, "and where it sits"
+    step = next(m for m in messages if m.get("metadata", {}).get("title", "").startswith("☰"))
+    assert all(f"[{n}] triggers-{n}.txt" in step["content"] for n in range(1, 5)), "the step shows every passage"
+    assert passages_block(sources).count("<details") == 4
 
 
 def test_tool_calls_show_as_collapsible_messages_after_their_step():
@@ -223,20 +247,12 @@ def test_interrupts_become_pending_approvals():
     assert decision_message(title, {"action": "reject"})["metadata"]["title"] == "✗ Rejected"
 
 
-def test_saved_history_threads_and_rows():
-    history = [
-        {"role": "system", "content": "be nice"},
-        {"role": "user", "content": "hi"},
-        {"role": "tool", "content": "42"},
-        {"role": "assistant", "content": "hello"},
-    ]
-    msgs = history_messages(history)
-    assert [m["role"] for m in msgs] == ["user", "assistant", "assistant"]
-    assert msgs[1]["metadata"]["title"].endswith("Tool result")
+def test_thread_rows_count_turns_and_prefer_given_titles():
     threads = [ThreadInfo("abc", "What is up", 4, "2025-01-02T03:04:05.000+00:00", turns=1),
                ThreadInfo("def", "Run this", 9, "2025-01-01T00:00:00.000+00:00", turns=2)]
     assert thread_choices(threads) == [
         ("What is up · 1 turn · 2025-01-02 03:04", "abc"), ("Run this · 2 turns · 2025-01-01 00:00", "def")]
+    assert thread_choices(threads, {"def": "Renamed"})[1] == ("Renamed · 2 turns · 2025-01-01 00:00", "def")
 
 
 def test_model_table_rows_and_choices():

@@ -139,9 +139,9 @@ def test_a_bad_edit_in_the_chat_approval_panel_leaves_the_chat_alone(app: Podium
     session = last(tab.generate(session, register_script("ui-bad-edit", [PLAN]), None, req))[1]
     assert session["pending"]
     with pytest.warns(UserWarning, match="not valid JSON"):
-        assert list(tab.decide("edit", "{print", session, req)) == [(SKIP,) * 7]
+        assert list(tab.decide("edit", "{print", session, req)) == [(SKIP,) * (7 + len(tab.approvals.components()))]
     with pytest.warns(UserWarning, match="no tool call waiting"):
-        assert list(tab.decide("approve", "", new_session(), req)) == [(SKIP,) * 7]
+        assert list(tab.decide("approve", "", new_session(), req)) == [(SKIP,) * (7 + len(tab.approvals.components()))]
     chat = last(tab.decide("approve", "", session, req))[0]
     titles = [m["metadata"]["title"] for m in chat if m.get("metadata")]
     assert "✓ Approved" in titles

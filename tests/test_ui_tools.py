@@ -95,7 +95,7 @@ def test_edit_runs_the_edited_arguments_and_bad_edits_change_nothing(paused):
 
 def test_a_reopened_paused_thread_asks_again(paused):
     tab, session = paused
-    _chat, reopened, *_ = tab.open_thread(session["thread_id"], req("another-tab"))
+    _chat, reopened, *_ = tab.sidebar.open(session["thread_id"], req("another-tab"))
     assert reopened["pending"] == session["pending"]
     chat, done = decide(tab, "approve", reopened)
     assert "42" in chat[-1]["content"] and done["pending"] == []

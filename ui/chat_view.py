@@ -11,11 +11,11 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from ui.fold import TurnFold
 from ui.render import footer, plan_line
+from ui.sources_view import passages_block, sources_block
 
 NODE_TITLES: dict[str, str] = {
     "conductor": "⚙ Conductor",
@@ -99,38 +99,6 @@ def settle(chat: list[dict[str, Any]], log: str) -> list[dict[str, Any]]:
             message = {**message, "metadata": {**meta, "status": "done", "log": log}}
         out.append(message)
     return out
-
-
-def source_label(source: dict[str, Any]) -> str:
-    """``file — heading`` for one citation; absolute paths shortened to the file name."""
-    name = str(source.get("source") or source.get("file") or "?")
-    if Path(name).is_absolute():
-        name = Path(name).name
-    heading = source.get("heading") or ""
-    return f"{name} — {heading}" if heading else name
-
-
-def sources_block(sources: list[dict[str, Any]]) -> str:
-    """Citations as a numbered Markdown list with file, heading, page and cosine similarity.
-
-    The similarity (0..1) is shown, not the rank-fusion score: a fused score of 0.03 would
-    read as 3% confidence for a passage that matches the question well.
-
-    When the specialist marks which passages the answer ``cited``, only those are listed,
-    under the numbers the answer uses; otherwise every retrieved passage is.
-    """
-    if not sources:
-        return ""
-    shown = [s for s in sources if s.get("cited")] or sources
-    lines = ["**Sources**"]
-    for i, src in enumerate(shown, 1):
-        similarity = src.get("similarity")
-        facts = [f"similarity {similarity:.2f}" if isinstance(similarity, int | float) else "",
-                 f"p. {src['page']}" if src.get("page") else ""]
-        extra = ", ".join(f for f in facts if f)
-        extra = f" ({extra})" if extra else ""
-        lines.append(f"{src.get('n', i)}. {source_label(src)}{extra}")
-    return "\n".join(lines)
 
 
 _TEXT_SOURCES = re.compile(r"\n+Sources:\n(?:\[\d+\][^\n]*(?:\n|$))+\s*$")
@@ -275,12 +243,18 @@ class TurnView:
             self._plan.clear()
             self._plan.update(message)
 
+    def resumed(self, t: float) -> None:
+        """The run went on at ``t`` after a pause (an approval): the next step is timed from there."""
+        self._last_end = max(self._last_end, t)
+
     def _finish(self, node: str, update: dict[str, Any], t: float) -> None:
         message, began = self._open.pop(node, (None, self._last_end))
         if message is None:
             message = work_message(node_title(node))
             self.work.append(message)
         message["content"] = step_summary(node, update)
+        if update.get("sources"):  # what was retrieved, each passage openable (not just "retrieved 4 passages")
+            message["content"] += "\n\n" + passages_block(update["sources"])
         message["metadata"].update(status="done", duration=round(max(t - began, 0.0), 3))
         self._last_end = t
         for call in update.get("tool_calls") or []:
@@ -351,23 +325,13 @@ def decision_message(title: str, decision: dict[str, Any]) -> dict[str, Any]:
     return work_message(heading, f"{body}{extra}")
 
 
-def history_messages(history: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """A saved thread (``PodiumApp.history``) as chat messages; tool results collapse."""
-    out = []
-    for message in history:
-        role, content = message.get("role"), message.get("content") or ""
-        if role in ("user", "assistant") and content:
-            out.append({"role": role, "content": close_fences(content) if role == "assistant" else content})
-        elif role == "tool":
-            out.append(work_message("⚒ Tool result", _short(content)))
-    return out
-
-
-def thread_choices(threads: list[Any]) -> list[tuple[str, str]]:
-    """Saved threads (``ThreadInfo``) as ``(label, thread_id)`` choices, newest first, counted in turns:
-    the message count also has tool calls and results, which the user never typed."""
+def thread_choices(threads: list[Any], titles: dict[str, str] | None = None) -> list[tuple[str, str]]:
+    """Saved threads (``ThreadInfo``) as ``(label, thread_id)`` choices, newest first, counted in turns
+    (the message count also has tool calls and results, which the user never typed); a title the user
+    gave a thread replaces its first message."""
     out = []
     for t in threads:
-        label = f"{t.title or '(empty)'} · {t.turns} turn{'s' * (t.turns != 1)} · {t.updated[:16].replace('T', ' ')}"
+        title = (titles or {}).get(t.thread_id) or t.title or "(empty)"
+        label = f"{title} · {t.turns} turn{'s' * (t.turns != 1)} · {t.updated[:16].replace('T', ' ')}"
         out.append((label, t.thread_id))
     return out

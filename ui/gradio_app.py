@@ -31,9 +31,9 @@ from ui.gradio_datasets import add_datasets_tab  # noqa: E402
 from ui.gradio_debug import add_debug_tab  # noqa: E402
 from ui.gradio_eval import add_eval_tab  # noqa: E402
 from ui.gradio_finetune import add_finetune_tab  # noqa: E402
-from ui.gradio_knowledge import add_knowledge_tab  # noqa: E402
+from ui.gradio_knowledge import GRAB_FOLDER_PATHS, add_knowledge_tab  # noqa: E402
 from ui.gradio_models import add_models_tab  # noqa: E402
-from ui.session import ThreadOwners  # noqa: E402
+from ui.session import ThreadBook  # noqa: E402
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +48,35 @@ MAX_UPLOAD = "100mb"
 CSS = """
 #podium-chat .message-wrap sub { opacity: 0.7; }
 footer { display: none !important; }
+#podium-header h1 { margin: 0 0 2px 0; font-size: 1.5rem; }
+#podium-header p { margin: 0; opacity: 0.8; }
+/* Table headers wrap between words, never inside one ("archit ecture"). */
+th .header-content .header, th .header { word-break: normal !important; overflow-wrap: normal !important; }
+.podium-source summary { cursor: pointer; }
+.podium-source blockquote { margin: 4px 0 8px 12px; font-size: 0.9em; white-space: normal; }
+/* Phone width: the thread list goes above the chat, nothing scrolls sideways. */
+@media (max-width: 700px) {
+  #podium-chat-row { flex-direction: column !important; }
+  #podium-chat-row > div { min-width: 0 !important; width: 100% !important; }
+  #podium-chat { height: 60vh !important; }
+  #podium-input-row { flex-wrap: wrap !important; }
+  #podium-input-row > div:first-child { min-width: 100% !important; }
+  body, gradio-app { overflow-x: hidden; }
+}
 """
+HEAD = """<script>
+{GRAB_FOLDER_PATHS}
+// Escape stops the running answer (as the Stop button does).
+document.addEventListener('keydown', (event) => {
+  if (event.key !== 'Escape') return;
+  const stop = document.querySelector('#podium-stop');
+  if (stop && !stop.disabled) stop.click();
+});
+</script>""".replace("{GRAB_FOLDER_PATHS}", GRAB_FOLDER_PATHS)
+"""Keyboard shortcuts the page adds (Enter and Shift+Enter are the message box's own)."""
+HEADER = ("# Podium\nLocal-first agents on your own models: chat, your documents with sources, tools with your "
+          "approval, datasets, evaluation and fine-tuning. Nothing leaves this machine unless you pick a remote model.")
+"""The line at the top of every page."""
 
 # System fonts only: the default theme would fetch Google Fonts, and Podium works offline.
 THEME = gr.themes.Soft(font=["ui-sans-serif", "system-ui", "sans-serif"],
@@ -73,19 +101,20 @@ DEBUG_TABS: tuple[AddTab, ...] = (
 
 def build_app(podium: Any, *, debug: bool = False, auth: bool = False) -> gr.Blocks:
     """The whole web app for one :class:`graph.app.PodiumApp`, queued and ready to launch."""
-    owners = ThreadOwners(podium.settings.data_dir / "ui_threads.sqlite") if auth else None
-    chat = ChatTab(podium, owners=owners)
+    book = ThreadBook(podium.settings.data_dir / "ui_threads.sqlite")
+    chat = ChatTab(podium, book=book, auth=auth)
     with gr.Blocks(title="Podium", analytics_enabled=False) as demo:
+        gr.Markdown(HEADER, elem_id="podium-header")
         with gr.Tabs():
-            with gr.Tab("Chat", id="chat"):
+            with gr.Tab("Chat", id="chat") as chat_tab:
                 parts = chat.build(podium.settings)
             tabs = [add(podium, parts) for add in (*TABS, *(DEBUG_TABS if debug else ()))]
-        # Choices laid out at build time go stale (threads, models, collections made since, by the CLI
-        # too), so each page load reads them afresh.
         light = {"api_name": False, "concurrency_limit": None, "show_progress": "hidden"}
-        demo.load(chat.thread_list, [parts.session], [chat.threads], **light)
-        demo.load(chat.model_picker, None, [parts.model], **light)
-        for tab in tabs:
+        # Back on the Chat tab after a Debug run, replay or fork: show the thread's current branch.
+        chat_tab.select(chat.sidebar.follow, [parts.session], [parts.chatbot, parts.session], **light)
+        # Choices laid out at build time go stale (threads, models, collections made since, by the CLI
+        # too), so each page load reads them afresh; the address may name a thread to reopen.
+        for tab in (chat, *tabs):
             for fn, inputs, outputs in getattr(tab, "on_load", None) or []:
                 demo.load(fn, inputs, outputs, **light)
     demo.queue(default_concurrency_limit=DEFAULT_CONCURRENCY, max_size=QUEUE_SIZE)
@@ -107,6 +136,6 @@ def launch(podium: Any, *, host: str = "127.0.0.1", port: int = 7860, share: boo
 
 def _launch(demo: gr.Blocks, host: str, port: int, share: bool, auth: list[tuple[str, str]] | None,
             block: bool) -> None:
-    demo.launch(server_name=host, server_port=port, share=share, auth=auth, theme=THEME, css=CSS,
+    demo.launch(server_name=host, server_port=port, share=share, auth=auth, theme=THEME, css=CSS, head=HEAD,
                 max_file_size=MAX_UPLOAD, prevent_thread_lock=not block, show_error=False, quiet=False, ssr_mode=False,
                 enable_monitoring=False, mcp_server=False, footer_links=[])

@@ -4,45 +4,46 @@ A turn is two events, the usual Gradio chat pattern: ``send`` (instant, never qu
 behind a model) shows the user's message and arms the session's stop signal, then
 ``generate`` (queued under the ``chat`` concurrency limit) streams the turn. Everything
 per user lives in the session's ``gr.State``, so two browser sessions never share a thread.
+Regenerating an answer and editing a message fork the thread (:mod:`graph.branch`); the
+sidebar is :mod:`ui.gradio_threads`, the session's settings :mod:`ui.gradio_settings`.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import gradio as gr
 
-from agents.contract import TurnOptions
+from graph.branch import last_input, rerun
+from graph.checkpoint import latest_checkpoint_id
 from models.registry import known_models
 from podium.errors import PodiumError
-from ui.chat_view import (
-    TurnView,
-    approval_text,
-    decision_message,
-    history_messages,
-    settle,
-    thread_choices,
-    user_message,
-)
+from ui.chat_view import TurnView, approval_text, decision_message, settle, user_message
+from ui.chat_wiring import on_load, wire
 from ui.gradio_approvals import ApprovalWidget, decision_for
+from ui.gradio_settings import SettingsPanel
+from ui.gradio_threads import FOLLOW_URL, ThreadsPanel
 from ui.models_view import model_choices
-from ui.session import StopBoard, StopSignal, ThreadOwners, TurnStopped
+from ui.session import StopBoard, StopSignal, ThreadBook, TurnStopped
+from ui.web_errors import web_error
 
 log = logging.getLogger(__name__)
 
-CHAT_CONCURRENCY = 4
-"""Turns generating at once. Local models still answer one at a time (they share one locked
-llama.cpp instance); remote models really run in parallel. Other UI events never wait on these."""
 
-PLACEHOLDER = "Ask anything. Agent steps and tool calls show up here as they happen."
+PLACEHOLDER = ("**Ask anything.** Podium picks a specialist for each message: chat, your documents (answers cite "
+               "their sources), calculations and code (run after your approval), datasets, evaluation, fine-tuning. "
+               "Every agent step and tool call shows up here as it happens. Try an example:")
 """Shown in the empty chat."""
-
-MAX_THREADS = 100
-"""Threads listed in the picker; older ones stay reachable from the CLI (`podium threads`)."""
+EXAMPLES = ("What can you do?", "What is 17.5% of 2340?", "Run this python code: print(sum(range(10)))",
+            "Write a haiku about autumn.")
+"""Example prompts offered in the empty chat."""
+NO_COLLECTION = ("No collection: Podium decides", "")
+"""The collection picker's first choice: questions go wherever their documents are (or to chat)."""
+PAUSED = "_Paused: approve, edit or reject the tool call below to continue._"
 
 MAX_MESSAGE_CHARS = 100_000
 """Longer messages are refused before tokenizing; below this the model's context decides."""
@@ -61,8 +62,8 @@ def model_registry(podium: Any) -> tuple[list[Any], dict[str, str]]:
 
 
 def new_session() -> dict[str, Any]:
-    """A browser session's private state: its thread, the chat as shown, pending approvals."""
-    return {"thread_id": None, "chat": [], "text": "", "pending": []}
+    """A browser session's private state: its thread, the chat as shown, pending approvals, turn starts."""
+    return {"thread_id": None, "chat": [], "text": "", "pending": [], "inputs": {}, "head": None}
 
 
 def session_key(request: gr.Request | None) -> str:
@@ -83,56 +84,45 @@ class ChatParts:
     model: gr.Dropdown
     collection: gr.Dropdown
     session: gr.State
+    chat: Any = None
+    """The :class:`ChatTab` itself (who the user is, which threads they may see)."""
 
 
 class ChatTab:
     """Handlers of the Chat tab: plain methods, so tests can call them without a server."""
 
-    def __init__(self, podium: Any, *, owners: ThreadOwners | None = None) -> None:
+    def __init__(self, podium: Any, *, book: ThreadBook | None = None, auth: bool = False) -> None:
         self.podium = podium
         self.stops = StopBoard()
-        self.owners = owners
-        """Set when the UI runs with --auth: each signed-in user then lists only their threads."""
+        self.book = book or ThreadBook(podium.settings.data_dir / "ui_threads.sqlite")
+        """Thread titles, and with ``auth`` who owns which thread."""
+        self.auth = auth
+        """Set when the UI runs with --auth: each signed-in user then lists and opens only their threads."""
         self.approvals = ApprovalWidget("podium")
         """The approval panel (Approve / Edit / Reject) under the chat."""
-        self.threads: gr.Radio | None = None
-        """The thread picker, once :meth:`build` has laid it out."""
+        self.settings = SettingsPanel(podium.settings)
+        self.sidebar = ThreadsPanel(self)
+        self.stop_button: gr.Button | None = None
+        self.on_load: list[tuple[Any, list[Any] | None, list[Any]]] = []
+        """Refreshed on every page load (see :func:`ui.chat_wiring.on_load`)."""
 
-    # --- threads -------------------------------------------------------------------------------
-    def visible_threads(self, request: gr.Request | None) -> list[Any]:
-        """Threads this user may reopen: all of them on a local single-user app, their own with --auth."""
-        threads = self.podium.threads()
-        if self.owners is None:
-            return threads
-        mine = self.owners.of(user_of(request))
-        return [t for t in threads if t.thread_id in mine]
+    fresh = staticmethod(new_session)
 
-    def thread_list(self, session: dict[str, Any], request: gr.Request) -> Any:
-        """The thread picker, refreshed, with the session's thread selected (the newest ``MAX_THREADS``)."""
-        threads = self.visible_threads(request)[:MAX_THREADS]
-        return gr.Radio(choices=thread_choices(threads), value=session.get("thread_id"))
-
-    def open_thread(self, thread_id: str, request: gr.Request) -> tuple[Any, ...]:
-        """Reopen a saved thread in this session."""
-        if thread_id not in {t.thread_id for t in self.visible_threads(request)}:
-            raise gr.Error(f"unknown thread {thread_id!r}; pick one from the list", duration=8, print_exception=False)
-        chat = history_messages(self.podium.history(thread_id))
-        # A thread paused at a tool approval (the page was closed meanwhile) asks again.
-        snapshot = self.podium.graph.get_state({"configurable": {"thread_id": thread_id}})
-        session = {**new_session(), "thread_id": thread_id, "chat": chat,
-                   "pending": [i.value for i in snapshot.interrupts]}
-        return chat, session, gr.Textbox(interactive=True), *self.approvals.shown(session.get("pending") or [])
-
-    def new_thread(self, request: gr.Request) -> tuple[Any, ...]:
-        """Start over: an empty chat; the next message creates a new thread (a running turn is stopped)."""
-        self.stops.stop(session_key(request))
-        box = gr.Textbox(value="", interactive=True)
-        return [], new_session(), gr.Radio(value=None), box, *self.approvals.hidden()
+    def user(self, request: gr.Request | None) -> str | None:
+        """Who the turn runs as: the signed-in user with --auth, else the machine's operator (``None``)."""
+        return user_of(request) or None if self.auth else None
 
     def model_picker(self) -> Any:
         """The model picker's choices, refreshed (a GGUF added or a key set since the app started)."""
         items, problems = model_registry(self.podium)
         return gr.Dropdown(choices=model_choices(items, self.podium.settings.model, problems))
+
+    def new_thread(self, query: str | None, request: gr.Request) -> tuple[Any, ...]:
+        """Start over: an empty chat, no collection; the next message creates a new thread (a running turn stops)."""
+        self.stops.stop(session_key(request))
+        fresh = self.fresh()
+        return ([], fresh, *self.sidebar.listing(fresh, query, request), gr.Textbox(value="", interactive=True),
+                gr.update(value=""), "", *self.approvals.hidden())
 
     # --- a turn --------------------------------------------------------------------------------
     @staticmethod
@@ -167,44 +157,64 @@ class ChatTab:
         if self.stops.stop(session_key(request)):
             gr.Info("Stopping…", duration=3)
 
-    def generate(self, session: dict[str, Any], model: str | None, collection: str | None,
-                 request: gr.Request) -> Iterator[tuple[Any, ...]]:
+    def skip_all(self) -> tuple[Any, ...]:
+        """Every output of a turn left as it is."""
+        return (gr.skip(),) * (7 + len(self.approvals.components()))
+
+    def generate(self, session: dict[str, Any], model: str | None, collection: str | None, request: gr.Request,
+                 system: str | None = None, temperature: float | None = None, max_tokens: float | None = None,
+                 policy: str | None = None, fallbacks: list[str] | None = None) -> Iterator[tuple[Any, ...]]:
         """Stream the turn ``send`` prepared, then the final state.
 
-        Yields ``(chatbot, session, message box, thread list, *approval panel)``.
+        Yields ``(chatbot, session, message box, thread list, its note, stop button, thread id, *approval
+        panel)``; the keywords are the session's settings panel (empty or default: the server's settings).
         """
+        settings = (system, temperature, max_tokens, policy, fallbacks)
         text = session.get("text", "")
         if not text:  # ``send`` refused the message (or was not called): nothing to run, nothing changes
-            yield (gr.skip(),) * (4 + len(self.approvals.components()))
+            yield self.skip_all()
             return
-        options = TurnOptions(model=model or "", collection=collection or None)
+        why = self.settings.check(max_tokens)
+        if why:
+            gr.Warning(why, duration=8)
+            self.stops.forget(session_key(request))
+            yield (session.get("chat", [])[:-1], {**session, "text": "", "chat": session.get("chat", [])[:-1]},
+                   gr.Textbox(value=text, interactive=True), *(gr.skip(),) * (4 + len(self.approvals.components())))
+            return
+        options = self.settings.options(model, collection, *settings, user=self.user(request))
         run = self.podium.stream_turn
         yield from self.run_events(session, request, lambda callbacks: run(text, session.get("thread_id"), options,
                                                                           callbacks=callbacks))
 
-    def run_events(self, session: dict[str, Any], request: gr.Request,
-                   start: Any) -> Iterator[tuple[Any, ...]]:
-        """Drive one event stream (a turn or a resumed one) into the chat, with stop and errors."""
+    def run_events(self, session: dict[str, Any], request: gr.Request, start: Callable[[list[Any]], Iterator[Any]],
+                   *, index: int | None = None) -> Iterator[tuple[Any, ...]]:
+        """Drive one event stream (a turn, a resumed or a re-run one) into the chat, with stop and errors.
+
+        ``index``: the chat position of the turn's user message (default: the last message shown).
+        """
         base, key = list(session.get("chat", [])), session_key(request)
         view = TurnView(started=time.perf_counter())
-        unchanged = (gr.skip(),) * (3 + len(self.approvals.components()))
+        stop_on = gr.Button(interactive=True)
+        unchanged = (gr.skip(),) * 4  # session, message box, thread list, its note
+        panel = (gr.skip(),) * len(self.approvals.components())
         try:
             for event in start([StopSignal(self.stops.current(key))]):
                 view.apply(event)
-                yield base + view.messages(), *unchanged
+                yield base + view.messages(), *unchanged, stop_on, gr.skip(), *panel
+                stop_on = gr.skip()
         except TurnStopped as exc:
             view.fail(exc.message, exc.hint, stopped=True)
         except PodiumError as exc:
-            view.fail(exc.message, exc.hint)
+            view.fail(*web_error(exc, self.podium.models))
         except Exception as exc:  # noqa: BLE001 - the app keeps serving; the log has the traceback
             log.exception("turn failed")
             view.fail(f"Podium failed: {type(exc).__name__}: {exc}", "the server log has the details")
         finally:
             self.stops.forget(key)
-        yield self._final(session, base, view, request)
+        yield self._final(session, base, view, request, len(base) - 1 if index is None else index)
 
     def _final(self, session: dict[str, Any], base: list[dict[str, Any]], view: TurnView,
-               request: gr.Request) -> tuple[Any, ...]:
+               request: gr.Request, index: int) -> tuple[Any, ...]:
         # A failed turn was rolled back: it stays visible in this session but is not in the thread.
         chat = base + view.messages()
         # A failed run changed nothing, so approvals it was answering are still pending.
@@ -214,11 +224,63 @@ class ChatTab:
         box = gr.Textbox(value=retry, interactive=True) if retry else gr.Textbox(interactive=True)
         session = {**session, "chat": chat, "text": "", "pending": pending}
         if view.result is not None:
-            if self.owners is not None and session.get("thread_id") is None:
-                self.owners.claim(view.result.thread_id, user_of(request))
-            session["thread_id"] = view.result.thread_id
-        threads = self.thread_list(session, request)
-        return chat, session, box, threads, *self.approvals.shown(pending)
+            thread_id = view.result.thread_id
+            if session.get("thread_id") is None:
+                self.book.claim(thread_id, user_of(request))
+            if index >= 0 and chat[index].get("role") == "user":
+                session["inputs"] = {**session.get("inputs", {}), str(index): last_input(self.podium, thread_id)}
+            session.update(thread_id=thread_id, head=latest_checkpoint_id(self.podium.checkpointer, thread_id))
+        threads, note = self.sidebar.listing(session, None, request)
+        return (chat, session, box, threads, note, gr.Button(interactive=False), session.get("thread_id") or "",
+                *self.approvals.shown(pending))
+
+    # --- regenerate and edit (forks of the thread) ---------------------------------------------
+    def _turn_of(self, session: dict[str, Any], index: int) -> tuple[int, int] | None:
+        """``(chat index of the user message, its turn number)`` for a message at or after that user message."""
+        inputs = session.get("inputs") or {}
+        starts = sorted(int(i) for i in inputs)
+        mine = [i for i in starts if i <= index]
+        return (mine[-1], starts.index(mine[-1])) if mine else None
+
+    def rerun(self, session: dict[str, Any], model: str | None, collection: str | None, request: gr.Request,
+              index: int, text: str | None, *settings: Any) -> Iterator[tuple[Any, ...]]:
+        """Run the turn holding chat message ``index`` again as a fork: with ``text`` (an edit) or as it was."""
+        found = self._turn_of(session, index) if session.get("thread_id") else None
+        if found is None or self.stops.running(session_key(request)):
+            gr.Warning("Only a saved answer can be regenerated or edited, and not while a turn runs.", duration=8)
+            yield (session.get("chat", []), *(gr.skip(),) * (6 + len(self.approvals.components())))
+            return
+        at, turn = found
+        chat = list(session["chat"][:at])
+        question = text if text is not None else session["chat"][at]["content"]
+        chat.append(user_message(question.strip()))
+        session = {**session, "chat": chat, "text": question, "pending": [],
+                   "inputs": {k: v for k, v in session["inputs"].items() if int(k) < at}}
+        options = self.settings.options(model, collection, *settings, user=self.user(request))
+        self.stops.start(session_key(request))
+        thread_id = session["thread_id"]
+        yield from self.run_events(session, request, lambda callbacks: rerun(
+            self.podium, thread_id, turn, text, options=options, callbacks=callbacks))
+
+    def regenerate(self, session: dict[str, Any], model: str | None, collection: str | None, system: str | None,
+                   temperature: float | None, max_tokens: float | None, policy: str | None,
+                   fallbacks: list[str] | None, data: gr.RetryData, request: gr.Request) -> Iterator[tuple[Any, ...]]:
+        """The chat's retry button: a new answer to the same message (the old one stays on its branch)."""
+        settings = (system, temperature, max_tokens, policy, fallbacks)
+        yield from self.rerun(session, model, collection, request, int(data.index), None, *settings)
+
+    def edit(self, session: dict[str, Any], model: str | None, collection: str | None, system: str | None,
+             temperature: float | None, max_tokens: float | None, policy: str | None, fallbacks: list[str] | None,
+             data: gr.EditData, request: gr.Request) -> Iterator[tuple[Any, ...]]:
+        """A user message was edited in place: send it again as a fork from that turn."""
+        value = data.value
+        text = value.get("text", "") if isinstance(value, dict) else str(value or "")
+        if not text.strip():
+            gr.Warning("The edited message is empty.", duration=6)
+            yield (session.get("chat", []), *(gr.skip(),) * (6 + len(self.approvals.components())))
+            return
+        settings = (system, temperature, max_tokens, policy, fallbacks)
+        yield from self.rerun(session, model, collection, request, int(data.index), text, *settings)
 
     # --- approvals -----------------------------------------------------------------------------
     def decide(self, action: str, args_text: str, session: dict[str, Any],
@@ -232,16 +294,18 @@ class ChatTab:
         decision, why = decision_for(action, args_text, pending)
         if decision is None:
             gr.Warning(why, duration=8)
-            yield (gr.skip(),) * (4 + len(self.approvals.components()))
+            yield self.skip_all()
             return
         title, _ = approval_text(pending[0])
-        chat = [*settle(session.get("chat", []), {"approve": "approved", "edit": "edited"}.get(action, "rejected")),
+        # The paused turn's "Paused" bubble and footer give way to the turn's end (one answer, one footer).
+        shown = [m for m in session.get("chat", []) if not str(m.get("content", "")).startswith(PAUSED)]
+        chat = [*settle(shown, {"approve": "approved", "edit": "edited"}.get(action, "rejected")),
                 decision_message(title, decision)]
         session = {**session, "chat": chat}  # pending stays until the resumed run reports anew
         thread_id, resume = session["thread_id"], self.podium.resume
         self.stops.start(session_key(request))
         yield from self.run_events(session, request, lambda callbacks: resume(
-            thread_id, decision=decision, callbacks=callbacks))
+            thread_id, decision=decision, callbacks=callbacks), index=-1)
 
     def _decider(self, action: str) -> Any:
         """The handler of one approval button."""
@@ -255,48 +319,35 @@ class ChatTab:
     def build(self, settings: Any) -> ChatParts:
         """Lay out the Chat tab (inside an open ``gr.Tab``) and wire its events."""
         session = gr.State(new_session())
-        with gr.Row(equal_height=False):
-            with gr.Column(scale=1, min_width=240):
-                new = gr.Button("+ New thread", size="sm", elem_id="podium-new-thread")
-                threads = gr.Radio(label="Threads", choices=[], elem_id="podium-threads")
-                refresh = gr.Button("↻ Refresh threads", size="sm")
-            with gr.Column(scale=4):
+        with gr.Row(equal_height=False, elem_id="podium-chat-row"):
+            with gr.Column(scale=1, min_width=220, elem_id="podium-sidebar"):
+                side = self.sidebar.build()
+            with gr.Column(scale=4, min_width=300):
                 chatbot = gr.Chatbot(label="Podium", height=560, elem_id="podium-chat", feedback_options=None,
-                                     buttons=["copy", "copy_all"], placeholder=PLACEHOLDER)
+                                     buttons=["copy", "copy_all"], placeholder=PLACEHOLDER, editable="user",
+                                     examples=[{"text": e} for e in EXAMPLES])
                 self.approvals.build()
-                with gr.Row():
-                    message = gr.Textbox(show_label=False, placeholder="Message Podium (Enter to send)",
-                                         scale=6, elem_id="podium-input", max_lines=8, autofocus=True)
-                    send = gr.Button("Send", variant="primary", scale=1, min_width=80, elem_id="podium-send")
-                    stop = gr.Button("Stop", variant="stop", scale=1, min_width=80, elem_id="podium-stop")
+                with gr.Row(elem_id="podium-input-row"):
+                    message = gr.Textbox(show_label=False, scale=6, elem_id="podium-input", max_lines=8,
+                                         autofocus=True, placeholder="Message Podium (Enter sends, Shift+Enter "
+                                                                     "for a new line, Escape stops)")
+                    send = gr.Button("Send", variant="primary", scale=1, min_width=70, elem_id="podium-send")
+                    self.stop_button = gr.Button("Stop", variant="stop", scale=1, min_width=70, interactive=False,
+                                                 elem_id="podium-stop")
                 with gr.Row():
                     items, problems = model_registry(self.podium)
                     choices = model_choices(items, settings.model, problems)
                     model = gr.Dropdown(choices, value=settings.model, label="Model", allow_custom_value=True,
-                                        elem_id="podium-model", scale=2)
-                    collection = gr.Dropdown([], value=None, label="Knowledge collection (optional)",
-                                             info="Scope questions to one collection; empty lets Podium decide.",
+                                        elem_id="podium-model", scale=2,
+                                        info="Pick one, or type any spec (llamacpp/…, openai/…, a .gguf path).")
+                    collection = gr.Dropdown([NO_COLLECTION], value="", label="Knowledge collection",
+                                             info="Scopes document questions; other messages still go to chat.",
                                              allow_custom_value=True, scale=1, elem_id="podium-collection",
                                              visible=getattr(self.podium, "knowledge", None) is not None)
-        turn_outputs = [chatbot, session, message, threads, *self.approvals.components()]
-        turn = gr.on([message.submit, send.click], self.send, [message, session], [message, chatbot, session],
-                     api_name="send", concurrency_limit=None, show_progress="hidden").success(
-            self.generate, [session, model, collection], turn_outputs, api_name="generate",
-            concurrency_id="chat", concurrency_limit=CHAT_CONCURRENCY, show_progress="minimal")
-        stop.click(self.stop, None, None, api_name="stop", concurrency_limit=None, show_progress="hidden")
-        panel = self.approvals.components()
-        # Leaving the chat mid-turn stops the turn (new_thread) and drops its pending updates (cancels),
-        # so a late answer cannot land in the new or reopened thread.
-        new.click(self.new_thread, None, [chatbot, session, threads, message, *panel], api_name="new_thread",
-                  concurrency_limit=None, cancels=[turn])
-        threads.input(self.stop, None, None, api_name=False, concurrency_limit=None, cancels=[turn]).then(
-            self.open_thread, [threads], [chatbot, session, message, *panel], api_name="open_thread",
-            concurrency_limit=None)
-        refresh.click(self.thread_list, [session], [threads], api_name="threads", concurrency_limit=None)
-        # The chatbot's own Clear button starts a new thread (the chat shown lives in the session state).
-        chatbot.clear(self.new_thread, None, [chatbot, session, threads, message, *panel], api_name=False,
-                      concurrency_limit=None, cancels=[turn])
-        self.approvals.wire(self._decider, [session], turn_outputs, api_prefix="tool_", concurrency_id="chat",
-                            concurrency_limit=CHAT_CONCURRENCY, show_progress="minimal")
-        self.threads = threads
-        return ChatParts(chatbot, model, collection, session)
+                self.settings.build(model, choices)
+        current = gr.Textbox(visible="hidden", elem_id="podium-current-thread")
+        current.change(None, [current], [side["link"]], js=FOLLOW_URL, api_name=False, queue=False)
+        wire(self, session=session, chatbot=chatbot, message=message, send=send, model=model,
+             collection=collection, current=current, side=side)
+        self.on_load = on_load(self, session, chatbot, message, current, side["search"], model)
+        return ChatParts(chatbot, model, collection, session, self)

@@ -294,7 +294,7 @@ def _interrupts(state: dict[str, Any]) -> list[Any]:
 
 def add_debug_tab(podium: Any, parts: Any = None) -> DebugTab:
     """Add the Debug tab (call inside ``gr.Tabs``); ``parts`` are the Chat tab's components, if any."""
-    from ui.gradio_chat import CHAT_CONCURRENCY
+    from ui.chat_wiring import CHAT_CONCURRENCY
 
     tab = DebugTab(podium)
     with gr.Tab("Debug", id="debug") as debug_tab:

@@ -8,7 +8,7 @@ import gradio as gr
 
 from ui.gradio_chat import ChatParts, model_registry
 from ui.gradio_eval import add_card_section
-from ui.models_view import MODEL_HEADERS, model_choices, model_table
+from ui.models_view import MODEL_HEADERS, MODEL_WIDTHS, model_choices, model_table
 
 
 def add_models_tab(podium: Any, parts: ChatParts) -> None:
@@ -33,9 +33,11 @@ def _layout(podium: Any, parts: ChatParts) -> None:
         return gr.Dropdown(value=spec), f"This session now answers with **{spec}**."
 
     gr.Markdown("Every model Podium knows, with internals read from GGUF metadata and prices per 1M tokens. "
-                "Unavailable ones say why (a missing key or package).")
+                "Unavailable ones say why (a missing key or package). Not listed? The Chat tab's model picker "
+                "takes any spec you type: `llamacpp/<alias or path.gguf>`, `llamacpp/hf:owner/repo/file.gguf`, "
+                "`openai/<model>` (any OpenAI-compatible server via OPENAI_BASE_URL).")
     grid = gr.Dataframe(value=table(), headers=MODEL_HEADERS, interactive=False, wrap=True,
-                        elem_id="podium-models")
+                        elem_id="podium-models", column_widths=MODEL_WIDTHS)
     with gr.Row():
         items, problems = model_registry(podium)
         pick = gr.Dropdown(model_choices(items, settings.model, problems), value=settings.model,

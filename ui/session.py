@@ -1,4 +1,4 @@
-"""Per-browser-session bookkeeping for the web UI: stop signals and thread ownership.
+"""Per-browser-session bookkeeping for the web UI: stop signals, thread owners and titles.
 
 Gradio deep-copies ``gr.State`` values per session, so things that cannot be copied
 (a ``threading.Event``) or must outlive a session (who owns which thread) live here,
@@ -109,13 +109,15 @@ class StopBoard:
             self._events.pop(session, None)
 
 
-class ThreadOwners:
-    """Which signed-in user started which thread (only used when the UI runs with ``--auth``)."""
+class ThreadBook:
+    """What the web app knows about threads beyond their checkpoints: who started each one (for ``--auth``)
+    and the titles users gave them."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
         with self._conn() as conn:
             conn.execute("CREATE TABLE IF NOT EXISTS owners (thread_id TEXT PRIMARY KEY, user TEXT NOT NULL)")
+            conn.execute("CREATE TABLE IF NOT EXISTS titles (thread_id TEXT PRIMARY KEY, title TEXT NOT NULL)")
 
     def _conn(self) -> sqlite3.Connection:
         return sqlite3.connect(self.path, timeout=30)
@@ -135,3 +137,23 @@ class ThreadOwners:
         """Thread ids a user owns."""
         with self._conn() as conn:
             return {r[0] for r in conn.execute("SELECT thread_id FROM owners WHERE user = ?", (user,))}
+
+    def rename(self, thread_id: str, title: str) -> None:
+        """Give a thread a title of its own (an empty one goes back to its first message)."""
+        with self._conn() as conn:
+            if title:
+                conn.execute("INSERT INTO titles VALUES (?, ?) ON CONFLICT (thread_id) DO UPDATE SET title = ?",
+                             (thread_id, title, title))
+            else:
+                conn.execute("DELETE FROM titles WHERE thread_id = ?", (thread_id,))
+
+    def titles(self) -> dict[str, str]:
+        """Every title given, by thread id."""
+        with self._conn() as conn:
+            return dict(conn.execute("SELECT thread_id, title FROM titles").fetchall())
+
+    def forget(self, thread_id: str) -> None:
+        """Drop what is known about a deleted thread."""
+        with self._conn() as conn:
+            conn.execute("DELETE FROM owners WHERE thread_id = ?", (thread_id,))
+            conn.execute("DELETE FROM titles WHERE thread_id = ?", (thread_id,))
