@@ -205,3 +205,9 @@ def test_a_reopened_tool_thread_shows_its_steps(page, tmp_path: Path):
     assert "?thread=" in page.url, "the address reopens this thread"
     save(page, tmp_path, "reopened-tool-thread.png")
 
+
+def test_the_usage_tab_shows_the_ledger(page, tmp_path: Path):
+    page.get_by_role("tab", name="Usage").click()
+    page.locator("#podium-usage-summary", has_text="calls").wait_for()
+    assert page.locator("#podium-usage-table").get_by_text("llamacpp/smollm2-135m").count() >= 1
+    save(page, tmp_path, "usage.png")

@@ -33,6 +33,7 @@ from ui.gradio_eval import add_eval_tab  # noqa: E402
 from ui.gradio_finetune import add_finetune_tab  # noqa: E402
 from ui.gradio_knowledge import GRAB_FOLDER_PATHS, add_knowledge_tab  # noqa: E402
 from ui.gradio_models import add_models_tab  # noqa: E402
+from ui.gradio_usage import add_usage_tab  # noqa: E402
 from ui.session import ThreadBook  # noqa: E402
 
 log = logging.getLogger(__name__)
@@ -91,6 +92,7 @@ TABS: tuple[AddTab, ...] = (
     add_models_tab,
     add_eval_tab,
     add_finetune_tab,
+    add_usage_tab,
 )
 """The tabs after Chat, in order, in one visible place: a new tab is a ``ui/gradio_<x>.py`` and a line here."""
 DEBUG_TABS: tuple[AddTab, ...] = (
