@@ -147,3 +147,22 @@ def test_errors_speak_of_the_apps_controls_not_flags():
     message, hint = web_error(exc, pool)
     assert message.endswith("holds 7680 (8,192-token context less 512 kept for the answer)")
     assert hint.endswith("(the Model picker)"), "issue 17: 'holds 7680' beside the Models tab's 8192 says why"
+
+
+def test_an_edited_thread_can_be_edited_and_regenerated_again(tab: ChatTab, app: PodiumApp):
+    _, session = turn(tab, "one", new_session(), req())
+    chat, session = turn(tab, "two", session, req())
+    second = next(i for i, m in enumerate(chat) if m["role"] == "user" and m["content"] == "two")
+    out = list(tab.edit(session, "scripted/echo", None, None, None, None, None, None,
+                        SimpleNamespace(index=second, value="TWO"), req()))[-1]
+    chat, session = out[0], out[1]
+    assert [m["content"] for m in app.history(session["thread_id"])] == ["one", "You said: one", "TWO",
+                                                                          "You said: TWO"]
+    reopened, session, *_ = tab.sidebar.open(session["thread_id"], req("again"))
+    assert shown(reopened) == shown(chat), "an edited thread reopens as shown"
+    out = list(tab.regenerate(session, "scripted/echo", None, None, None, None, None, None,
+                              SimpleNamespace(index=len(reopened) - 1, value=""), req()))[-1]
+    assert [m["content"] for m in app.history(out[1]["thread_id"])][2:] == ["TWO", "You said: TWO"]
+    out = list(tab.edit(out[1], "scripted/echo", None, None, None, None, None, None,
+                        SimpleNamespace(index=0, value="ONE"), req()))[-1]
+    assert [m["content"] for m in app.history(out[1]["thread_id"])] == ["ONE", "You said: ONE"]
