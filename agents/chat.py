@@ -14,7 +14,8 @@ from podium.errors import ContextOverflowError
 
 SMALL_TALK = re.compile(r"^\W*(?:hi|hello|hey|hiya|howdy|yo|good (?:morning|afternoon|evening|night)|thanks?(?: you)?"
                         r"(?: (?:so|very) much| a lot)?|thx|ty|cheers|bye|goodbye|see you|ok(?:ay)?|cool|great|nice)"
-                        r"(?:\W+(?:there|all|everyone|podium|again|then))?\W*$", re.I)
+                        r"(?:\W+(?:there|all|everyone|podium|again|then))?"
+                        r"(?:\W+how(?:'s it going| are (?:you|things)(?: doing)?(?: today)?))?\W*$", re.I)
 """Greetings and thanks: chat, without loading an embedding model to know it."""
 
 

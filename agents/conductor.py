@@ -122,13 +122,16 @@ def decide(text: str, available: dict[str, Specialist], ctx: Context | None = No
     model's opinion). When still unsure, a capable router model picks if one is configured;
     otherwise the chat specialist answers.
     """
-    # Chat's own rule (small talk) waits: a follow-up or --collection still takes 'thanks' to the documents.
+    # Chat's own rule (small talk) waits: a follow-up still takes 'thanks' to the documents.
     found = _first_rule(text, available, chat=False, weak=False)
     if found is not None:
         return found[0], f"rule: {found[1].why}"
     if follow_up and "knowledge" in available and _stays_on_documents(ctx, text, followed):
         return "knowledge", "rule: follows up the previous question about the documents"
     if ctx is not None and "knowledge" in available and ctx.collection:
+        talk = _first_rule(text, {k: v for k, v in available.items() if k == "chat"}, weak=False)
+        if talk is not None:  # a picked collection scopes questions; it does not turn small talk into a search
+            return "chat", f"rule: {talk[1].why} (the collection {ctx.collection} scopes questions)"
         return "knowledge", f"rule: --collection {ctx.collection} scopes the turn to the knowledge base"
     route, reason = classify(text, available, ctx.router if ctx is not None else None)
     if route is not None and (route != "chat" or reason.startswith("rule:")):

@@ -121,7 +121,10 @@ def test_conductor_routes_documents_by_phrase_flag_and_similarity(kb_app: Podium
     for text in ("write a poem about the sea", "hello!", "what is 2 + 2?"):
         assert decide(text, available, ctx)[0] != "knowledge", text
     scoped = kb_app.context("t", options=TurnOptions(collection="default"))
-    assert decide("hello!", scoped.available(), scoped)[0] == "knowledge", "--collection scopes the turn"
+    for text in ("hello!", "Hello, how are you?"):  # a picked collection does not turn conversation off
+        assert decide(text, scoped.available(), scoped)[0] == "chat", text
+    for text in ("how long do cats sleep?", "Who painted the Mona Lisa?", "Summarize my notes"):
+        assert decide(text, scoped.available(), scoped)[0] == "knowledge", "--collection scopes document questions"
 
 
 def test_without_a_knowledge_base_nothing_routes_there_and_chroma_stays_closed(settings: Settings):
