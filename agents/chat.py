@@ -8,7 +8,7 @@ from typing import Any
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
 from langgraph.runtime import Runtime
 
-from agents.common import call_model, fit_to_context, notify
+from agents.common import call_model, fit_to_context, model_chain, notify
 from agents.contract import Context, Rule, Specialist, State
 from podium.errors import ContextOverflowError
 
@@ -30,11 +30,11 @@ def build_prompt(system: str, few_shot: list[tuple[str, str]], history: list[Bas
 def chat(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     """Answer the conversation's last message, trimming old turns to fit the context."""
     ctx = runtime.context
-    spec = ctx.engine.spec(ctx.model_for("chat"))
+    # A model without its key is skipped: the call falls back past it, so trim for the one that will answer.
+    spec, model = ctx.engine.first_usable(model_chain(ctx, "chat"))
     history = [m for m in state["messages"] if m.type in ("human", "ai") and m.content]
     prompt = build_prompt(ctx.options.system_prompt or ctx.settings.system_prompt, ctx.options.few_shot, history)
     budget = spec.context_length - ctx.settings.max_tokens
-    model = ctx.engine.model(spec.spec)
     try:
         prompt, dropped = fit_to_context(model, prompt, budget, model_name=spec.spec)
     except ContextOverflowError:

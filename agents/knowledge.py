@@ -11,6 +11,7 @@ from langgraph.runtime import Runtime
 from agents.common import call_model, last_user_text, notify
 from agents.contract import Context, Rule, Specialist, State
 from memory.citations import attribute, cited, footer, quote, source_line
+from memory.extract import extract, render
 from memory.passages import fence, retrieve
 from memory.store import DEFAULT_COLLECTION
 from podium.errors import NotFoundError, PodiumError
@@ -51,18 +52,47 @@ def _fit(ctx: Context, passages: list[Hit], prompt_for: Any) -> list[Hit]:
     return kept
 
 
+TINY = 1_000_000_000
+"""Local models with fewer parameters quote instead of writing, in ``auto`` mode."""
+
+
+def answer_mode(ctx: Context) -> str:
+    """``extractive`` or ``generative``: the setting, or for ``auto`` what the knowledge model can be trusted with."""
+    mode = ctx.settings.knowledge_mode
+    if mode != "auto":
+        return mode
+    try:
+        spec = ctx.engine.spec(ctx.model_for("knowledge"))
+    except PodiumError:
+        return "generative"  # the model's own error comes when call_model tries it
+    params = spec.extra.get("parameters")  # read from the GGUF; unknown for scripted test models
+    return "extractive" if spec.local and params and int(params) < TINY else "generative"
+
+
 def knowledge(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     """Retrieve passages for the question and answer from them with citations, or say nothing was found."""
     ctx = runtime.context
-    kb = ctx.knowledge
-    if kb is None:
-        raise PodiumError("the knowledge specialist ran without a knowledge base",
-                          hint="build the run context with PodiumApp, which always has one")
     collection = state.get("collection") or ctx.collection or DEFAULT_COLLECTION
     question = last_user_text(state)
     query = state.get("query") or question
     if not query.endswith(question):  # a query from before the message was edited (a debugger fork)
         query = question
+    return answer(ctx, question, collection, query=query, answer_as=state.get("answer_as"))
+
+
+def answer(ctx: Context, question: str, collection: str, *, query: str | None = None,
+           mode: str | None = None, answer_as: str | None = None) -> dict[str, Any]:
+    """Answer ``question`` from ``collection``: the state update (``messages``, ``sources``) of a knowledge turn.
+
+    ``query`` is what is searched (a follow-up's includes the question before it); ``mode``
+    overrides :func:`answer_mode` (``podium kb eval`` measures both). ``answer_as`` (a plan step
+    whose result another step uses) quotes the document's own words exactly.
+    """
+    kb = ctx.knowledge
+    if kb is None:
+        raise PodiumError("the knowledge specialist ran without a knowledge base",
+                          hint="build the run context with PodiumApp, which always has one")
+    query = query or question
     try:  # the one path for passages given to a model: relevance floor, then the fence
         found = retrieve(kb, query, collection, TOP_K)
     except NotFoundError:
@@ -77,26 +107,18 @@ def knowledge(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
         text = f"I found nothing relevant to that in the knowledge collection {collection!r}, so I won't guess.{best}"
         _say(text)
         return {"messages": [AIMessage(text)], "sources": []}
-    earlier = f"Earlier question: {query[: -len(question)].strip()}\n" if query != question else ""
-
-    def prompt_for(shown: list[Hit]) -> list[Any]:
-        return [SystemMessage(SYSTEM), HumanMessage(f"Passages:\n{fence(shown)}\n\n{earlier}Question: {question}")]
-
-    passages = _fit(ctx, passages, prompt_for)
-    wanted = state.get("answer_as")
+    wanted = answer_as
     quoted = quote(query, [h.text for h in passages], kb.embedder, numeric=wanted == "number") if wanted else None
     if quoted is not None:  # a plan step whose result another step uses: the document's own words, exactly
-        answer = f"{quoted[0]} [{quoted[1]}]"
-        _say(answer)
-        reply = AIMessage(answer)
+        reply, numbers, suffix = AIMessage(f"{quoted[0]} [{quoted[1]}]"), [quoted[1]], ""
+        _say(reply.text)
+    elif (mode or answer_mode(ctx)) == "extractive":
+        quotes = extract(question, [h.text for h in passages], kb.embedder)
+        reply, numbers, suffix = AIMessage(render(quotes)), sorted({q.passage for q in quotes}), ""
+        _say(reply.text)
     else:
-        reply = call_model(ctx, "knowledge", prompt_for(passages))
-        answer = reply.text.strip()
-    numbers = cited(answer, len(passages))
-    suffix = ""
-    if not numbers:
-        numbers = attribute(answer, [h.vector for h in passages], kb.embedder)
-        suffix = "".join(f" [{n}]" for n in numbers)
+        reply, passages, numbers, suffix = _generate(ctx, kb, question, query, passages)
+    text = reply.text.strip()
     lines = [source_line(n, h.source, h.heading, h.page) for n, h in enumerate(passages, 1)]
     extra = suffix + footer(numbers, lines)
     if extra:
@@ -105,9 +127,27 @@ def knowledge(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     sources = [{"n": n, "source": h.source, "heading": h.heading, "score": h.score, "similarity": h.similarity,
                 "page": h.page, "cited": n in numbers, "text": h.text, "chunk": h.chunk, "id": h.id,
                 "collection": collection} for n, h in enumerate(passages, 1)]
-    message = AIMessage(content=answer + extra, id=reply.id, usage_metadata=reply.usage_metadata,
+    message = AIMessage(content=text + extra, id=reply.id, usage_metadata=reply.usage_metadata,
                         response_metadata=reply.response_metadata)
     return {"messages": [message], "sources": sources}
+
+
+def _generate(ctx: Context, kb: Any, question: str, query: str,
+              passages: list[Hit]) -> tuple[AIMessage, list[Hit], list[int], str]:
+    """The model's answer, the passages it was shown, the numbers it cites, and citations added for it."""
+    earlier = f"Earlier question: {query[: -len(question)].strip()}\n" if query != question else ""
+
+    def prompt_for(shown: list[Hit]) -> list[Any]:
+        return [SystemMessage(SYSTEM), HumanMessage(f"Passages:\n{fence(shown)}\n\n{earlier}Question: {question}")]
+
+    shown = _fit(ctx, passages, prompt_for)
+    reply = call_model(ctx, "knowledge", prompt_for(shown))
+    answer_text = reply.text.strip()
+    numbers = cited(answer_text, len(shown))
+    if numbers:
+        return reply, shown, numbers, ""
+    numbers = attribute(answer_text, [h.vector for h in shown], kb.embedder)
+    return reply, shown, numbers, "".join(f" [{n}]" for n in numbers)
 
 
 _DOCS = r"(?:docs?|documents?|documentation|files?|notes|pdfs?|manuals?|knowledge base|kb|papers?|reports?)"

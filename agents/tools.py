@@ -27,6 +27,7 @@ from podium.errors import PodiumError
 from tools import select
 from tools.approval import approval_request, compose, parse_decision
 from tools.local import culprits, options_for, select_for
+from tools.python_exec import explicit_code
 from tools.registry import Tool, format_args
 from tools.runner import ToolEnv, invalid, new_call, record, run_calls
 
@@ -53,6 +54,11 @@ def tools(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     allowed = select(TOOLS)
     records = list(state.get("tool_calls") or [])
     turn = this_turn(state["messages"])
+    code = explicit_code(last_user_text(state)) if "python" in allowed else None
+    if code and not any(isinstance(m, (ToolMessage, AIMessage)) for m in turn):
+        # "Run this python code: ..." is a rule, not a choice: the code goes to approval verbatim, on every model.
+        call = AIMessage(content="", tool_calls=[new_call("python", {"code": code})])
+        return _act(ctx, call, records, allowed, template=_by_template(ctx, call))
     caller = next((m for m in reversed(turn) if isinstance(m, AIMessage) and m.tool_calls), None)
     if caller is not None and _by_template(ctx, caller):
         latest = [r for r in records if r.get("id") in {c["id"] for c in caller.tool_calls}]
@@ -128,8 +134,17 @@ def _ask(ctx: Context, state: State, turn: list[BaseMessage], records: list[dict
         options["tools"] = Tools([t.openai_schema() for t in selection.tools.values()], choice, per_model)
     else:
         notify("notice", text=f"stopped calling tools after {MAX_ROUNDS} rounds; answering from the results")
+    # Once every call so far failed, the model's next words are held back: an answer without a result
+    # would state the model's own figure (a rejected "12% of 250 = 7.8%"), not a computed one.
+    unverified = bool(records) and all(r.get("result") is None for r in records)
+    if unverified:
+        options["config"] = {"tags": ["nostream"]}
     reply = call_model(ctx, "tools", [SystemMessage(SYSTEM), *earlier, *turn], **options)
     if not reply.tool_calls and not reply.invalid_tool_calls:
+        if unverified:
+            notify("notice", text=f"{reply.response_metadata.get('model', 'the model')} answered without a tool "
+                                  "result; showing what the tools said instead")
+            return _answer(records, allowed)
         return {"messages": [reply]}
     return _act(ctx, reply, records, allowed, template=_by_template(ctx, reply), rounds=rounds)
 

@@ -25,7 +25,8 @@ from agents.router import build_router
 from graph.checkpoint import describer, latest_checkpoint_id, open_checkpointer, rollback
 from graph.graph import build_graph
 from graph.locks import ThreadLocks, TurnSuperseded, check_strategy
-from graph.threads import ThreadIndex, describe
+from graph.threads import ThreadIndex, describe, history_rows
+from graph.unfinished import Unfinished, close_interrupted_calls, discard, saved_turn, unfinished, waiting_names
 from memory.access import scoped
 from memory.store import KnowledgeBase
 from models.call import ModelCaller
@@ -89,6 +90,7 @@ class PodiumApp:
         """The registry the graph is built from (:data:`agents.registry.SPECIALISTS` unless a test brings its own)."""
         self.models = ModelPool(settings)
         self.ledger = open_ledger(settings)
+        self.ledger.close_stale()  # calls left "running" by processes of this machine that died mid-call
         self.engine = ModelCaller(settings, self.models, self.ledger)
         self.locks = ThreadLocks(settings)
         # Constructing it opens nothing: Chroma and the embedder load on the first knowledge turn.
@@ -154,7 +156,7 @@ class PodiumApp:
                     callbacks: list[Any] | None = None, break_before: list[str] | None = None,
                     trace: bool = False, multitask: str = "enqueue", create: bool = False,
                     history: list[BaseMessage] | None = None, stop: threading.Event | None = None,
-                    turn_id: str | None = None) -> Iterator[Event]:
+                    turn_id: str | None = None, interrupted: str = "discard") -> Iterator[Event]:
         """Run one turn, yielding events; the last one is ``done`` with a :class:`TurnResult`.
 
         ``options`` are the turn's knobs (model, fallbacks, policy, collection...). ``callbacks`` are
@@ -164,7 +166,9 @@ class PodiumApp:
         ``multitask`` says what to do when another turn is running on the thread (see
         :mod:`graph.locks`); ``stop`` abandons waiting for it. ``create`` starts ``thread_id``
         when it does not exist yet, with ``history`` (earlier messages) before the question.
-        ``turn_id`` names the turn's ledger rows (default: a fresh id).
+        ``turn_id`` names the turn's ledger rows (default: a fresh id). ``interrupted`` says what to
+        do when the thread's last turn was cut off by a process that died: ``discard`` it (with a
+        notice), or ``refuse`` the message and say how to resume or discard it (:mod:`graph.unfinished`).
         """
         self.check_breakpoints(break_before)
         check_strategy(multitask)
@@ -180,10 +184,10 @@ class PodiumApp:
             earlier = [] if self.thread_exists(thread_id) else list(history or [])
             yield from self._run({"messages": [*earlier, HumanMessage(text)]}, ctx,
                                  callbacks=[*(callbacks or []), *extra], break_before=break_before, trace=trace)
-        yield from self._locked(thread_id, multitask, stop, run, question=text)
+        yield from self._locked(thread_id, multitask, stop, run, question=text, interrupted=interrupted)
 
     def _locked(self, thread_id: str, multitask: str, stop: threading.Event | None,
-                run: Any, *, question: str | None = None) -> Iterator[Event]:
+                run: Any, *, question: str | None = None, interrupted: str = "discard") -> Iterator[Event]:
         """Run ``run([turn_callback])`` as the thread's only writer; keep an interrupted turn's words."""
         waited = time.perf_counter()
         with self.locks.hold(thread_id, multitask, stop=stop) as turn:
@@ -191,10 +195,14 @@ class PodiumApp:
             if waited > 0.5:
                 yield Event("notice", data={"text": f"thread {thread_id} was busy; this turn waited {waited:.1f}s"})
             cut = self.locks.begin(thread_id, latest_checkpoint_id(self.checkpointer, thread_id))
-            if cut is not False:  # the process of an earlier turn died mid-turn (a killed replica): undo its half
-                rollback(self.checkpointer, thread_id, cut)
-                self.locks.begin(thread_id, latest_checkpoint_id(self.checkpointer, thread_id))
-                yield Event("notice", data={"text": "a turn cut off when its process died was rolled back"})
+            if cut is not False:  # the process of an earlier turn died mid-turn (a killed replica)
+                close_interrupted_calls(self, thread_id)
+                if interrupted == "discard":  # undo its half
+                    rollback(self.checkpointer, thread_id, cut)
+                    self.locks.begin(thread_id, latest_checkpoint_id(self.checkpointer, thread_id))
+                    yield Event("notice", data={"text": "a turn cut off when its process died was rolled back"})
+                else:  # resumed (or refused): a resume killed in turn still rolls back to before it all
+                    self.locks.begin(thread_id, cut)
             shown = ""
             try:
                 for event in run([turn]):
@@ -217,16 +225,19 @@ class PodiumApp:
                                 {"messages": [HumanMessage(question), AIMessage(answer)]}, as_node="chat")
 
     def _require_idle(self, thread_id: str) -> None:
-        """Refuse a new message on a thread whose turn is paused: the paused turn would be lost unanswered
+        """Refuse a new message on a thread whose turn did not end: the unfinished turn would be lost unanswered
         (and a tool call left without its result, which remote providers reject)."""
-        snapshot = self.graph.get_state({"configurable": {"thread_id": thread_id}})
-        if not snapshot.next:
-            return
-        if snapshot.interrupts:
-            raise PodiumError(f"thread {thread_id!r} is waiting for your approval of {_calls(snapshot.interrupts)}",
-                              hint=f"answer it first: podium resume {thread_id} --approve | --reject | --edit JSON")
-        raise PodiumError(f"thread {thread_id!r} is paused before {', '.join(snapshot.next)}",
-                          hint=f"finish that turn first with `podium resume {thread_id}`, or start a new thread")
+        state = self.unfinished(thread_id)
+        if state is not None:
+            raise state.error(thread_id)
+
+    def unfinished(self, thread_id: str) -> Unfinished | None:
+        """How the thread's last turn stands when it did not end (approval, paused, interrupted), else ``None``."""
+        return unfinished(self, thread_id)
+
+    def discard(self, thread_id: str, *, multitask: str = "enqueue") -> Unfinished:
+        """Remove the thread's unfinished last turn, question included; returns what was discarded."""
+        return discard(self, thread_id, multitask=multitask)
 
     def resume(self, thread_id: str, decision: Any = None, *, command: Any = None, checkpoint_id: str | None = None,
                break_before: list[str] | None = None, trace: bool = False, callbacks: list[Any] | None = None,
@@ -245,7 +256,8 @@ class PodiumApp:
         self.require_thread(thread_id)
         yield from self._locked(thread_id, check_strategy(multitask), stop, lambda extra: self._resume(
             thread_id, decision, command=command, checkpoint_id=checkpoint_id, break_before=break_before,
-            trace=trace, callbacks=[*(callbacks or []), *extra], options=options, turn_id=turn_id))
+            trace=trace, callbacks=[*(callbacks or []), *extra], options=options, turn_id=turn_id),
+            interrupted="resume")
 
     def _resume(self, thread_id: str, decision: Any = None, *, command: Any = None, checkpoint_id: str | None = None,
                 break_before: list[str] | None = None, trace: bool = False, callbacks: list[Any] | None = None,
@@ -259,9 +271,9 @@ class PodiumApp:
         if decision is not None:
             command = command or self._decide(thread_id, waiting, decision)
         elif waiting and command is None:
-            raise PodiumError(f"thread {thread_id!r} is waiting for your approval of {_calls(waiting)}",
+            raise PodiumError(f"thread {thread_id!r} is waiting for your approval of {waiting_names(waiting)}",
                               hint=f"podium resume {thread_id} --approve | --reject | --edit JSON")
-        saved = self._saved_turn(snapshot)
+        saved = saved_turn(self, snapshot)
         saved_options = TurnOptions.from_dict(saved).merged(options)
         breaks = self.check_breakpoints(saved.get("break_before") if break_before is None else break_before)
         # A replay is a new run with its own ledger turn; a resume goes on with the turn it continues.
@@ -280,13 +292,6 @@ class PodiumApp:
             return Command(resume={i.id: check_decision(i.value, decision, allowed) for i in waiting})
         except ValueError as exc:
             raise PodiumError(f"invalid decision: {exc}", hint="use --approve, --reject or --edit '{...}'") from None
-
-    def _saved_turn(self, snapshot: Any) -> dict[str, Any]:
-        """The turn's metadata saved with its checkpoints: its options, ``turn_id`` and ``break_before``."""
-        # An edited (forked) checkpoint has no run metadata of its own: take its nearest ancestor's.
-        while snapshot is not None and "podium_turn" not in (snapshot.metadata or {}):
-            snapshot = self.graph.get_state(snapshot.parent_config) if snapshot.parent_config else None
-        return json.loads(snapshot.metadata["podium_turn"]) if snapshot is not None else {}
 
     def _run(self, graph_input: Any, ctx: Context, *, checkpoint_id: str | None = None,
              callbacks: list[Any] | None = None, break_before: list[str] | None = None,
@@ -386,14 +391,6 @@ class PodiumApp:
         return self.thread_index.list(describer(self.checkpointer))
 
     def history(self, thread_id: str) -> list[dict[str, Any]]:
-        """The messages of a thread as ``{role, content}`` dicts."""
+        """The messages of a thread as ``{role, content}`` dicts (tool calls with their names and arguments)."""
         self.require_thread(thread_id)
-        values = self.graph.get_state({"configurable": {"thread_id": thread_id}}).values
-        roles = {"human": "user", "ai": "assistant", "system": "system", "tool": "tool"}
-        return [{"role": roles.get(m.type, m.type), "content": m.text if isinstance(m.text, str) else str(m.content)}
-                for m in values.get("messages", [])]
-
-
-def _calls(interrupts: Any) -> str:
-    """The tool names of pending approval interrupts, for messages."""
-    return ", ".join(str(i.value.get("name", "?")) if isinstance(i.value, dict) else "?" for i in interrupts)
+        return history_rows(self.graph.get_state({"configurable": {"thread_id": thread_id}}).values.get("messages", []))

@@ -45,6 +45,20 @@ def describe(thread_id: str, messages: list[Any], updated: str) -> ThreadInfo:
     return ThreadInfo(thread_id, title, len(messages), updated, turns)
 
 
+def history_rows(messages: list[Any]) -> list[dict[str, Any]]:
+    """A thread's messages as ``{role, content}`` dicts; tool calls with their names and arguments."""
+    roles = {"human": "user", "ai": "assistant", "system": "system", "tool": "tool"}
+    out = []
+    for m in messages:
+        item = {"role": roles.get(m.type, m.type), "content": m.text if isinstance(m.text, str) else str(m.content)}
+        if getattr(m, "tool_calls", None):  # a message that only calls tools: which, with what
+            item["tool_calls"] = [{"name": c["name"], "args": c["args"]} for c in m.tool_calls]
+        if m.type == "tool":
+            item["name"] = getattr(m, "name", None) or ""
+        out.append(item)
+    return out
+
+
 Describer = Callable[[str, str], "ThreadInfo | None"]
 """``(thread_id, checkpoint_id) -> ThreadInfo`` read from the checkpointer (``None``: gone meanwhile)."""
 

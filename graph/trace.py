@@ -90,6 +90,28 @@ def lineage(snapshots: list[StateSnapshot], head: StateSnapshot) -> list[StateSn
     return path[::-1]
 
 
+def other_branch(app: PodiumApp, thread_id: str) -> str | None:
+    """A note when the thread's current branch leaves out another one, else ``None``.
+
+    A debug replay or fork makes the newest checkpoint, so the thread continues from it: turns of
+    the branch it left (newer ones included) are no longer in ``history`` or the next turn's context.
+    """
+    snapshots = history(app, thread_id)
+    head = snapshots[-1]
+    current = {cid(s) for s in lineage(snapshots, head)}
+    left = [s for s in snapshots if cid(s) not in current]
+    if not left:
+        return None
+    tip = max(left, key=lambda s: (_turns(s), cid(s) or ""))
+    return (f"thread {thread_id} continues the branch of a debug replay or fork ({_turns(head)} turns); another "
+            f"branch with {_turns(tip)} turns is not part of it: see it with `podium debug trace {thread_id} "
+            f"--checkpoint {cid(tip)}`")
+
+
+def _turns(snapshot: StateSnapshot) -> int:
+    return sum(getattr(m, "type", "") == "human" for m in (snapshot.values or {}).get("messages", []))
+
+
 def writer(snapshots: list[StateSnapshot], snapshot: StateSnapshot,
            by_id: dict[str | None, StateSnapshot] | None = None) -> str | None:
     """The node whose write produced a checkpoint (what ``update_state`` must act as to fork it)."""

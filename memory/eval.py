@@ -1,16 +1,23 @@
-"""Retrieval evaluation: recall@k, MRR and nDCG@k of a collection against questions with gold sources.
+"""Knowledge evaluation: retrieval (recall@k, MRR, nDCG@k) and answers (exact match, token F1).
 
-A QA file has one JSON object per line, ``{"question": ..., "sources": [...]}``. A hit
-matches a gold source when its source equals it or ends with it at a path boundary
-(``docs/guide.md`` matches ``guide.md``). Each gold source counts once however many of
-its chunks are retrieved, so the metrics measure documents found, not chunks.
+A QA file has one JSON object per line, ``{"question": ..., "sources": [...], "answer": ...}``
+(``answer``: one expected answer or a list of acceptable ones; each item needs sources, an
+answer or both). A hit matches a gold source when its source equals it or ends with it at a
+path boundary (``docs/guide.md`` matches ``guide.md``). Each gold source counts once however
+many of its chunks are retrieved, so the metrics measure documents found, not chunks.
+Answers are scored as SQuAD does: lower-cased, punctuation and articles removed, then exact
+match and token F1 against the best of the acceptable answers.
 """
 
 from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable, Sequence
+import re
+import string
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,10 +27,11 @@ from podium.errors import ConfigError, NotFoundError
 
 @dataclass(frozen=True)
 class QA:
-    """One question and the sources that answer it."""
+    """One question, the sources that answer it and the answers accepted."""
 
     question: str
     sources: tuple[str, ...]
+    answers: tuple[str, ...] = ()
 
 
 def load_qa(path: Path) -> list[QA]:
@@ -36,15 +44,20 @@ def load_qa(path: Path) -> list[QA]:
             continue
         try:
             row = json.loads(line)
-            question, sources = row["question"], row["sources"]
-            if isinstance(sources, str):
-                sources = [sources]
-            if not isinstance(question, str) or not question.strip() or not sources:
-                raise ValueError("empty question or sources")
-        except (ValueError, KeyError, TypeError) as exc:
+            question, sources, answers = row["question"], row.get("sources") or [], row.get("answer") or []
+            sources = [sources] if isinstance(sources, str) else sources
+            answers = [answers] if isinstance(answers, str) else answers
+            if not isinstance(question, str) or not question.strip():
+                raise ValueError("empty question")
+            if not sources and not answers:
+                raise ValueError("no sources and no answer")
+            if not isinstance(answers, list) or not all(isinstance(a, str) and a.strip() for a in answers):
+                raise ValueError("answer must be text or a list of texts")
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
             raise ConfigError(f"{path.name} line {number} is not a QA item ({exc})", setting="qa",
-                              hint='each line must be {"question": "...", "sources": ["file", ...]}') from exc
-        items.append(QA(question, tuple(str(s) for s in sources)))
+                              hint='each line: {"question": "...", "sources": ["file", ...], "answer": "..."} '
+                                   "(sources, answer or both)") from exc
+        items.append(QA(question, tuple(str(s) for s in sources), tuple(answers)))
     if not items:
         raise ConfigError(f"{path.name} has no questions", setting="qa")
     return items
@@ -106,9 +119,10 @@ class EvalReport:
 
 
 def evaluate(search: Callable[[str], Sequence[str]], items: Sequence[QA], k: int, mode: str = "") -> EvalReport:
-    """Run ``search`` (a question to its ranked hit sources) on every item and average the metrics."""
+    """Run ``search`` (a question to its ranked hit sources) on every item with sources and average the metrics."""
     recall = mrr = ndcg = 0.0
     misses = []
+    items = [item for item in items if item.sources]
     for item in items:
         ranked = list(search(item.question))[:k]
         recall += recall_at_k(ranked, item.sources, k)
@@ -118,4 +132,81 @@ def evaluate(search: Callable[[str], Sequence[str]], items: Sequence[QA], k: int
         if rr == 0:
             misses.append({"question": item.question, "gold": list(item.sources), "got": ranked})
     n = len(items)
-    return EvalReport(k, mode, n, recall / n, mrr / n, ndcg / n, misses)
+    return EvalReport(k, mode, n, recall / max(n, 1), mrr / max(n, 1), ndcg / max(n, 1), misses)
+
+
+_ARTICLES = re.compile(r"\b(a|an|the)\b")
+_CITATIONS = re.compile(r"\s*\[\d{1,2}\]")
+_SOURCES = re.compile(r"\n\s*Sources:\s*\n.*\Z", re.DOTALL)
+
+
+def normalize(text: str) -> str:
+    """SQuAD's answer normalization: lower case, no punctuation, no articles, single spaces."""
+    text = "".join(ch for ch in text.lower() if ch not in string.punctuation)
+    return " ".join(_ARTICLES.sub(" ", text).split())
+
+
+def answer_text(answer: str) -> str:
+    """A knowledge answer as it is scored: without its "Sources:" list and ``[n]`` citations."""
+    return _CITATIONS.sub("", _SOURCES.sub("", answer)).strip()
+
+
+def exact_match(predicted: str, golds: Sequence[str]) -> float:
+    """1.0 when the normalized prediction equals one normalized gold answer."""
+    return float(any(normalize(predicted) == normalize(g) for g in golds))
+
+
+def token_f1(predicted: str, golds: Sequence[str]) -> float:
+    """The best token-overlap F1 between the prediction and one gold answer."""
+    pred = normalize(predicted).split()
+    best = 0.0
+    for gold in golds:
+        truth = normalize(gold).split()
+        common = sum((Counter(pred) & Counter(truth)).values())
+        if not pred or not truth:
+            best = max(best, float(pred == truth))
+        elif common:
+            precision, recall = common / len(pred), common / len(truth)
+            best = max(best, 2 * precision * recall / (precision + recall))
+    return best
+
+
+@dataclass
+class AnswerReport:
+    """Mean answer accuracy of one answering mode over the items with expected answers."""
+
+    mode: str
+    questions: int
+    exact_match: float
+    f1: float
+    seconds: float
+    """Wall-clock seconds for all answers."""
+    worst: list[dict[str, Any]] = field(default_factory=list)
+    """The lowest-F1 answers (question, expected, got, f1), worst first."""
+
+    def to_dict(self, worst: int = 0) -> dict[str, Any]:
+        """One JSON object, with up to ``worst`` of the weakest answers."""
+        return {"mode": self.mode, "questions": self.questions, "exact_match": round(self.exact_match, 4),
+                "f1": round(self.f1, 4), "seconds": round(self.seconds, 2),
+                "seconds_per_question": round(self.seconds / max(self.questions, 1), 3), "worst": self.worst[:worst]}
+
+
+def evaluate_answers(answer: Callable[[str], str], items: Sequence[QA], mode: str,
+                     progress: Callable[[], None] | None = None) -> AnswerReport:
+    """Answer every item that has expected answers with ``answer`` and average exact match and token F1."""
+    rows = []
+    started = time.perf_counter()
+    for item in _with_answers(items):
+        got = answer_text(answer(item.question))
+        rows.append({"question": item.question, "expected": list(item.answers), "got": got,
+                     "exact_match": exact_match(got, item.answers), "f1": round(token_f1(got, item.answers), 4)})
+        if progress:
+            progress()
+    n = len(rows)
+    return AnswerReport(mode, n, sum(r["exact_match"] for r in rows) / max(n, 1),
+                        sum(r["f1"] for r in rows) / max(n, 1), time.perf_counter() - started,
+                        sorted(rows, key=lambda r: r["f1"]))
+
+
+def _with_answers(items: Sequence[QA]) -> Iterator[QA]:
+    return (item for item in items if item.answers)

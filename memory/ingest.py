@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import numpy as np
 
 from memory.chunking import Chunk, chunk_blocks
-from memory.loaders import MAX_FILE_BYTES, SUPPORTED, LoadError, load_blocks
+from memory.loaders import MAX_FILE_BYTES, LoadError, load_blocks, readable
 from memory.manifest import DocRecord
 from memory.store import DEFAULT_COLLECTION, check_name
 from podium.errors import ModelError, NotFoundError
@@ -43,7 +43,8 @@ class FileResult:
     source: str
     path: str
     status: str
-    """``added``, ``updated``, ``unchanged``, ``failed`` or ``pruned``."""
+    """``added``, ``updated``, ``unchanged``, ``failed``, ``pruned`` or ``skipped`` (found in a folder and left
+    out on purpose: a hidden or dependency folder, a file type that is not text)."""
     chunks: int = 0
     reason: str = ""
 
@@ -55,6 +56,8 @@ class IngestReport:
     collection: str
     files: list[FileResult] = field(default_factory=list)
     seconds: float = 0.0
+    interrupted: bool = False
+    """Stopped by Ctrl-C: the files done before it are kept, the rest are not."""
 
     def count(self, status: str) -> int:
         """Files with ``status``."""
@@ -70,11 +73,31 @@ class IngestReport:
         """Chunks written in this run."""
         return sum(f.chunks for f in self.files if f.status in ("added", "updated"))
 
+    def skipped(self) -> dict[str, int]:
+        """How many files and folders were left out, by reason, most common first."""
+        reasons: dict[str, int] = {}
+        for f in self.files:
+            if f.status == "skipped":
+                reasons[f.reason] = reasons.get(f.reason, 0) + 1
+        return dict(sorted(reasons.items(), key=lambda kv: -kv[1]))
+
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready summary with every file."""
-        counts = {s: self.count(s) for s in ("added", "updated", "unchanged", "failed", "pruned")}
+        counts = {s: self.count(s) for s in STATUSES}
         return {"collection": self.collection, **counts, "chunks": self.chunks, "seconds": round(self.seconds, 3),
-                "files": [asdict(f) for f in self.files]}
+                "interrupted": self.interrupted, "files": [asdict(f) for f in self.files]}
+
+
+STATUSES = ("added", "updated", "unchanged", "failed", "pruned", "skipped")
+"""What can happen to a file, in the order summaries list them."""
+
+
+class IngestInterrupted(KeyboardInterrupt):
+    """Ctrl-C stopped an ingest; ``report`` says what was kept (every file finished before it, whole)."""
+
+    def __init__(self, report: IngestReport) -> None:
+        super().__init__("ingest interrupted")
+        self.report = report
 
 
 class Progress(Protocol):
@@ -97,10 +120,11 @@ class _Silent:
 
 
 def discover(paths: Sequence[str | Path]) -> tuple[list[tuple[str, Path]], list[FileResult]]:
-    """``(source, path)`` of every file to ingest, and failures for paths that cannot be.
+    """``(source, path)`` of every file to ingest, and results for paths that cannot be (failed) or are left
+    out on purpose (skipped, with the reason).
 
-    A directory is walked recursively (hidden and build folders skipped; supported
-    suffixes only) and its files are named by their path relative to it; a file
+    A directory is walked recursively (hidden and dependency or build folders skipped; supported
+    suffixes and gzipped text only) and its files are named by their path relative to it; a file
     given directly is named by its file name and tried whatever its suffix.
     """
     found: dict[str, Path] = {}
@@ -117,11 +141,21 @@ def discover(paths: Sequence[str | Path]) -> tuple[list[tuple[str, Path]], list[
         if path.is_dir():
             for root, dirs, files in os.walk(path, onerror=lambda e: failed.append(
                     FileResult(Path(e.filename).name, str(e.filename), "failed", reason=_os_reason(e)))):
+                for name in sorted(dirs):
+                    why = "hidden folder" if name.startswith(".") else \
+                        f"{name} folder (dependencies or build output)" if name in SKIP_DIRS else None
+                    if why:
+                        folder = Path(root) / name
+                        failed.append(FileResult(folder.relative_to(path).as_posix() + "/", str(folder), "skipped",
+                                                 reason=why))
                 dirs[:] = sorted(d for d in dirs if not d.startswith(".") and d not in SKIP_DIRS)
                 for name in sorted(files):
                     file = Path(root) / name
-                    if not name.startswith(".") and file.suffix.lower() in SUPPORTED:
+                    why = readable(name)
+                    if why is None:
                         add(file.relative_to(path).as_posix(), file)
+                    else:
+                        failed.append(FileResult(file.relative_to(path).as_posix(), str(file), "skipped", reason=why))
         elif path.is_file():
             add(path.name, path)
         else:
@@ -172,6 +206,8 @@ def ingest(kb: KnowledgeBase, paths: Sequence[str | Path], collection: str = DEF
         files, failures = discover(paths)
     else:
         files, failures = sorted((source, Path(path)) for source, path in named), []
+    skipped = [f for f in failures if f.status == "skipped"]
+    failures = [f for f in failures if f.status != "skipped"]
     with kb.writing(on_wait):
         run = _Run(kb, kb.collection(collection, create=True), IngestReport(collection), progress or _Silent())
         version = run.col.metadata.get("podium_version")
@@ -181,27 +217,41 @@ def ingest(kb: KnowledgeBase, paths: Sequence[str | Path], collection: str = DEF
         seen = {source for source, _ in files} | {f.source for f in failures}
         removed = sorted(set(stored) - seen) if prune else []
         run.progress.start(len(files) + len(failures) + len(removed))
-        for result in failures:
-            run.done(result)
-        pending: list[_Prepared] = []
-        for source, path in files:
-            item = _prepare(kb, source, path, stored, max_bytes)
-            if isinstance(item, FileResult):
-                run.done(item)
-                continue
-            pending.append(item)
-            if sum(len(p.chunks) for p in pending) >= EMBED_BATCH:
-                run.flush(pending)
-        run.flush(pending)
-        for source in removed:
-            run.begin()
-            kb.remove_document(run.col, source)
-            run.documents.pop(source)
-            run.done(FileResult(source, "", "pruned", stored[source].chunks))
+        run.report.files += skipped
+        try:
+            _write(run, files, failures, removed, stored, max_bytes)
+        except KeyboardInterrupt:  # keep what is whole: the catalog and counts then match what is stored
+            run.report.interrupted = True
+            if run.begun:
+                kb.commit(run.col, run.documents, clean=False)  # no manifest: the next run rescans for leftovers
+            run.report.seconds = time.perf_counter() - started
+            raise IngestInterrupted(run.report) from None
         if run.begun:  # an ingest that changed nothing leaves the collection (and its BM25 index) alone
             kb.commit(run.col, run.documents, clean=run.clean)
     run.report.seconds = time.perf_counter() - started
     return run.report
+
+
+def _write(run: _Run, files: list[tuple[str, Path]], failures: list[FileResult], removed: list[str],
+           stored: dict[str, DocRecord], max_bytes: int) -> None:
+    """Prepare, embed and write every file, then prune ``removed`` documents."""
+    for result in failures:
+        run.done(result)
+    pending: list[_Prepared] = []
+    for source, path in files:
+        item = _prepare(run.kb, source, path, stored, max_bytes)
+        if isinstance(item, FileResult):
+            run.done(item)
+            continue
+        pending.append(item)
+        if sum(len(p.chunks) for p in pending) >= EMBED_BATCH:
+            run.flush(pending)
+    run.flush(pending)
+    for source in removed:
+        run.begin()
+        run.kb.remove_document(run.col, source)
+        run.documents.pop(source)
+        run.done(FileResult(source, "", "pruned", stored[source].chunks))
 
 
 def _prepare(kb: KnowledgeBase, source: str, path: Path, stored: dict[str, Any],

@@ -40,6 +40,11 @@ def _tokenize(texts: Sequence[str]) -> list[list[str]]:
     return bm25s.tokenize(list(texts), stopwords="en", stemmer=_stem(), return_ids=False, show_progress=False)
 
 
+def tokenize(texts: Sequence[str]) -> list[list[str]]:
+    """The words BM25 indexes for each text: lower-cased, stop words dropped, Snowball-stemmed."""
+    return _tokenize(texts)
+
+
 @dataclass
 class LexicalIndex:
     """BM25 over chunk ids, with each chunk's source for glob filters."""

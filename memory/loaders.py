@@ -7,6 +7,7 @@ another encoding silently would index mojibake.
 
 from __future__ import annotations
 
+import gzip
 import io
 import json
 import logging
@@ -168,11 +169,41 @@ TEXT_LOADERS: dict[str, Callable[[str], list[Block]]] = {
 """Loaders of text formats by suffix; ``.pdf`` is read from bytes by pypdf."""
 
 SUPPORTED = {*TEXT_LOADERS, ".pdf"}
-"""Suffixes picked up when a directory is walked."""
+"""Suffixes picked up when a directory is walked (and ``.gz`` of them, see :func:`readable`)."""
+NOT_TEXT = {".tar", ".cpio", ".img", ".iso", ".bin", ".deb", ".rpm", ".png", ".jpg", ".jpeg", ".gif", ".wasm"}
+"""Inner suffixes of ``.gz`` files that are never text."""
+
+
+def readable(name: str) -> str | None:
+    """Why a file found in a folder is not ingested (``None``: it is): its type, or being hidden."""
+    if name.startswith("."):
+        return "hidden file"
+    suffix = Path(name).suffix.lower()
+    if suffix == ".gz":  # /usr/share/doc is mostly gzipped text: changelog.gz, README.md.gz
+        inner = Path(name[:-3]).suffix.lower()
+        return f"compressed {inner} file (not text)" if inner in NOT_TEXT else None
+    return None if suffix in SUPPORTED else f"unsupported file type {suffix or '(no suffix)'}"
+
+
+def _gunzip(data: bytes) -> bytes:
+    """The contents of a gzip file, refused beyond :data:`MAX_FILE_BYTES` (a gzip bomb stays small)."""
+    try:
+        with gzip.GzipFile(fileobj=io.BytesIO(data)) as stream:
+            inner = stream.read(MAX_FILE_BYTES + 1)
+    except (OSError, EOFError) as exc:
+        raise LoadError(f"corrupt gzip file ({exc})") from exc
+    if len(inner) > MAX_FILE_BYTES:
+        raise LoadError(f"too large once decompressed (over {MAX_FILE_BYTES / 2**20:.0f} MiB)")
+    return inner
 
 
 def load_blocks(path: Path, data: bytes) -> list[Block]:
-    """Blocks of one file whose bytes are ``data``; raises :class:`LoadError` for a bad file."""
+    """Blocks of one file whose bytes are ``data``; raises :class:`LoadError` for a bad file.
+
+    A ``.gz`` file is decompressed and read by the suffix before it (``notes.md.gz`` as Markdown).
+    """
+    if path.suffix.lower() == ".gz":
+        return load_blocks(path.with_suffix(""), _gunzip(data))
     if not data.strip():
         raise LoadError("empty file")
     suffix = path.suffix.lower()

@@ -42,10 +42,14 @@ def _front_matter(lines: list[str]) -> list[str]:
 
 
 def markdown_blocks(text: str) -> list[Block]:
-    """Headings (ATX and setext), fenced code, and blank-line separated paragraphs."""
+    """Headings (ATX and setext), fenced code, and blank-line separated paragraphs.
+
+    A document of headings only is still text: each heading becomes a block of its own.
+    """
     outline = _Outline()
     blocks: list[Block] = []
     para: list[str] = []
+    titles: list[Block] = []
     lines = _front_matter(text.splitlines())
     fence: str | None = None
     code: list[str] = []
@@ -68,9 +72,11 @@ def markdown_blocks(text: str) -> list[Block]:
         elif match := _ATX.match(line):
             flush()
             outline.enter(len(match.group(1)), match.group(2))
+            titles.append(Block(match.group(2).strip(), outline.path[:-1]))
         elif _SETEXT.match(line) and len(para) == 1 and para[0].strip():
             title = para.pop()
             outline.enter(1 if line.strip()[0] == "=" else 2, title)
+            titles.append(Block(title.strip(), outline.path[:-1]))
         elif not line.strip():
             flush()
         else:
@@ -78,7 +84,7 @@ def markdown_blocks(text: str) -> list[Block]:
     if code:  # an unclosed fence still holds text worth keeping
         blocks.append(Block("\n".join(code), outline.path, "code"))
     flush()
-    return blocks
+    return blocks or [t for t in titles if t.text]
 
 
 _RST_RULE = re.compile(r"^([=\-~^\"'`#*+.:_])\1{2,}\s*$")

@@ -167,6 +167,11 @@ class KnowledgeBase:
                         "owner": owner_of(meta), "shared": shared_with(meta)})
         return out
 
+    def default_collection(self) -> str:
+        """The collection a command means when it names none: ``default``, else the only collection there is."""
+        names = [c["name"] for c in self.collections()]
+        return names[0] if len(names) == 1 and DEFAULT_COLLECTION not in names else DEFAULT_COLLECTION
+
     def delete(self, name: str) -> None:
         """Delete a collection and its lexical index."""
         import shutil

@@ -24,6 +24,7 @@ from models.events import stream_event
 from models.failures import DeadlineError, StructuredOutputError, TruncatedStreamError, classify, error_class
 from models.fit import fit_to_context
 from models.registry import ModelPool, structured_options
+from models.repetition import RepetitionGuard, loop_notice
 from models.spec import ModelSpec
 from models.structured import Schema, repair_prompt, schema_dict, validate
 from models.tokens import count_tokens
@@ -85,8 +86,10 @@ class ModelCaller:
         return self.models.model(spec)
 
     def check_fit(self, models: list[str], messages: list[BaseMessage]) -> None:
-        """Raise :class:`ContextOverflowError` only when no model of ``models`` can hold ``messages``."""
+        """Raise only when no model of ``models`` can hold ``messages``: the first overflow, else the first model
+        that cannot be used at all (an OpenAI model without a key, when no fallback can answer either)."""
         first: ContextOverflowError | None = None
+        unusable: PodiumError | None = None
         for spec_str in models:
             spec = self.spec(spec_str)
             try:
@@ -95,8 +98,22 @@ class ModelCaller:
                 return
             except ContextOverflowError as exc:
                 first = first or exc
-        if first:
-            raise first
+            except PodiumError as exc:  # the turn falls back past it (with a notice) when another model can answer
+                unusable = unusable or exc
+        if first or unusable:
+            raise first or unusable  # type: ignore[misc]
+
+    def first_usable(self, models: list[str]) -> tuple[ModelSpec, BaseChatModel]:
+        """The first of ``models`` that can be built (an OpenAI model without a key cannot) and its chat model:
+        the one a prompt is trimmed for. Raises the first problem when none can."""
+        first: PodiumError | None = None
+        for spec_str in models:
+            try:
+                spec = self.spec(spec_str)
+                return spec, self.model(spec.spec)
+            except PodiumError as exc:
+                first = first or exc
+        raise first or PodiumError("no model configured", hint="set PODIUM_MODEL or pass --model")
 
     def call(self, site: CallSite, messages: list[BaseMessage], *, schema: Schema | None = None,
              tools: Tools | None = None, **options: Any) -> AIMessage:
@@ -124,7 +141,7 @@ class ModelCaller:
         for index, spec in enumerate(route.candidates):
             after = route.candidates[index + 1] if index + 1 < len(route.candidates) else None
             try:
-                return self._answer(site, spec, messages, options, schema, after, route.notes.get(spec.spec), tools)
+                reply = self._answer(site, spec, messages, options, schema, after, route.notes.get(spec.spec), tools)
             except Cancelled:
                 raise
             except PodiumError as error:
@@ -132,6 +149,11 @@ class ModelCaller:
                     raise _final(error) from error
                 verb = "escalating" if spec.local and not after.local else "falling back"
                 self.notify("notice", text=f"{error.one_line()}; {verb} to {after.spec}")
+                continue
+            ending = ending_notice(reply, options)
+            if ending:
+                self.notify("notice", text=ending)
+            return reply
         raise PodiumError("no model configured", hint="set PODIUM_MODEL or pass --model")
 
     def _answer(self, site: CallSite, spec: ModelSpec, messages: list[BaseMessage], options: dict[str, Any],
@@ -148,7 +170,7 @@ class ModelCaller:
                 model = self.model(spec.spec)
                 timeout_s = routing.timeout_for(settings, spec.provider)
                 runnable = tools.bind(model, spec) if tools else model
-                reply = _stream(runnable, spec, prompt, call_options, attempt, timeout_s)
+                reply = _stream(runnable, spec, prompt, call_options, attempt, timeout_s, free_text=tools is None)
             except Cancelled as exc:  # a stop asked for: recorded, then up at once (no retry, fallback, retraction)
                 self._finish_failed(spec, prompt, attempt, exc, exc, "failed")
                 raise
@@ -196,7 +218,7 @@ class ModelCaller:
         if self.ledger is None:
             return 0
         return self.ledger.start(provider=spec.provider, model=spec.spec, turn=site.turn, thread=site.thread,
-                                 node=site.node, attempt=attempt, note=note)
+                                 node=site.node, attempt=attempt, note=note, endpoint=spec.extra.get("base_url"))
 
     def _finish_ok(self, spec: ModelSpec, model: Any, prompt: list[BaseMessage], attempt: _Attempt,
                    reply: AIMessage, *, outcome: str = "ok", error: PodiumError | None = None) -> None:
@@ -211,7 +233,8 @@ class ModelCaller:
         if self.ledger:
             self.ledger.finish(
                 attempt.call_id, outcome=outcome, prompt_tokens=prompt_tokens, completion_tokens=completion,
-                token_source=source, ttft_s=(attempt.first - attempt.started) if attempt.first else None,
+                finish_reason=reply.response_metadata.get("finish_reason"), token_source=source,
+                ttft_s=(attempt.first - attempt.started) if attempt.first else None,
                 duration_s=duration,
                 tokens_per_s=completion / generating if completion and generating > 0 else None,
                 cost_usd=_cost(spec, prompt_tokens, completion, gpu_s), gpu_s=gpu_s,
@@ -245,13 +268,20 @@ class ModelCaller:
 
 
 def _stream(model: Any, spec: ModelSpec, prompt: list[BaseMessage], options: dict[str, Any],
-            attempt: _Attempt, timeout_s: float) -> AIMessage:
+            attempt: _Attempt, timeout_s: float, *, free_text: bool = True) -> AIMessage:
+    # Free text only: constrained output (a grammar, a schema, bound tools) cannot loop past its grammar's end.
+    constrained = not free_text or {"grammar", "response_format", "tools"} & set(options)
+    guard = None if constrained else RepetitionGuard()
     stream = model.stream(prompt, **options)
+    looped = False
     try:
         for chunk in stream:
             if attempt.first is None and (chunk.content or chunk.tool_call_chunks):
                 attempt.first = time.perf_counter()
             attempt.chunks.append(chunk)
+            if guard and isinstance(chunk.content, str) and guard.feed(chunk.content):
+                looped = True
+                break
             # The client's own timeout catches a silent server; this catches one that trickles forever.
             # A local model's clock starts at its first token: waiting in line for it is not a failure.
             since = (attempt.first or attempt.started) if spec.local else attempt.started
@@ -262,10 +292,28 @@ def _stream(model: Any, spec: ModelSpec, prompt: list[BaseMessage], options: dic
         if close:
             close()  # releases a local model's lock at once when we stop early
     reply = merge(attempt.chunks)
-    if not spec.local and not reply.response_metadata.get("finish_reason"):
+    if looped:
+        reply.response_metadata = {**reply.response_metadata, "finish_reason": "repetition",
+                                   "repetition": list(guard.loop or ()) if guard else []}
+    elif not spec.local and not reply.response_metadata.get("finish_reason"):
         raise TruncatedStreamError(f"{spec.spec}: the stream ended without a finish reason")
     reply.response_metadata = {**reply.response_metadata, "model": spec.spec}
     return reply
+
+
+def ending_notice(reply: AIMessage, options: dict[str, Any]) -> str | None:
+    """Say why a streamed answer ended early: cut at the token limit, or stopped in a repetition loop."""
+    if "nostream" in ((options.get("config") or {}).get("tags") or []):
+        return None  # not an answer the user sees (a tool plan)
+    finish = reply.response_metadata.get("finish_reason")
+    tokens = (reply.usage_metadata or {}).get("output_tokens")
+    if finish == "repetition":
+        block, copies = (reply.response_metadata.get("repetition") or [0, 0])[:2]
+        return loop_notice(block, copies, tokens)
+    if finish == "length":
+        return (f"answer cut at {tokens} tokens (the token limit): raise PODIUM_MAX_TOKENS"
+                if tokens else "answer cut at the token limit: raise PODIUM_MAX_TOKENS")
+    return None
 
 
 def _usage(model: Any, prompt: list[BaseMessage], reply: AIMessage) -> tuple[int | None, int | None, str]:

@@ -8,7 +8,9 @@ happened next:
 - ``ok``: it answered;
 - ``retried``: it failed and the same model was tried again (after a backoff, or to repair its output);
 - ``fell_back``: it failed and the next model in the chain was tried;
-- ``failed``: it failed and no model was left.
+- ``failed``: it failed and no model was left;
+- ``interrupted``: its process ended (killed, crashed) before the call finished; closed by the
+  next process that starts on the same machine, or by the next turn on its thread.
 
 ``error_class`` names the provider's own exception (``RateLimitError``,
 ``ContextOverflowError``...). A ``NULL`` cost means the model has no price in the
@@ -17,6 +19,8 @@ table; ``NULL`` tokens mean nothing could count them (never a silent zero).
 
 from __future__ import annotations
 
+import os
+import socket
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -48,15 +52,19 @@ CREATE TABLE IF NOT EXISTS calls (
 )
 """
 # Columns added after the first release, migrated in place on open.
-_ADDED = {"attempt": "INTEGER DEFAULT 1", "status": "INTEGER", "retryable": "INTEGER", "note": "TEXT"}
+_ADDED = {"attempt": "INTEGER DEFAULT 1", "status": "INTEGER", "retryable": "INTEGER", "note": "TEXT",
+          "finish_reason": "TEXT", "owner": "TEXT", "endpoint": "TEXT"}
 _INDEXES = """
 CREATE INDEX IF NOT EXISTS calls_thread ON calls(thread);
 CREATE INDEX IF NOT EXISTS calls_turn ON calls(turn);
 CREATE INDEX IF NOT EXISTS calls_ts ON calls(ts);
 CREATE INDEX IF NOT EXISTS calls_provider ON calls(provider, id);
+CREATE INDEX IF NOT EXISTS calls_running ON calls(owner) WHERE outcome = 'running';
 """
 
-OUTCOMES = ("running", "ok", "retried", "fell_back", "failed")
+OUTCOMES = ("running", "ok", "retried", "fell_back", "failed", "interrupted")
+HOST = socket.gethostname()
+INTERRUPTED = "the process making this call ended before it finished (killed or crashed)"
 GROUPS = ("model", "node", "thread", "provider", "day")
 """What ``podium usage --by`` may group on: a column, or ``day`` (the local calendar day a call started)."""
 _DAY = {False: "date(ts, 'unixepoch', 'localtime')", True: "to_char(to_timestamp(ts), 'YYYY-MM-DD')"}
@@ -89,6 +97,12 @@ class CallRecord:
     status: int | None = None
     retryable: int | None = None
     note: str | None = None
+    finish_reason: str | None = None
+    """Why an answered call ended: ``stop``, ``length`` (the token limit), ``repetition`` (a loop was stopped)."""
+    owner: str | None = None
+    """``host:pid`` of the process that made the call (to close calls whose process died)."""
+    endpoint: str | None = None
+    """The server a remote call went to (``OPENAI_BASE_URL``); cooldowns are per provider and endpoint."""
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict."""
@@ -114,14 +128,31 @@ class Ledger:
         db.script(_INDEXES)
 
     def start(self, *, provider: str, model: str, turn: str | None, thread: str | None, node: str | None,
-              attempt: int = 1, note: str | None = None) -> int:
+              attempt: int = 1, note: str | None = None, endpoint: str | None = None) -> int:
         """Record a call as it starts; returns its id."""
         rows = self.db.execute(
-            "INSERT INTO calls (ts, turn, thread, node, provider, model, attempt, note)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
-            (time.time(), turn, thread, node, provider, model, attempt, note),
+            "INSERT INTO calls (ts, turn, thread, node, provider, model, attempt, note, owner, endpoint)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+            (time.time(), turn, thread, node, provider, model, attempt, note, f"{HOST}:{os.getpid()}", endpoint),
         )
         return int(rows[0]["id"])
+
+    def interrupt(self, *, turn: str | None = None, owner: str | None = None) -> int:
+        """Close the ``running`` calls of a turn or process that ended mid-call as ``interrupted``; returns how many."""
+        column, value = ("turn", turn) if turn is not None else ("owner", owner)
+        if value is None:
+            return 0
+        rows = self.db.execute(
+            "UPDATE calls SET outcome = 'interrupted', error_class = 'Interrupted', error = ?"
+            f" WHERE outcome = 'running' AND {column} = ? RETURNING id", (INTERRUPTED, value))
+        return len(rows)
+
+    def close_stale(self) -> int:
+        """Close the ``running`` calls of processes of this machine that are gone (run at start-up)."""
+        rows = self.db.execute("SELECT DISTINCT owner FROM calls WHERE outcome = 'running' AND owner LIKE ?",
+                               (f"{HOST}:%",))
+        dead = [r["owner"] for r in rows if not _alive(r["owner"])]
+        return sum(self.interrupt(owner=owner) for owner in dead)
 
     def finish(self, call_id: int, **fields: Any) -> None:
         """Complete a call's record (tokens, timings, cost, outcome, error)."""
@@ -146,11 +177,13 @@ class Ledger:
         rows = self.db.execute("SELECT COALESCE(SUM(cost_usd), 0) AS spent FROM calls" + where, args)
         return float(rows[0]["spent"])
 
-    def recent(self, provider: str, limit: int) -> list[tuple[float, str, int | None]]:
-        """The latest finished calls of a provider as ``(ended_ts, outcome, retryable)``, newest first."""
+    def recent(self, provider: str, limit: int, endpoint: str | None = None) -> list[tuple[float, str, int | None]]:
+        """The latest finished calls of a provider (at ``endpoint``) as ``(ended_ts, outcome, retryable)``, newest
+        first."""
         rows = self.db.execute(
             "SELECT ts + COALESCE(duration_s, 0) AS ended, outcome, retryable FROM calls"
-            " WHERE provider = ? AND outcome != 'running' ORDER BY id DESC LIMIT ?", (provider, limit))
+            " WHERE provider = ? AND COALESCE(endpoint, '') = ? AND outcome NOT IN ('running', 'interrupted')"
+            " ORDER BY id DESC LIMIT ?", (provider, endpoint or "", limit))
         return [(row["ended"], row["outcome"], row["retryable"]) for row in rows]
 
     def totals(self, *, by: str = "model", thread: str | None = None, since: float | None = None,
@@ -189,6 +222,19 @@ class Ledger:
         if by == "day":
             return sorted(groups.values(), key=lambda g: str(g["day"]), reverse=True)
         return sorted(groups.values(), key=lambda g: (-g["priced_cost_usd"], -g["calls"], str(g[by])))
+
+
+def _alive(owner: str) -> bool:
+    """Whether the process ``host:pid`` of this machine still runs (a pid of another user's counts as running)."""
+    try:
+        os.kill(int(owner.rsplit(":", 1)[1]), 0)
+    except (ValueError, IndexError):
+        return True  # not an owner this code wrote: leave it alone
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _where(**filters: Any) -> tuple[str, list[Any]]:
@@ -230,5 +276,6 @@ def summarize(calls: list[CallRecord]) -> dict[str, Any]:
         "unpriced": unpriced,
         "gpu_s": round(sum(c.gpu_s or 0 for c in calls), 4),
         "outcomes": {o: n for o in OUTCOMES if (n := sum(c.outcome == o for c in calls))},
+        "finish_reason": last.finish_reason if last else None,
         "calls": [c.to_dict() for c in calls],
     }

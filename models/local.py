@@ -11,6 +11,7 @@ from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
 
 from models import finetuned
 from models.gguf_info import cached_gguf_info, read_gguf_info
@@ -64,9 +65,13 @@ ALIASES: dict[str, Alias] = {
 
 
 def _hub_file(ref: str, settings: Settings) -> Path:
-    """Download ``owner/repo/file.gguf`` from the Hugging Face hub (an explicit user option)."""
+    """Download ``owner/repo/file.gguf`` from the Hugging Face hub (an explicit user option).
+
+    A file already in the cache is used without the network; without a network the answer is one
+    line at once, not minutes of retries.
+    """
     try:
-        from huggingface_hub import hf_hub_download
+        from huggingface_hub import constants, hf_hub_download
     except ImportError as exc:
         raise ConfigError(
             "hub downloads need huggingface-hub", setting="model", hint="pip install 'podium[hub]'"
@@ -74,8 +79,34 @@ def _hub_file(ref: str, settings: Settings) -> Path:
     owner, repo, filename = (ref.split("/", 2) + ["", ""])[:3]
     if not filename.endswith(".gguf"):
         raise ConfigError(f"bad hub reference {ref!r}", setting="model", hint="use hf:owner/repo/file.gguf")
-    local = hf_hub_download(f"{owner}/{repo}", filename, cache_dir=str(settings.data_dir / "hub"))
-    return Path(local)
+    cache = str(settings.data_dir / "hub")
+    try:
+        return Path(hf_hub_download(f"{owner}/{repo}", filename, cache_dir=cache, local_files_only=True))
+    except Exception:  # noqa: BLE001 - not cached yet (LocalEntryNotFoundError): download it
+        pass
+    host = urlparse(constants.ENDPOINT).hostname or "huggingface.co"
+    offline = constants.HF_HUB_OFFLINE or not _reachable(host)
+    hint = "download the file where there is a network and pass its path (llamacpp/path/to/file.gguf)"
+    if offline:
+        raise ConfigError(f"cannot download hf:{ref}: {host} is unreachable (no network)", setting="model",
+                          hint=hint)
+    try:
+        return Path(hf_hub_download(f"{owner}/{repo}", filename, cache_dir=cache))
+    except Exception as exc:  # noqa: BLE001 - unknown repo or file, a refused token, a dropped connection
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+        raise ConfigError(f"cannot download hf:{ref}: {first}", setting="model",
+                          hint="check the owner/repo/file name on huggingface.co, or " + hint) from None
+
+
+def _reachable(host: str, port: int = 443, timeout_s: float = 3.0) -> bool:
+    """Whether a TCP connection to ``host`` opens within ``timeout_s`` (a name that does not resolve: no)."""
+    import socket
+
+    try:
+        socket.create_connection((host, port), timeout=timeout_s).close()
+    except OSError:
+        return False
+    return True
 
 
 def locate(name: str, settings: Settings) -> tuple[Path, Alias | None]:

@@ -53,11 +53,12 @@ def resolve(name: str, settings: Settings) -> ModelSpec:
         )
     check_base_url(settings.openai_base_url)
     tokens, gpu_second = load_table(settings.prices_file).lookup(f"openai/{name}", name)
+    off = settings.no_native_tools
     return ModelSpec(
         spec=f"openai/{name}",
         provider="openai",
         name=name,
-        tool_calling=True,
+        tool_calling=not ("*" in off or f"openai/{name}" in off),
         json_schema=True,
         context_length=128_000,
         local=False,
@@ -86,6 +87,14 @@ def chat_class() -> type[BaseChatModel]:
             for message in payload.get("messages", []):
                 if message.get("content") is None and message.get("role") == "assistant":
                     message["content"] = ""
+            extra = dict(payload.get("extra_body") or {})
+            if "grammar" in payload:  # GBNF for llama.cpp servers (tool plans of models without native tools)
+                extra["grammar"] = payload.pop("grammar")
+            if self.openai_api_base and "max_completion_tokens" in payload:
+                # llama-cpp-python's server knows only max_tokens: without it, it writes until the context is full.
+                extra.setdefault("max_tokens", payload["max_completion_tokens"])
+            if extra:
+                payload["extra_body"] = extra
             return payload
 
         def get_token_ids(self, text: str) -> list[int]:

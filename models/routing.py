@@ -65,15 +65,24 @@ class Route:
     """Why a model is in the route, by spec, for its ledger row (budget, cooldown...)."""
 
 
-def cooling(ledger: Ledger, provider: str, settings: Settings, now: float | None = None) -> float:
-    """Seconds a provider still cools down (0 when it may be called)."""
+def cooling(ledger: Ledger, provider: str, settings: Settings, now: float | None = None,
+            endpoint: str | None = None) -> float:
+    """Seconds a provider at ``endpoint`` (its server's URL) still cools down (0 when it may be called).
+
+    Per endpoint: a server that was down says nothing about the one ``OPENAI_BASE_URL`` names now.
+    """
     if not settings.cooldown_after or not settings.cooldown_s:
         return 0.0
-    rows = ledger.recent(provider, settings.cooldown_after)
+    rows = ledger.recent(provider, settings.cooldown_after, endpoint)
     if len(rows) < settings.cooldown_after or not all(o in _FAILED and r for _, o, r in rows):
         return 0.0
     left = rows[0][0] + settings.cooldown_s - (now or time.time())
     return max(left, 0.0)
+
+
+def _server(spec: ModelSpec) -> tuple[str, str | None]:
+    """``(provider, endpoint)``: what a cooldown is kept for."""
+    return spec.provider, spec.extra.get("base_url")
 
 
 def day_start(now: float | None = None) -> float:
@@ -139,11 +148,12 @@ def plan(settings: Settings, pool: ModelPool, ledger: Ledger | None, *, models: 
     remote = [s for s in route.candidates if not s.local]
     if remote and settings.cooldown_after:
         now = time.time()
-        waits = {p: cooling(ledger, p, settings, now) for p in {s.provider for s in remote}}
-        kept = [s for s in route.candidates if s.local or not waits[s.provider]]
-        for provider, left in waits.items():
+        waits = {key: cooling(ledger, key[0], settings, now, key[1]) for key in {_server(s) for s in remote}}
+        kept = [s for s in route.candidates if s.local or not waits[_server(s)]]
+        for (provider, endpoint), left in waits.items():
             if left:
-                route.notices.append(f"{provider} is cooling down after {settings.cooldown_after} failed calls "
+                at = f" at {endpoint}" if endpoint else ""
+                route.notices.append(f"{provider}{at} is cooling down after {settings.cooldown_after} failed calls "
                                      f"({left:.0f}s left); skipping it")
         if kept:
             route.candidates = kept

@@ -21,6 +21,8 @@ from podium.errors import ConfigError
 
 DEFAULT_MODEL = "llamacpp/smollm2-135m"
 POLICIES = ("local-first", "quality-first", "budget", "best-for")
+KNOWLEDGE_MODES = ("auto", "extractive", "generative")
+"""How the knowledge specialist answers: ``auto`` quotes for tiny local models and lets capable ones write."""
 """Routing policies, the default first."""
 MIN_CONTEXT = 256
 """Smallest ``PODIUM_MAX_CONTEXT``: below it no prompt and answer fit a local model."""
@@ -119,7 +121,14 @@ class Settings(BaseSettings):
     modal_cold_start_s: float = 40.0
     """Expected cold start of a Modal container, shown in the notice while one starts."""
 
-    @field_validator("fallbacks", mode="before")
+    no_native_tools: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    """OpenAI-compatible models (specs, or ``*``) whose native tool calling is off: they choose tools through a
+    GBNF grammar sent to the server, as local models do (llama.cpp's servers take one)."""
+    knowledge_mode: str = "auto"
+    """Knowledge answers: ``extractive`` (the passages' best sentences, quoted with citations), ``generative``
+    (the model writes the answer) or ``auto`` (extractive for local models under 1B parameters)."""
+
+    @field_validator("fallbacks", "no_native_tools", mode="before")
     @classmethod
     def _split_fallbacks(cls, value: object) -> object:
         if isinstance(value, str):
@@ -134,6 +143,14 @@ class Settings(BaseSettings):
         if value not in POLICIES:
             raise ConfigError(f"PODIUM_POLICY: unknown routing policy {value!r}", setting="PODIUM_POLICY",
                               hint=f"use one of {', '.join(POLICIES)}")
+        return value
+
+    @field_validator("knowledge_mode", mode="after")
+    @classmethod
+    def _known_mode(cls, value: str) -> str:
+        if value not in KNOWLEDGE_MODES:
+            raise ConfigError(f"PODIUM_KNOWLEDGE_MODE: unknown mode {value!r}", setting="PODIUM_KNOWLEDGE_MODE",
+                              hint=f"use one of {', '.join(KNOWLEDGE_MODES)}")
         return value
 
     @field_validator("budget_thread_usd", "budget_day_usd", "backoff_s", "backoff_max_s", "cooldown_s",
@@ -246,7 +263,19 @@ def _make_dir(path: Path, setting: str) -> Path:
     except OSError as exc:
         raise ConfigError(f"{setting}: cannot create the folder {path} ({exc.strerror or exc})", setting=setting,
                           hint=f"point {setting} at a folder you can write to") from None
+    if not os.access(path, os.W_OK | os.X_OK):  # a read-only mount (even for root), or another user's folder
+        why = "a read-only file system" if _read_only(path) else "no write permission"
+        raise ConfigError(f"{setting}: the folder {path} cannot be written ({why})", setting=setting,
+                          hint=f"point {setting} at a folder you can write to")
     return path
+
+
+def _read_only(path: Path) -> bool:
+    """Whether ``path`` is on a file system mounted read-only."""
+    try:
+        return bool(os.statvfs(path).f_flag & os.ST_RDONLY)
+    except OSError:
+        return False
 
 
 def load_settings(**overrides: Any) -> Settings:

@@ -116,7 +116,7 @@ def test_ctrl_c_in_chat_stops_the_answer_and_returns_to_the_prompt(spawn, _isola
 def test_ctrl_c_stops_resume_and_the_thread_stays_paused(spawn, capsys, _isolated_env: Path):
     code, out, err = podium(capsys, "ask", "--break-before", "chat", "--json", STORY)
     thread = json.loads(out)["thread_id"]
-    assert code == 0 and json.loads(out)["paused_before"] == ["chat"], err
+    assert code == 3 and json.loads(out)["paused_before"] == ["chat"], err
     proc = spawn("resume", thread)
     assert os.read(proc.stdout.fileno(), 1), "the answer starts streaming"
     proc.send_signal(signal.SIGINT)

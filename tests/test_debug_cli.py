@@ -17,9 +17,9 @@ FAKE_KEY = "sk-proj-FAKEcliKEY0123456789abcdefgh"
 ECHO = ["-m", "scripted/echo"]
 
 
-def ok(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def ok(*args: str, env: dict[str, str] | None = None, code: int = 0) -> subprocess.CompletedProcess[str]:
     done = run_cli(*args, env=env)
-    assert done.returncode == 0, done.stderr
+    assert done.returncode == code, done.stderr
     return done
 
 
@@ -44,7 +44,7 @@ def test_ask_trace_prints_redacted_steps_live_and_json_stays_one_object():
 
 
 def test_breakpoint_survives_a_process_restart_then_trace_fork_state_replay(app):
-    paused = one_json(ok("ask", "--break-before", "chat", "--json", *ECHO, "stop before chat"))
+    paused = one_json(ok("ask", "--break-before", "chat", "--json", *ECHO, "stop before chat", code=3))
     thread = paused["thread_id"]
     assert paused["paused_before"] == ["chat"] and paused["answer"] == ""
 

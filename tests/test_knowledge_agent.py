@@ -197,7 +197,8 @@ def test_a_follow_up_stays_in_the_collection_of_the_question_it_follows(settings
 
 @pytest.mark.model
 def test_passages_that_would_overflow_a_small_context_are_dropped_least_relevant_first(tmp_path: Path):
-    settings = Settings(home=tmp_path / "home", temperature=0.0, max_tokens=32, max_context=512)
+    settings = Settings(home=tmp_path / "home", temperature=0.0, max_tokens=32, max_context=512,
+                        knowledge_mode="generative")
     app = PodiumApp(settings)
     docs = tmp_path / "cats"
     docs.mkdir()

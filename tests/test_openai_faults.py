@@ -111,7 +111,8 @@ def test_a_provider_that_keeps_failing_cools_down(tmp_path, server):
     second = app.ask("hello again", first.thread_id, TurnOptions(model=REMOTE, fallbacks=["scripted/echo"]))
     assert len(server.seen) == start  # not even tried
     assert [c["model"] for c in second.usage["calls"]] == ["scripted/echo"]
-    assert any("openai is cooling down after 2 failed calls" in n for n in second.notices)
+    assert any(n.startswith("openai at http://127.0.0.1") and "is cooling down after 2 failed calls" in n
+               for n in second.notices)
 
 
 def test_unreachable_base_url_names_the_setting(tmp_path, server):

@@ -147,9 +147,13 @@ def test_price_table_forms(tmp_path):
     assert info.value.setting == "PODIUM_PRICES_FILE"
 
 
-def _fail(ledger: Ledger, provider: str, n: int, *, retryable: int = 1) -> None:
+DOWN = "http://127.0.0.1:9/v1"
+
+
+def _fail(ledger: Ledger, provider: str, n: int, *, retryable: int = 1, endpoint: str = DOWN) -> None:
     for _ in range(n):
-        call = ledger.start(provider=provider, model=f"{provider}/x", turn="t", thread="th", node="chat")
+        call = ledger.start(provider=provider, model=f"{provider}/x", turn="t", thread="th", node="chat",
+                            endpoint=endpoint)
         ledger.finish(call, outcome="fell_back", retryable=retryable, error_class="InternalServerError",
                       duration_s=0.01)
 
@@ -165,13 +169,16 @@ def test_cooldown_skips_a_provider_that_keeps_failing(settings, pool, ledger):
     _fail(ledger, "openai", 1)
     route = routing.plan(s, pool, ledger, models=models, policy="local-first", thread="th")
     assert [c.spec for c in route.candidates] == [LOCAL]
-    assert "openai is cooling down after 3 failed calls" in route.notices[0]
-    assert routing.cooling(ledger, "openai", s, now=time.time() + 61) == 0  # it may try again later
-    ok = ledger.start(provider="openai", model="openai/x", turn="t", thread="th", node="chat")
+    assert f"openai at {DOWN} is cooling down after 3 failed calls" in route.notices[0]
+    assert routing.cooling(ledger, "openai", s, now=time.time() + 61, endpoint=DOWN) == 0  # it may try again later
+    fixed = s.model_copy(update={"openai_base_url": "http://127.0.0.1:8/v1"})
+    assert [c.spec for c in routing.plan(fixed, ModelPool(fixed), ledger, models=models, policy="local-first",
+                                         thread="th").candidates] == models, "a fixed OPENAI_BASE_URL is tried"
+    ok = ledger.start(provider="openai", model="openai/x", turn="t", thread="th", node="chat", endpoint=DOWN)
     ledger.finish(ok, outcome="ok")
-    assert routing.cooling(ledger, "openai", s) == 0  # one success ends the streak
+    assert routing.cooling(ledger, "openai", s, endpoint=DOWN) == 0  # one success ends the streak
     _fail(ledger, "openai", 3, retryable=0)  # 401s say "fix your key" every time, they do not cool down
-    assert routing.cooling(ledger, "openai", s) == 0
+    assert routing.cooling(ledger, "openai", s, endpoint=DOWN) == 0
 
 
 def test_thread_and_day_caps_route_to_the_local_model(settings, ledger):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from datetime import UTC, datetime, timedelta, tzinfo
 from datetime import timezone as fixed_offset
@@ -41,9 +42,28 @@ def _zone_names() -> dict[str, str]:
     return names
 
 
+LOCAL = "local"
+"""The zone name meaning this machine's own time zone (what "What time is it?" asks about)."""
+
+
+def local_zone() -> tuple[tzinfo, str]:
+    """This machine's time zone and its name: ``TZ`` or /etc/localtime's IANA name where known."""
+    zone = datetime.now().astimezone().tzinfo or UTC
+    name = os.environ.get("TZ", "").lstrip(":")
+    if name not in _zone_names().values():
+        target = os.path.realpath("/etc/localtime")
+        name = target.split("zoneinfo/", 1)[1] if "zoneinfo/" in target else ""
+    if name in _zone_names().values():
+        return ZoneInfo(name), f"local time, {name}"
+    return zone, "local time"
+
+
 def resolve_zone(name: str) -> tuple[tzinfo, str]:
-    """A tzinfo and its display name for an IANA name, a city, an abbreviation or an offset ('UTC+5:30')."""
+    """A tzinfo and its display name for an IANA name, a city, an abbreviation, an offset ('UTC+5:30'),
+    or ``local`` (this machine's zone)."""
     cleaned = " ".join(name.strip().split())
+    if cleaned.lower() in (LOCAL, "local time", "here", ""):
+        return local_zone()
     offset = re.fullmatch(r"(?:UTC|GMT)?\s*([+-])(\d{1,2})(?::?(\d{2}))?", cleaned, re.IGNORECASE)
     if offset:
         sign, hours, minutes = offset.groups()
@@ -53,12 +73,27 @@ def resolve_zone(name: str) -> tuple[tzinfo, str]:
         return fixed_offset(delta if sign == "+" else -delta), f"UTC{sign}{int(hours):02d}:{int(minutes or 0):02d}"
     key = ABBREVIATIONS.get(cleaned.upper()) or PLACES.get(cleaned.lower()) or _zone_names().get(cleaned.lower())
     if not key:
-        raise ToolError(f"unknown time zone {name!r}; use a city, an IANA name (Europe/Paris) or UTC+2")
+        raise ToolError(f"unknown time zone {name!r}: not a place or zone I recognise; name a big city "
+                        "(Chicago), an IANA zone (America/Chicago) or an offset (UTC-6)")
     return ZoneInfo(key), key
 
 
+_PLACE = re.compile(r"\b(?:in|at|for)\s+((?:the\s+)?[A-Za-z][\w'.-]*(?:\s+[A-Za-z][\w'.-]*){0,3}?)"
+                    r"\s*(?:right now|now|today|currently|please)?\s*(?:[?!.,;]|$)", re.IGNORECASE)
+"""The place a time question names ('time in Springfield?'), recognised or not."""
+
+
 def zone_spans(message: str) -> list[str]:
-    """Places, zone names and abbreviations mentioned in a message (one to three words long)."""
+    """Places, zone names and abbreviations mentioned in a message (one to three words long); when none is
+    known, the place the question names anyway, so the tool can say it does not recognise it."""
+    known = _known_spans(message)
+    if known:
+        return known
+    return [m.group(1) for m in _PLACE.finditer(message) if m.group(1).lower() not in ("it", "the moment")]
+
+
+def _known_spans(message: str) -> list[str]:
+    """Places, zone names and abbreviations the tool knows, mentioned in a message."""
     # An offset's minutes ride along with its hours ('UTC+5:30', 'GMT+5:45', '-03:30').
     words = re.findall(r"[A-Za-z][\w/+-]*(?:(?<=\d):\d{2})?|[+-]\d{1,2}(?::\d{2})?", message)
     found = []
@@ -90,12 +125,12 @@ def _answer(args: dict[str, Any], result: str) -> str:
               ("What's the date in New York?", {"timezone": "New York"})],
     answer=_answer,
 )
-def current_time(timezone: str = "UTC", *, env: Any = None) -> str:
+def current_time(timezone: str = LOCAL, *, env: Any = None) -> str:
     """The current date and time in a time zone.
 
     Args:
-        timezone: An IANA zone ('Europe/Paris'), a city ('Tokyo', 'New York'), an abbreviation ('PST')
-            or a UTC offset ('UTC+5:30'). Defaults to UTC.
+        timezone: An IANA zone ('Europe/Paris'), a city ('Tokyo', 'New York'), an abbreviation ('PST'),
+            a UTC offset ('UTC+5:30') or 'local'. Defaults to this machine's own time zone.
     """
     zone, label = resolve_zone(timezone)
     now = (env.now() if env is not None else datetime.now(UTC)).astimezone(zone)

@@ -18,6 +18,33 @@ def code_spans(message: str) -> list[str]:
     return list(dict.fromkeys(f for f in found if f))
 
 
+_FENCE = re.compile(r"```[ \t]*(?:(?:python3?|py)[ \t]*\n|\n)?(.*?)\n?[ \t]*```", re.DOTALL | re.IGNORECASE)
+_INTRO = re.compile(r"\b(?:run|execute|eval(?:uate)?)\b[^:\n`]{0,40}\b(?:python|code|script|snippet)\b[^:\n`]{0,20}:"
+                    r"[ \t]*\n?", re.IGNORECASE)
+_INLINE = re.compile(r"\b(?:run|execute|eval(?:uate)?)\b[^`\n]{0,30}`([^`\n]+)`", re.IGNORECASE)
+
+
+def explicit_code(message: str) -> str | None:
+    """The code a message explicitly asks to run, verbatim, or ``None``.
+
+    A fenced block is taken whole; after "Run this python code:" the code is the whole rest of
+    the message (semicolons, URLs, quotes and all), so no model can cut or rewrite it; "run
+    `...`" takes the back-ticked code. Several back-ticked snippets are left to the model's plan.
+    """
+    fenced = _FENCE.search(message)
+    if fenced:
+        return fenced.group(1) or None
+    intro = _INTRO.search(message)
+    if intro:
+        rest = message[intro.end():].strip()
+        spans = re.findall(r"`([^`\n]+)`", rest)
+        if len(spans) > 1:  # "`print(1)` and `print(2)`": several snippets, one call each (the model's plan)
+            return None
+        return (spans[0].strip() if spans and rest == f"`{spans[0]}`" else rest) or None
+    inline = _INLINE.search(message)
+    return inline.group(1).strip() or None if inline else None
+
+
 def _answer(args: dict[str, Any], result: str) -> str:
     return f"The code printed:\n{result}"
 
@@ -28,12 +55,16 @@ def _off(env: Any) -> str | None:
     return "off: no sandbox is configured" if sandbox is None else sandbox.off_reason()
 
 
+TRIGGER = (r"\b(?:run|execute|eval(?:uate)?)\b.{0,40}\b(?:python|code|script|snippet)\b|```|"
+           r"\b(?:run|execute)\b[^`\n]{0,20}`[^`\n]+`")
+"""Messages that ask to run code (the conductor's rule and the tool's trigger)."""
+
+
 @tool(
     needs_approval=True,
     exclusive=True,
     timeout_s=120.0,
-    trigger=r"\b(?:run|execute|eval(?:uate)?)\b.{0,40}\b(?:python|code|script|snippet)\b|```|"
-            r"\b(?:run|execute)\b[^`\n]{0,20}`[^`\n]+`",
+    trigger=TRIGGER,
     spans={"code": code_spans},
     examples=[("Run this python code: print(2 + 2)", {"code": "print(2 + 2)"}),
               ("Execute `import math; print(math.tau)`", {"code": "import math; print(math.tau)"})],

@@ -164,15 +164,32 @@ _AFTER_NUMBER = re.compile(r"\d(?:[\d,]*\d)?(?:\.\d+)?\s*" + _UNIT_GROUP, re.IGN
 _TARGET = re.compile(r"(?:\b(?:to|into|in|as)\s+(?:an?\s+)?|\bhow many\s+)" + _UNIT_GROUP, re.IGNORECASE)
 
 
+_ONE = re.compile(r"\b(?:a|an|one|per)\s+" + _UNIT_GROUP, re.IGNORECASE)
+"""'in a pound', 'in one hour': a quantity of one, written without a number."""
+
+
+def value_spans(message: str) -> list[str]:
+    """The numbers written in the message; '1' when there is none but 'a pound' ('how many ounces in a pound')."""
+    return number_spans(message) or (["1"] if _ONE.search(message) else [])
+
+
+def _given(message: str) -> list[str]:
+    """Units of a quantity the message gives: after a number ('5 miles'), else after 'a'/'one' ('in a pound')."""
+    found = [m.group(1) for m in _AFTER_NUMBER.finditer(message)] or [m.group(1) for m in _ONE.finditer(message)]
+    return list(dict.fromkeys(found))
+
+
 def from_unit_spans(message: str) -> list[str]:
-    """Units written right after a number ('5 miles'): what the value is in. All units when there are none."""
-    found = [m.group(1) for m in _AFTER_NUMBER.finditer(message)]
-    return list(dict.fromkeys(found)) or unit_spans(message)
+    """Units of the quantity given ('5 miles', 'a pound'): what the value is in. All units when there are none."""
+    return _given(message) or unit_spans(message)
 
 
 def to_unit_spans(message: str) -> list[str]:
-    """Units after 'to', 'in', 'into', 'as' or 'how many': what is wanted. All units when there are none."""
-    found = [m.group(1) for m in _TARGET.finditer(message) if m.group(1).lower() not in ("in", "t")]
+    """Units after 'to', 'in', 'into', 'as' or 'how many' that are not the quantity given: what is wanted.
+    All units when there are none."""
+    given = {u.lower() for u in _given(message)}
+    found = [m.group(1) for m in _TARGET.finditer(message)
+             if m.group(1).lower() not in ("in", "t") and m.group(1).lower() not in given]
     return list(dict.fromkeys(found)) or unit_spans(message)
 
 
@@ -195,7 +212,7 @@ def _answer(args: dict[str, Any], result: str) -> str:
 
 @tool(
     trigger=r"\bconvert\b.*\bto\b|" + UNIT_QUESTION,
-    spans={"value": number_spans, "from_unit": from_unit_spans, "to_unit": to_unit_spans},
+    spans={"value": value_spans, "from_unit": from_unit_spans, "to_unit": to_unit_spans},
     examples=[("Convert 3 feet to meters", {"value": 3, "from_unit": "feet", "to_unit": "meters"}),
               ("How many pounds is 2 kg?", {"value": 2, "from_unit": "kg", "to_unit": "pounds"})],
     answer=_answer,

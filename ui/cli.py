@@ -5,9 +5,11 @@ Every user mistake ends as a one-line error with a hint and exit code 2, never a
 
 from __future__ import annotations
 
+import json
 import logging
 import os
-from typing import Annotated
+import sys
+from typing import Annotated, Any
 
 import typer
 from rich.markup import escape
@@ -26,7 +28,37 @@ from ui import (
     cli_ui,
     cli_usage,
 )
-from ui.terminal import err, open_app, out, print_json
+from ui.terminal import err, open_app, out, own_std_streams, print_json
+
+
+def _plain_help() -> None:
+    """Help that reads like a command line's: typer 0.29 labels options with Python types (``<bool>`` on a
+    flag, ``<list[str]>``) and wraps required arguments in braces; show flags bare, values by kind (TEXT,
+    INTEGER, PATH) and arguments by their upper-case name, as click always did."""
+    from typer import core
+
+    kinds = {"str": "TEXT", "int": "INTEGER", "float": "FLOAT", "Path": "PATH", "bool": "BOOLEAN"}
+
+    def option_type(self: Any, ctx: Any) -> str | None:
+        if self.metavar is not None:
+            return self.metavar
+        if self.is_flag:
+            return None
+        label = self.display_type(ctx).strip("<>").removeprefix("list[").removesuffix("]").removesuffix(" range")
+        return kinds.get(label, label.upper())
+
+    def usage_name(self: Any) -> str:
+        name = self.display_name_raw + ("..." if self.nargs != 1 else "")
+        return name if self.required else f"[{name}]"
+
+    core.TyperArgument.display_name_raw = property(  # type: ignore[assignment, method-assign]
+        lambda self: self.metavar or (self.name or "").upper())
+    core.TyperOption.display_type_rich = option_type  # type: ignore[method-assign]
+    core.TyperArgument.display_type_rich = lambda self, ctx: None  # type: ignore[method-assign]
+    core.TyperArgument._usage_display_name = usage_name  # type: ignore[method-assign]
+
+
+_plain_help()
 
 app = typer.Typer(
     name="podium",
@@ -53,7 +85,7 @@ PolicyOpt = Annotated[
 
 @app.command()
 def ask(
-    question: Annotated[str, typer.Argument(help="The message to send.")],
+    question: Annotated[str, typer.Argument(help="The message to send; - reads it from standard input.")],
     model: ModelOpt = None,
     thread: ThreadOpt = None,
     as_json: JsonOpt = False,
@@ -76,6 +108,8 @@ def ask(
     """
     from ui.terminal import ctrl_c_stops, drive, finish
 
+    if question == "-":  # podium ask - < prompt.txt
+        question = sys.stdin.read()
     if not question.strip():
         raise PodiumError("empty question", hint='type a question, e.g. podium ask "What is 2 + 2?"')
     podium = open_app(answering=model or "")  # first: the model loads while the rest is imported
@@ -83,20 +117,29 @@ def ask(
 
     turn = TurnOptions(model=model or "", system_prompt=system, collection=collection, fallbacks=fallback or None,
                        policy=policy or "")
+    note = None
+    if thread and podium.thread_exists(thread):  # a debug replay or fork may have left a branch behind
+        from graph.trace import other_branch
+
+        note = other_branch(podium, thread)
+        if note and not as_json:
+            err.print("· " + note, style="dim", markup=False)
     stream = podium.settings.stream
     if trace or break_before:  # the debugger's run loop: step records, and a note where it paused
         with ctrl_c_stops() as callbacks:
             events = podium.stream_turn(question, thread, turn, trace=trace, break_before=break_before,
-                                        callbacks=callbacks, multitask=multitask)
+                                        callbacks=callbacks, multitask=multitask, interrupted="refuse")
             cli_debug.run_traced(podium, events, as_json=as_json, show_steps=trace, approve=approve,
                                  callbacks=callbacks)
         return
     with ctrl_c_stops() as callbacks:
-        result = drive(podium.stream_turn(question, thread, turn, callbacks=callbacks, multitask=multitask),
-                       as_json=as_json, stream=stream)
+        result = drive(podium.stream_turn(question, thread, turn, callbacks=callbacks, multitask=multitask,
+                                          interrupted="refuse"), as_json=as_json, stream=stream)
         while approve and result.pending:  # --approve: answer every approval of the turn with yes
             result = drive(podium.resume(result.thread_id, "approve", callbacks=callbacks), as_json=as_json,
                            stream=stream)
+    if note:
+        result.notices.insert(0, note)
     finish(result, as_json=as_json)  # exits with status 3 while a call still awaits approval
 
 
@@ -136,8 +179,8 @@ def chat(model: ModelOpt = None, thread: ThreadOpt = None, collection: Collectio
         try:
             result = None
             with ctrl_c_stops(quit_code=None) as callbacks:  # Ctrl-C: back to the prompt
-                result = drive(podium.stream_turn(text, thread, turn, callbacks=callbacks), as_json=False,
-                               stream=podium.settings.stream, prefix="podium> ")
+                result = drive(podium.stream_turn(text, thread, turn, callbacks=callbacks, interrupted="refuse"),
+                               as_json=False, stream=podium.settings.stream, prefix="podium> ")
             if result is None:
                 continue
             thread = result.thread_id
@@ -169,12 +212,28 @@ def threads(as_json: Annotated[bool, typer.Option("--json", help="Print one JSON
 @app.command()
 def history(thread_id: Annotated[str, typer.Argument(help="Thread id.")], as_json: JsonOpt = False) -> None:
     """Print the messages of a thread."""
-    messages = open_app().history(thread_id)
+    from graph.trace import other_branch
+
+    podium = open_app()
+    messages = podium.history(thread_id)
+    note = other_branch(podium, thread_id)
     if as_json:
-        print_json({"thread_id": thread_id, "messages": messages})
+        print_json({"thread_id": thread_id, "messages": messages, "notices": [note] if note else []})
         return
+    if note:
+        err.print("· " + note, style="dim", markup=False)
     for m in messages:
-        out.print(f"[bold]{m['role']}>[/bold] {escape(m['content'])}")
+        out.print(f"[bold]{m['role']}>[/bold] {escape(history_line(m))}")
+
+
+def history_line(message: dict[str, Any]) -> str:
+    """One message of ``podium history``: its text, the calls of a tool-calling message, a tool's result."""
+    if message.get("tool_calls"):
+        calls = ", ".join(f"{c['name']}({json.dumps(c['args'], ensure_ascii=False)})" for c in message["tool_calls"])
+        return f"calls {calls}" + (f" · {message['content']}" if message["content"] else "")
+    if message["role"] == "tool":
+        return f"{message.get('name') or 'tool'} → {message['content']}"
+    return message["content"]
 
 
 COMMANDS = (
@@ -206,6 +265,7 @@ def _log_level() -> str:
 
 def main(argv: list[str] | None = None) -> None:
     """Console entry point: run the CLI, turning Podium errors into one-line messages."""
+    own_std_streams()
     try:
         logging.basicConfig(level=_log_level())
         code = app(args=argv, standalone_mode=False)

@@ -64,19 +64,10 @@ def run_traced(podium: Any, events: Iterable[Any], *, as_json: bool, show_steps:
         result = drive(steps(resumed), as_json=as_json, stream=stream)
     if as_json and show_steps:
         print_json(redact({**result.to_dict(), "steps": [r.to_dict() for r in recorder.records]}))
-        if result.pending:
+        if result.pending or result.paused_before:
             raise typer.Exit(PENDING_EXIT)
         return
-    finish(result, as_json=as_json)  # exits with status 3 while a call awaits approval
-    if not as_json:
-        paused_note(result)
-
-
-def paused_note(result: Any) -> None:
-    """Tell the user where a paused run stopped and how to continue it."""
-    if result.paused_before:
-        err.print(f"⏸ paused before {', '.join(result.paused_before)} · continue with "
-                  f"`podium resume {result.thread_id}`", style="yellow", markup=False)
+    finish(result, as_json=as_json)  # exits with status 3 while the turn waits (an approval, a breakpoint)
 
 
 @debug_app.command("graph")

@@ -14,10 +14,14 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from podium.errors import PodiumError
+
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 CollectionOpt = Annotated[str, typer.Option("--collection", "-c", help="Knowledge collection.")]
+OptionalCollectionOpt = Annotated[str | None, typer.Option(
+    "--collection", "-c", help="Knowledge collection (default: 'default', or the only collection there is).")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object instead of text.")]
 KOpt = Annotated[int, typer.Option("--k", "-k", min=1, max=100, help="How many hits.")]
 ModeOpt = Annotated[str, typer.Option("--mode", help="dense, bm25 or hybrid (both fused by reciprocal rank).")]
@@ -29,7 +33,9 @@ def _kb() -> Any:
     from memory.store import KnowledgeBase
     from podium.settings import load_settings
 
-    return KnowledgeBase(load_settings())
+    settings = load_settings()
+    settings.data_dir  # noqa: B018 - an unusable PODIUM_HOME is a one-line error before any progress bar shows
+    return KnowledgeBase(settings)
 
 
 def _json(data: Any) -> None:
@@ -64,36 +70,56 @@ def ingest(
     as_json: JsonOpt = False,
 ) -> None:
     """Add documents to a knowledge collection; unchanged files are skipped, changed ones replaced."""
-    from memory.ingest import check_paths
+    from memory.ingest import IngestInterrupted, check_paths
     from memory.ingest import ingest as run
 
     check_paths(paths)  # a mistyped path is an error before anything opens (or a progress bar shows)
     kb = _kb()
     columns = (SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                TextColumn("files · {task.fields[chunks]}"), TimeElapsedColumn())
-    with Progress(*columns, console=err, transient=False, disable=as_json) as progress:
-        report = run(kb, paths, collection, prune=prune, progress=_Bar(progress),
-                     on_wait=lambda why: progress.console.print(f"[yellow]…[/yellow] {escape(why)}"))
-    if as_json:
-        _json(report.to_dict())
-    else:
-        rate = report.chunks / report.seconds if report.seconds else 0.0
-        counts = ", ".join(f"{report.count(s)} {s}" for s in ("added", "updated", "unchanged", "failed", "pruned"))
-        err.print(f"{collection}: {counts} · {report.chunks} chunks in {report.seconds:.1f}s ({rate:.1f} chunks/s)")
+    try:
+        with Progress(*columns, console=err, transient=False, disable=as_json) as progress:
+            report = run(kb, paths, collection, prune=prune, progress=_Bar(progress),
+                         on_wait=lambda why: progress.console.print(f"[yellow]…[/yellow] {escape(why)}"))
+    except IngestInterrupted as stop:  # Ctrl-C: say what was kept, exit 130
+        _summary(stop.report, as_json=as_json)
+        if not as_json:
+            err.print("■ interrupted: the files listed as added or updated are stored whole, the rest are not; "
+                      "run the same command again to ingest them", style="yellow", markup=False)
+        raise typer.Exit(130) from None
+    _summary(report, as_json=as_json)
     if report.failed:
         raise typer.Exit(1)
 
 
+def _summary(report: Any, *, as_json: bool) -> None:
+    """The ingest's one-line summary (and what was skipped, by reason), or its JSON report."""
+    if as_json:
+        _json(report.to_dict())
+        return
+    from memory.ingest import STATUSES
+
+    rate = report.chunks / report.seconds if report.seconds else 0.0
+    counts = ", ".join(f"{report.count(s)} {s}" for s in STATUSES if s != "skipped" or report.count(s))
+    err.print(f"{report.collection}: {counts} · {report.chunks} chunks in {report.seconds:.1f}s ({rate:.1f} chunks/s)",
+              markup=False)
+    if report.skipped():
+        reasons = ", ".join(f"{why} ({n})" for why, n in report.skipped().items())
+        err.print(f"skipped: {reasons} · --json lists every file", style="dim", markup=False)
+
+
 def search(
     query: Annotated[str, typer.Argument(help="What to look for.")],
-    collection: CollectionOpt = "default",
+    collection: OptionalCollectionOpt = None,
     k: KOpt = 5,
     mode: ModeOpt = "hybrid",
     source: Annotated[str | None, typer.Option("--source", help="Only sources matching a glob: 'guide/*.md'.")] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Show the passages of a collection that best match a query, with source, heading and score."""
-    hits = _kb().search(query, collection, k=k, mode=mode, source=source)
+    kb = _kb()
+    collection = collection or kb.default_collection()
+    hits = kb.search(query, collection, k=k, mode=mode, source=source)
     if as_json:
         _json({"query": query, "collection": collection, "mode": mode, "hits": [h.to_dict() for h in hits]})
         return
@@ -168,28 +194,79 @@ def stats(name: Annotated[str, typer.Argument(help="Collection.")], as_json: Jso
     out.print(f"{'most chunks':>17}: " + ", ".join(f"{s} ({n})" for s, n in data["largest"]), markup=False)
 
 
+ANSWER_MODES = ("auto", "extractive", "generative", "both", "none")
+"""``kb eval --answer-mode``: how questions with an expected answer are answered (``both`` compares the two)."""
+
+
 @kb_app.command("eval")
 def eval_(
-    qa: Annotated[Path, typer.Argument(help='JSONL, one {"question": ..., "sources": [...]} a line.')],
-    collection: CollectionOpt = "default",
+    qa: Annotated[Path, typer.Argument(help='JSONL, one {"question": ..., "sources": [...], "answer": ...} a line '
+                                            "(sources, answer or both).")],
+    collection: OptionalCollectionOpt = None,
     k: KOpt = 5,
     mode: ModeOpt = "hybrid",
+    answer_mode: Annotated[str, typer.Option("--answer-mode", help="How questions with an expected answer are "
+                                             "answered: auto (as podium ask would), extractive, generative, both, "
+                                             "none.")] = "auto",
+    model: Annotated[str | None, typer.Option("--model", "-m", help="Model spec for generated answers.")] = None,
+    limit: Annotated[int | None, typer.Option("--limit", min=1, help="Only the first N questions.")] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Measure retrieval against questions with known sources: recall@k, MRR and nDCG@k."""
+    """Measure retrieval (recall@k, MRR, nDCG@k) and, where answers are given, answers (exact match, token F1)."""
     from memory.eval import evaluate, load_qa
 
-    kb, items = _kb(), load_qa(qa)
+    if answer_mode not in ANSWER_MODES:
+        raise PodiumError(f"unknown answer mode {answer_mode!r}", hint=f"use one of {', '.join(ANSWER_MODES)}")
+    kb, items = _kb(), load_qa(qa)[:limit]
+    collection = collection or kb.default_collection()
     kb.search(items[0].question, collection, k=k, mode=mode)  # fail fast on a bad collection or mode
     report = evaluate(lambda q: [h.source for h in kb.search(q, collection, k=k, mode=mode)], items, k, mode)
+    answers = [] if answer_mode == "none" else _answers(items, collection, answer_mode, model, quiet=as_json)
     if as_json:
-        _json({"collection": collection, **report.to_dict(misses=20)})
+        _json({"collection": collection, **report.to_dict(misses=20),
+               "answers": [a.to_dict(worst=10) for a in answers]})
         return
-    out.print(f"{report.questions} questions · {collection} · {mode} · k={k}")
-    out.print(f"recall@{k} {report.recall:.3f}   MRR {report.mrr:.3f}   nDCG@{k} {report.ndcg:.3f}")
+    out.print(f"{len(items)} questions · {collection} · {mode} · k={k}", markup=False)
+    if report.questions:
+        out.print(f"retrieval ({report.questions} with sources): recall@{k} {report.recall:.3f}   MRR {report.mrr:.3f}"
+                  f"   nDCG@{k} {report.ndcg:.3f}", markup=False)
+    for a in answers:
+        out.print(f"answers, {a.mode} ({a.questions}): exact match {a.exact_match:.3f}   F1 {a.f1:.3f}   "
+                  f"{a.seconds / max(a.questions, 1):.2f}s a question", markup=False)
     if report.misses:
         err.print(f"[dim]{len(report.misses)} questions found none of their sources, e.g. "
                   f"{escape(report.misses[0]['question'])!r}[/dim]")
+
+
+def _answers(items: list[Any], collection: str, answer_mode: str, model: str | None, *, quiet: bool) -> list[Any]:
+    """Answer the items that have expected answers in each requested mode, with a progress bar."""
+    from agents.contract import TurnOptions
+    from agents.knowledge import answer
+    from agents.knowledge import answer_mode as mode_for
+    from graph.app import PodiumApp
+    from memory.eval import evaluate_answers
+    from podium.settings import load_settings
+
+    asked = [item for item in items if item.answers]
+    if not asked:
+        return []
+    podium = PodiumApp(load_settings())
+    ctx = podium.context(f"kb-eval-{int(time.time())}", TurnOptions(model=model or "", collection=collection))
+    podium.preflight(ctx, asked[0].question)  # an unknown model or a missing key: one line, before any work
+    modes = ["extractive", "generative"] if answer_mode == "both" else [
+        mode_for(ctx) if answer_mode == "auto" else answer_mode]
+    reports = []
+    columns = (SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+               TimeElapsedColumn())
+    with Progress(*columns, console=err, transient=True, disable=quiet) as progress:
+        for mode in modes:
+            task = progress.add_task(f"answering ({mode})", total=len(asked))
+
+            def one(question: str, mode: str = mode) -> str:
+                return answer(ctx, question, collection, mode=mode)["messages"][-1].text
+
+            reports.append(evaluate_answers(one, asked, mode, progress=lambda task=task: progress.advance(task)))
+    return reports
 
 
 def register(app: typer.Typer) -> None:

@@ -17,6 +17,8 @@ from podium.settings import load_settings
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object instead of text.")]
+WIDE = 120
+"""Terminal columns from which tables show every column; narrower ones get the essential columns."""
 SpecArg = Annotated[str, typer.Argument(help="Model spec, e.g. llamacpp/smollm2-135m or openai/gpt-4o-mini.")]
 
 models_app = typer.Typer(help="Known models; `podium models card SPEC` and `podium models layers SPEC` for one.",
@@ -46,22 +48,24 @@ def models(ctx: typer.Context, as_json: JsonOpt = False) -> None:
         _print_json({"models": rows, "unavailable": problems, "default": settings.model})
         return
     columns = ("spec", "arch", "params", "layers", "heads", "embd", "ctx", "vocab", "quant", "size", "license", "$/1M")
+    if out.width < WIDE:  # an 80-column terminal: the columns people choose a model by
+        columns = ("spec", "params", "ctx", "quant", "size", "license", "$/1M")
     table = Table(*columns)
     for r in rows:
         size = human_size(r["file_size"]) + "B" if r["file_size"] else "-"
-        table.add_row(
-            r["spec"], r["architecture"] or "-", human_size(r["parameters"]), str(r["layers"] or "-"),
-            str(r["heads"] or "-"), str(r["embedding_size"] or "-"), str(r["context_length"]),
-            human_size(r["vocab_size"]), r["quantization"] or "-", size, r["license"] or "-",
-            f"{r['price_in_per_1m']}/{r['price_out_per_1m']}",
-        )
-    wide = Console(width=max(out.width, 160), highlight=False)
-    wide.print(table)
+        cells = {"spec": r["spec"], "arch": r["architecture"] or "-", "params": human_size(r["parameters"]),
+                 "layers": str(r["layers"] or "-"), "heads": str(r["heads"] or "-"),
+                 "embd": str(r["embedding_size"] or "-"), "ctx": str(r["context_length"]),
+                 "vocab": human_size(r["vocab_size"]), "quant": r["quantization"] or "-", "size": size,
+                 "license": r["license"] or "-", "$/1M": f"{r['price_in_per_1m']}/{r['price_out_per_1m']}"}
+        table.add_row(*(escape(cells[c]) for c in columns))
+    table.columns[0].overflow = "fold"  # a long spec wraps inside its column instead of widening the table
+    out.print(table)
     from tools.finetune.report import summary
 
     for r in rows:
         if r.get("finetune"):
-            wide.print(f"{r['spec']}: {summary(r['finetune'])}", markup=False, style="dim")
+            out.print(f"{r['spec']}: {summary(r['finetune'])}", markup=False, style="dim")
     for p in problems:
         err.print(f"{p['spec']}: {p['error']}", style="dim", markup=False)
 

@@ -108,13 +108,30 @@ def register(app: typer.Typer) -> None:
         thread_id: Annotated[str, typer.Argument(help="The paused thread (see `podium threads`).")],
         approve: Annotated[bool, typer.Option("--approve", help="Run the pending tool call(s) as they are.")] = False,
         reject: Annotated[bool, typer.Option("--reject", help="Do not run the pending tool call(s).")] = False,
-        edit: Annotated[str | None, typer.Option("--edit", help="Run the pending call with these JSON "
-                                                 "arguments instead.")] = None,
+        edit: Annotated[str | None, typer.Option("--edit", metavar="JSON", help="Run the pending call with these "
+                                                 "JSON arguments instead.")] = None,
+        discard: Annotated[bool, typer.Option("--discard", help="Drop the unfinished turn instead (interrupted, "
+                                              "paused or waiting for approval): its message and all it did.")] = False,
         as_json: JsonOpt = False,
     ) -> None:
-        """Continue a paused thread: answer a pending approval, or go on from a breakpoint."""
+        """Continue a thread's unfinished turn: answer a pending approval, go on from a breakpoint, finish a turn
+        whose process died, or --discard it."""
         decision = _decision(approve, reject, edit)
         podium = open_app()
+        if discard:
+            if decision is not None:
+                raise PodiumError("--discard cannot be combined with --approve, --reject or --edit",
+                                  hint="discard the turn, or answer its approval")
+            dropped = podium.discard(thread_id)
+            if as_json:
+                print_json({"thread_id": thread_id, "discarded": dropped.to_dict()})
+            else:
+                err.print(f"discarded the {dropped.kind} turn {dropped.question[:60]!r} of thread {thread_id}",
+                          markup=False)
+            return
+        state = podium.unfinished(thread_id) if decision is None and podium.thread_exists(thread_id) else None
+        if state is not None and state.kind == "interrupted" and not as_json:
+            err.print(f"· resuming the turn interrupted during {', '.join(state.nodes)}", style="dim", markup=False)
         with ctrl_c_stops() as callbacks:  # Ctrl-C: exit status 130, the thread stays where it paused
             result = drive(podium.resume(thread_id, decision, callbacks=callbacks), as_json=as_json,
                            stream=podium.settings.stream)

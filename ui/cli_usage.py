@@ -71,19 +71,29 @@ def _num(value: float | None, fmt: str = "{:,.0f}") -> str:
     return "-" if value is None else fmt.format(value)
 
 
-def render(groups: list[dict[str, Any]], by: str) -> Table:
-    """The usage table: one row per group and a total row."""
-    table = Table(by, "calls", "outcomes", "prompt tok", "completion tok", "avg ttft", "avg tok/s", "GPU-s", "cost USD",
-                  show_footer=True)
+def render(groups: list[dict[str, Any]], by: str, *, width: int = 150) -> Table:
+    """The usage table: one row per group and a total row; below 120 columns, the essential columns only."""
+    columns = [by, "calls", "outcomes", "prompt tok", "completion tok", "avg ttft", "avg tok/s", "GPU-s", "cost USD"]
+    if width < 120:
+        columns = [by, "calls", "outcomes", "tokens in/out", "tok/s", "cost USD"]
+    table = Table(*columns, show_footer=True)
     for g in groups:
-        table.add_row(escape(str(g[by] or "-")), str(g["calls"]), escape(outcome_text(g)), _num(g["prompt_tokens"]),
-                      _num(g["completion_tokens"]), _num(g["ttft_s"], "{:.2f}s"), _num(g["tokens_per_s"], "{:.1f}"),
-                      _num(g["gpu_s"], "{:.1f}"), money(g))
+        cells = {by: escape(str(g[by] or "-")), "calls": str(g["calls"]), "outcomes": escape(outcome_text(g)),
+                 "prompt tok": _num(g["prompt_tokens"]), "completion tok": _num(g["completion_tokens"]),
+                 "tokens in/out": f"{_num(g['prompt_tokens'])}/{_num(g['completion_tokens'])}",
+                 "avg ttft": _num(g["ttft_s"], "{:.2f}s"), "avg tok/s": _num(g["tokens_per_s"], "{:.1f}"),
+                 "tok/s": _num(g["tokens_per_s"], "{:.1f}"), "GPU-s": _num(g["gpu_s"], "{:.1f}"),
+                 "cost USD": money(g)}
+        table.add_row(*(cells[c] for c in columns))
     total = total_of(groups)
-    for column, text in zip(table.columns, ("total", str(total["calls"]), "", _num(total["prompt_tokens"]),
-                                            _num(total["completion_tokens"]), "", "", _num(total["gpu_s"], "{:.1f}"),
-                                            money(total)), strict=True):
-        column.footer = text
+    footer = {by: "total", "calls": str(total["calls"]), "prompt tok": _num(total["prompt_tokens"]),
+              "completion tok": _num(total["completion_tokens"]), "GPU-s": _num(total["gpu_s"], "{:.1f}"),
+              "tokens in/out": f"{_num(total['prompt_tokens'])}/{_num(total['completion_tokens'])}",
+              "cost USD": money(total)}
+    for column, name in zip(table.columns, columns, strict=True):
+        column.footer = footer.get(name, "")
+    for column in table.columns[:3]:
+        column.overflow = "fold"  # a long model spec, thread id or error class wraps inside its column
     return table
 
 
@@ -128,7 +138,8 @@ def register(app: typer.Typer) -> None:
             scope = (f" for thread {thread}" if thread else "") + (f" since {since}" if since else "")
             err.print(f"no model calls recorded{scope}", markup=False)
             return
-        Console(highlight=False, width=max(Console().width, 150)).print(render(groups, by))
+        out = Console(highlight=False)
+        out.print(render(groups, by, width=out.width))
         if any(g["unpriced"] for g in groups):
             names = ", ".join(str(g[by]) for g in groups if g["unpriced"]) if by == "model" else "some remote models"
             err.print(f"cost unknown: no price for {names}; add them to PODIUM_PRICES_FILE", style="dim",

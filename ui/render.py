@@ -83,8 +83,20 @@ def footer(model: str, usage: dict[str, Any]) -> str:
     ttft = usage.get("ttft_s")
     parts = [model, f"{usage.get('prompt_tokens', 0)}+{usage.get('completion_tokens', 0)} tokens",
              f"ttft {ttft:.2f}s" if ttft is not None else "", f"{speed:.1f} tok/s" if speed else "",
-             cost_text(usage)]
+             cost_text(usage), ending(usage)]
     return " · ".join(p for p in parts if p)
+
+
+def ending(usage: dict[str, Any]) -> str:
+    """``answer cut at 512 tokens`` or ``stopped a repetition loop`` when the answer ended early, else ''."""
+    finish = usage.get("finish_reason")
+    answered = [c for c in usage.get("calls") or [] if c.get("outcome") == "ok"]
+    tokens = answered[-1].get("completion_tokens") if answered else None
+    if finish == "length":
+        return f"answer cut at {tokens} tokens" if tokens else "answer cut at the token limit"
+    if finish == "repetition":
+        return "stopped a repetition loop"
+    return ""
 
 
 def take_back(text: str, chars: int) -> str:

@@ -30,10 +30,27 @@ err = Console(stderr=True, highlight=False, soft_wrap=True)
 """Standard error: notices, footers, errors."""
 
 PENDING_EXIT = 3
-"""Exit status of a command that stopped with a tool call waiting for approval."""
+"""Exit status of a command whose turn waits: a tool call for approval, or a breakpoint."""
 
 RETRACTED = "· the text above came from an attempt that failed; the answer starts again below"
 """What a terminal prints when a failed attempt's streamed text is taken back (a terminal cannot unprint)."""
+
+
+def own_std_streams() -> None:
+    """Print through duplicates of file descriptors 1 and 2.
+
+    llama.cpp's quiet model load points fds 1 and 2 at /dev/null for a moment, from the graph's
+    worker thread: a notice or token printed then by this thread ("falling back to llamacpp/...",
+    printed just as that model loads) would vanish. Left alone when the streams were replaced
+    (a test capturing output).
+    """
+    import os
+
+    for console, stream, fd in ((out, sys.__stdout__, 1), (err, sys.__stderr__, 2)):
+        current = sys.stdout if fd == 1 else sys.stderr
+        if current is stream and stream is not None:
+            stream.flush()
+            console.file = os.fdopen(os.dup(fd), "w", buffering=1, encoding=stream.encoding, errors="replace")
 
 
 def open_app(answering: str | None = None) -> Any:
@@ -177,16 +194,28 @@ def _quiet_stop(record: logging.LogRecord) -> bool:
 
 
 def finish(result: Any, *, as_json: bool) -> None:
-    """Print the result (JSON, or a footer), then exit with status 3 when a call awaits approval."""
+    """Print the result (JSON, or a footer), then exit with status 3 while the turn waits: for an approval
+    (the pending calls are shown) or at a breakpoint (where it paused is shown)."""
+    waiting = bool(result.pending or result.paused_before)
     if as_json:
         print_json(result.to_dict())
+    elif waiting:  # no answer yet: no blank line or footer before the pause
+        for call in result.pending:
+            show_pending(call, result.thread_id)
+        if not result.pending:
+            paused_note(result)
     else:
         out.print()
         err.print(f"{footer(result.model, result.usage)} · thread {result.thread_id}", style="dim", markup=False)
-        for call in result.pending:
-            show_pending(call, result.thread_id)
-    if result.pending:
+    if waiting:
         raise typer.Exit(PENDING_EXIT)
+
+
+def paused_note(result: Any) -> None:
+    """Tell the user where a paused run stopped and how to continue it."""
+    if result.paused_before:
+        err.print(f"⏸ paused before {', '.join(result.paused_before)} · continue with "
+                  f"`podium resume {result.thread_id}`", style="yellow", markup=False)
 
 
 def show_pending(call: dict[str, Any], thread_id: str | None = None) -> None:

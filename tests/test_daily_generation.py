@@ -1,0 +1,72 @@
+"""Answers that end early say so: cut at the token limit, or stopped in a repetition loop (real SmolLM2)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from models.repetition import RepetitionGuard, loop_at_end
+from tests.conftest import ROOT, cli_here
+
+
+def guard_stops(text: str) -> int | None:
+    """The word at which the guard stops ``text`` streamed word by word, or None."""
+    guard = RepetitionGuard()
+    for index, word in enumerate(text.split(" ")):
+        if guard.feed(word + " "):
+            return index
+    return None
+
+
+def test_loops_are_found_early_and_varied_loops_too():
+    exact = "The answer is here. " + "The sky is blue because of scattering. " * 10
+    assert guard_stops(exact) is not None and guard_stops(exact) < 40
+    numbered = " ".join(f"{i}. The cat is a cat." for i in range(1, 30))
+    assert guard_stops(numbered) is not None and guard_stops(numbered) < 60
+    assert loop_at_end("a b c a b c a b c a b c a b c a b c a b c a b c".split()) == (3, 8)
+
+
+@pytest.mark.parametrize("text", [
+    (ROOT / "README.md").read_text(),
+    "no, no, no " * 6,  # short repetition is speech, not a loop
+    "\n".join(f"print(x[{i}])\nprint(x[{i}])" for i in range(30)),  # repetitive code with a changing index
+    "| a | b | c |\n|---|---|---|\n" + "| 1 | 2 | 3 |\n" * 3,
+])
+def test_ordinary_text_is_never_called_a_loop(text):
+    assert guard_stops(text) is None
+
+
+@pytest.fixture
+def podium(capsys, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("PODIUM_TEMPERATURE", "0")
+
+    def run(*args: str, max_tokens: int = 160) -> tuple[int, str, str]:
+        monkeypatch.setenv("PODIUM_MAX_TOKENS", str(max_tokens))
+        return cli_here(capsys, *args)
+    return run
+
+
+@pytest.mark.model
+def test_a_looping_answer_is_stopped_with_a_notice_and_a_footer(podium, _isolated_env: Path):
+    code, out, err = podium("ask", "--json", "List the days of the week again and again.")
+    data = json.loads(out)
+    assert code == 0, err
+    assert any(n.startswith("stopped a looping answer after") for n in data["notices"]), data["notices"]
+    assert data["usage"]["finish_reason"] == "repetition"
+    assert data["usage"]["completion_tokens"] < 100, "stopped long before the 160-token limit"
+    assert data["usage"]["calls"][-1]["finish_reason"] == "repetition"  # in the ledger too
+    code, out, err = podium("ask", "List the days of the week again and again.")
+    assert code == 0 and "stopped a repetition loop" in err.splitlines()[-1], err  # the footer
+    assert "· stopped a looping answer" in err  # the notice line
+
+
+@pytest.mark.model
+def test_an_answer_cut_at_the_token_limit_says_so(podium):
+    code, out, err = podium("ask", "--json", "Tell me a long story about a cat.", max_tokens=16)
+    data = json.loads(out)
+    assert code == 0 and data["usage"]["finish_reason"] == "length"
+    assert "answer cut at 16 tokens (the token limit): raise PODIUM_MAX_TOKENS" in data["notices"]
+    code, out, err = podium("ask", "Tell me a long story about a cat.", max_tokens=16)
+    assert "answer cut at 16 tokens" in err.splitlines()[-1], err
