@@ -20,7 +20,7 @@ ECHO = ["--model", "scripted/echo"]
 @pytest.fixture
 def podium(capsys, monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setenv("PODIUM_TEMPERATURE", "0")
-    monkeypatch.setenv("PODIUM_MAX_TOKENS", "16")
+    monkeypatch.setenv("PODIUM_MAX_TOKENS", "48")  # room for a tool call's JSON (a cut call is a wrong call)
 
     def run(*args: str) -> tuple[int, str, str]:
         return cli_here(capsys, *args)
