@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import re
 from pathlib import Path
@@ -12,7 +13,7 @@ from rich.cells import cell_len
 from graph.app import PodiumApp
 from memory.ingest import ingest
 from podium.settings import Settings
-from tests.conftest import cli_here, run_cli
+from tests.conftest import cli_here
 
 ECHO = ["--model", "scripted/echo"]
 
@@ -80,9 +81,10 @@ def test_tables_fit_an_80_column_terminal(podium, monkeypatch: pytest.MonkeyPatc
     assert "avg ttft" in podium("usage")[1], "a wide terminal still gets every column"
 
 
-def test_ask_dash_reads_the_question_from_stdin():
-    done = run_cli("ask", "-", *ECHO, input="a question\nover two lines\n")
-    assert done.returncode == 0 and done.stdout.startswith("You said: a question\nover two lines"), done.stderr
+def test_ask_dash_reads_the_question_from_stdin(podium, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setattr("sys.stdin", io.StringIO("a question\nover two lines\n"))
+    code, out, err = podium("ask", "-", *ECHO)
+    assert code == 0 and out.startswith("You said: a question\nover two lines"), err
 
 
 @pytest.mark.model
