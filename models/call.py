@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -116,7 +116,7 @@ class ModelCaller:
         raise first or PodiumError("no model configured", hint="set PODIUM_MODEL or pass --model")
 
     def call(self, site: CallSite, messages: list[BaseMessage], *, schema: Schema | None = None,
-             tools: Tools | None = None, **options: Any) -> AIMessage:
+             tools: Tools | Sequence[Any] | None = None, **options: Any) -> AIMessage:
         """Stream one answer for ``site`` from its routed chain, recording every attempt in the ledger.
 
         Tokens reach LangGraph's ``messages`` stream through the model's callbacks. With
@@ -125,8 +125,11 @@ class ModelCaller:
         escalated to the next model when still invalid; the parsed object is in
         ``reply.additional_kwargs["parsed"]``. With ``tools`` each model gets them through its
         own ``bind_tools``; a reply that ignores a required ``tool_choice`` or holds malformed
-        calls is repaired and escalated the same way. Other ``options`` go to the model.
+        calls is repaired and escalated the same way (a plain list of tools, with an OpenAI-style
+        ``tool_choice`` option, is taken as :class:`Tools`). Other ``options`` go to the model.
         """
+        if tools is not None and not isinstance(tools, Tools):
+            tools = Tools(list(tools), choice=_tool_choice(options.pop("tool_choice", None)))
         def prompt_tokens(spec: ModelSpec) -> int:  # only asked when a dollar cap needs a worst-case estimate
             try:
                 return self.model(spec.spec).get_num_tokens_from_messages(messages)
@@ -340,3 +343,11 @@ def _final(error: PodiumError) -> PodiumError:
     if isinstance(error, ModelError) and error.retryable and "OPENAI_BASE_URL=" in error.message:
         return ConfigError(error.message, setting="OPENAI_BASE_URL", hint=error.hint)
     return error
+
+
+def _tool_choice(choice: Any) -> str | None:
+    """An OpenAI ``tool_choice`` (``"auto"``, ``"required"``, ``{"type": "function", "function": {"name": N}}``)
+    as :attr:`Tools.choice`."""
+    if isinstance(choice, dict):
+        return (choice.get("function") or {}).get("name") or None
+    return choice
