@@ -106,7 +106,8 @@ def classify(text: str, available: Mapping[str, Specialist], router: SemanticRou
     if found is not None and not (guess and guess.strong and guess.best not in ("chat", found[0])):
         return found[0], f"rule: {found[1].why}"
     unseen = [name for name, s in available.items() if not s.examples]
-    if guess is not None and guess.confident and not (guess.best == "chat" and unseen):
+    if guess is not None and guess.confident and not (guess.best == "chat" and unseen) \
+            and guess.score >= available[guess.best].certainty:
         return guess.best, guess.reason()  # (meaning cannot rule out a specialist it has no examples of)
     return None, guess.reason() if guess is not None else "no rule matched"
 

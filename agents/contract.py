@@ -219,6 +219,11 @@ def _always(ctx: Context) -> bool:
     return True
 
 
+LONG_WORK = 0.30
+"""The :attr:`Specialist.certainty` of specialists that run benchmarks, generate datasets or train: a guess by
+meaning below it stays unsure (chat answers), measured on bench/data/routing_heldout.jsonl."""
+
+
 @dataclass(frozen=True)
 class Specialist:
     """What a specialist file in ``agents/`` exports as ``SPECIALIST``; the graph is assembled from these."""
@@ -245,3 +250,6 @@ class Specialist:
     """Where the turn goes after the node (one of ``helpers``, the node itself, or ``__end__``); default: end."""
     tokens: bool = True
     """Its model's streamed tokens are the answer (front ends show them live)."""
+    certainty: float = 0.0
+    """Least similarity a guess by meaning needs to send a turn here (above the router's own threshold):
+    specialists that start long or costly work (benchmarks, datasets, training) ask for a surer guess."""

@@ -14,7 +14,7 @@ from langchain_core.messages import AIMessage
 from langgraph.runtime import Runtime
 
 from agents.common import call_model, last_user_text, notify
-from agents.contract import Context, Rule, Specialist, State
+from agents.contract import LONG_WORK, Context, Rule, Specialist, State
 from podium.errors import PodiumError
 
 NODE = "datasets"
@@ -111,5 +111,6 @@ SPECIALIST = Specialist(
                         r"\bdataset\s+of\b", re.I), "asks for a dataset"),
     ),
     tokens=False,
+    certainty=LONG_WORK,  # it starts long work: a vague message ('concurrent 3') is not enough
 )
 """Routes requests for many rows in a data format; its answer is the preview and the file, not model tokens."""

@@ -15,7 +15,7 @@ from typing import Any
 from langgraph.runtime import Runtime
 
 from agents.common import last_user_text, notify, say
-from agents.contract import Context, Rule, Specialist, State
+from agents.contract import LONG_WORK, Context, Rule, Specialist, State
 from podium.errors import PodiumError
 
 NODE = "evaluation"
@@ -152,5 +152,6 @@ SPECIALIST = Specialist(
         Rule(re.compile(rf"\b{_MODEL}'?s?\s+score\s+on\b", re.I), "asks a model's benchmark score"),
     ),
     tokens=False,
+    certainty=LONG_WORK,  # it starts long work: a vague message ('concurrent 3') is not enough
 )
 """Routes questions about how good models are; its answer is a template around measured scores."""

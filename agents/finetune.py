@@ -16,7 +16,7 @@ from langchain_core.messages import AIMessage
 from langgraph.runtime import Runtime
 
 from agents.common import last_user_text, notify
-from agents.contract import Context, Rule, Specialist, State
+from agents.contract import LONG_WORK, Context, Rule, Specialist, State
 from podium.errors import PodiumError
 
 NODE = "finetune"
@@ -128,5 +128,6 @@ SPECIALIST = Specialist(
         Rule(re.compile(r"\b(?:list|show)\b.{0,30}\bfine-?tun(?:ed|es)\b", re.I), "asks for the fine-tunes"),
     ),
     tokens=False,
+    certainty=LONG_WORK,  # it starts long work: a vague message ('concurrent 3') is not enough
 )
 """Routes fine-tuning requests that name a data file, and questions about the fine-tunes made so far."""

@@ -125,7 +125,8 @@ def test_concurrent_api_turns_on_one_thread_all_land_or_are_rejected(cluster):
     cluster.faults.set(default="slow")
     try:
         with ThreadPoolExecutor(5) as pool:
-            futures = [pool.submit(chat, cluster.urls[i % 2], f"concurrent {i}", thread=thread, podium=slow)
+            futures = [pool.submit(chat, cluster.urls[i % 2], f"Hello, this is session {i}, message 0.", thread=thread,
+                                   podium=slow)
                        for i in range(4)]
             deadline = time.monotonic() + 60
             while not cluster.faults.seen or cluster.faults.seen[-1].fault != "slow":  # a turn is running now
@@ -140,7 +141,7 @@ def test_concurrent_api_turns_on_one_thread_all_land_or_are_rejected(cluster):
     assert rejected.json()["error"]["code"] == "thread_busy"
     history = [m["content"] for m in cluster.podium().history(thread)]
     assert history[:2] == ["start", "You said: start"]
-    assert sorted(history[2::2]) == [f"concurrent {i}" for i in range(4)]
+    assert sorted(history[2::2]) == [f"Hello, this is session {i}, message 0." for i in range(4)]
     assert set(history[3::2]) == {"Hello from the fault server."}
 
 
@@ -149,7 +150,7 @@ def test_fifty_concurrent_streamed_sessions_do_not_cross_talk(cluster):
         url = cluster.urls[i % 2]
         thread, answers = None, []
         for turn in range(2):
-            text = f"session {i} turn {turn}"
+            text = f"Hello, this is session {i}, message {turn}."  # chat-like: this test is about sessions
             headers = {"X-Podium-Thread": thread} if thread else {}
             async with client.stream("POST", url + CHAT, headers=headers, json={
                     "model": "podium", "stream": True, "messages": [{"role": "user", "content": text}]}) as response:
@@ -171,9 +172,10 @@ def test_fifty_concurrent_streamed_sessions_do_not_cross_talk(cluster):
     reader = cluster.podium()
     assert len({thread for thread, _ in results}) == 50
     for i, (thread, answers) in enumerate(results):
-        assert answers == [f"You said: session {i} turn {t}" for t in range(2)]
+        assert answers == [f"You said: Hello, this is session {i}, message {t}." for t in range(2)]
         assert [m["content"] for m in reader.history(thread)] == [
-            x for t in range(2) for x in (f"session {i} turn {t}", f"You said: session {i} turn {t}")]
+            x for t in range(2) for x in (f"Hello, this is session {i}, message {t}.",
+                                      f"You said: Hello, this is session {i}, message {t}.")]
 
 
 def test_postgres_restart_under_load_fails_cleanly_then_recovers(cluster, postgres_server):

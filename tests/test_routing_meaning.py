@@ -132,3 +132,19 @@ def test_low_confidence_ties_and_unseen_specialists_leave_the_conductor_unsure(s
     other = Specialist(name="other", node=lambda state, runtime: {}, description="no examples",
                        rules=(Rule(re.compile(r"^never$"), "never"),))
     assert classify("Could you explain how photosynthesis works?", {**specialists, "other": other}, sure)[0] is None
+
+
+def test_specialists_that_start_long_work_want_a_surer_guess(settings):
+    """'concurrent 3' is faintly like a throughput benchmark (0.29): not enough to run one; a real request is."""
+    from dataclasses import replace
+
+    from agents.contract import LONG_WORK
+
+    specialists = {s.name: s for s in SPECIALISTS}
+    router = build_router(settings, {name: s.examples for name, s in specialists.items()})
+    guess = router.guess("concurrent 3", specialists)
+    assert guess is not None and guess.best == "evaluation" and guess.confident and guess.score < LONG_WORK
+    assert classify("concurrent 3", specialists, router)[0] is None
+    eager = {**specialists, "evaluation": replace(specialists["evaluation"], certainty=0.0)}
+    assert classify("concurrent 3", eager, router)[0] == "evaluation"
+    assert classify("Benchmark smollm2 on arc_easy with 20 questions", specialists, router)[0] == "evaluation"
