@@ -259,12 +259,15 @@ class ModelCaller:
                 prompt_tokens, completion, source = _usage(self.model(spec.spec), prompt, partial)
             except Exception:  # noqa: BLE001 - counting must never hide the original failure
                 pass
+        duration = time.perf_counter() - attempt.started
+        # A serverless GPU bills its container's time whether or not the answer arrived (a cold start included).
+        gpu_s = duration if spec.extra.get("remote_gpu") and not isinstance(exc, ConfigError) else 0.0
         # A request refused before any output is not billed; a stream that broke mid-answer may be.
-        cost = _cost(spec, prompt_tokens, completion, 0.0) if attempt.chunks else 0.0
+        cost = _cost(spec, prompt_tokens, completion, gpu_s) if attempt.chunks or gpu_s else 0.0
         self.ledger.finish(
             attempt.call_id, outcome=outcome, error_class=error_class(exc), error=error.one_line()[:500],
             status=getattr(error, "status", None), retryable=int(bool(getattr(error, "retryable", False))),
-            duration_s=time.perf_counter() - attempt.started, prompt_tokens=prompt_tokens,
+            duration_s=duration, prompt_tokens=prompt_tokens, gpu_s=gpu_s,
             completion_tokens=completion, token_source=source, cost_usd=cost,
             ttft_s=(attempt.first - attempt.started) if attempt.first else None,
         )

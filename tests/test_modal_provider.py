@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import httpx
 import pytest
 
 from models.modal import GPU_PRICES
@@ -17,6 +18,10 @@ pytestmark = pytest.mark.model
 def endpoint(llama_server: str, monkeypatch: pytest.MonkeyPatch):
     """A cold endpoint in front of the session's llama.cpp server, configured as PODIUM_MODAL_URL."""
     def make(cold_s: float, deadline_s: float) -> ColdServer:
+        # the upstream's own first streamed answer (a fresh llama.cpp server) is not what these tests are about
+        with httpx.stream("POST", llama_server + "/chat/completions", timeout=120, json={
+                "messages": [{"role": "user", "content": "Hi"}], "max_tokens": 2, "stream": True}) as first:
+            first.read()
         server = ColdServer(llama_server, cold_s=cold_s).__enter__()
         opened.append(server)
         monkeypatch.setenv("PODIUM_MODAL_URL", server.url)
@@ -55,9 +60,11 @@ def test_cold_start_within_the_deadline_answers_with_a_notice_and_bills_gpu_seco
     turn = _ask(capsys, "--fallback", "scripted/echo", "What is the capital of France?")
     assert turn["model"] == "modal/smollm2-135m" and turn["answer"].strip()
     assert any("starting a GPU on Modal for modal/smollm2-135m, ~40 s" in n for n in turn["notices"])
-    call = turn["usage"]["calls"][-1]
-    assert call["outcome"] == "ok" and call["gpu_s"] >= 2.5, call
-    assert call["cost_usd"] == pytest.approx(call["gpu_s"] * GPU_PRICES["A10G"], rel=1e-6)
+    calls = [c for c in turn["usage"]["calls"] if c["model"] == "modal/smollm2-135m"]
+    assert calls[-1]["outcome"] == "ok"
+    assert sum(c["gpu_s"] for c in calls) >= 2.5, calls  # every attempt bills its container time, the cold start too
+    for call in calls:
+        assert call["cost_usd"] == pytest.approx(call["gpu_s"] * GPU_PRICES["A10G"], rel=1e-6)
     warm = _ask(capsys, "Hello again.")  # the container is up now: no notice, no new start
     assert not any("starting a GPU" in n for n in warm["notices"]) and server.starts == 1
     code, out, _ = cli_here(capsys, "usage", "--by", "provider", "--json")
