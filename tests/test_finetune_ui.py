@@ -44,6 +44,7 @@ def test_a_bad_file_is_a_one_line_error_in_the_tab(page, tmp_path: Path):
     page.get_by_text("bad.jsonl line 1").first.wait_for(timeout=120_000)
 
 
+@pytest.mark.slow  # 150 s of training in a browser; tests/test_finetune_pipeline.py trains in make test
 def test_fine_tune_tab_trains_shows_loss_and_scores_then_chats_with_it(page, tmp_path: Path):
     data = write_jsonl(tmp_path / "facts.jsonl", TRAIN_QUESTIONS)
     held = write_jsonl(tmp_path / "held.jsonl", HELD_OUT_QUESTIONS)
