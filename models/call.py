@@ -173,7 +173,9 @@ class ModelCaller:
                 model = self.model(spec.spec)
                 timeout_s = routing.timeout_for(settings, spec.provider)
                 runnable = tools.bind(model, spec) if tools else model
-                reply = _stream(runnable, spec, prompt, call_options, attempt, timeout_s, free_text=tools is None)
+                # the repetition guard is for free text: a plan or a record may repeat itself on purpose
+                reply = _stream(runnable, spec, prompt, call_options, attempt, timeout_s,
+                                free_text=tools is None and schema is None)
             except Cancelled as exc:  # a stop asked for: recorded, then up at once (no retry, fallback, retraction)
                 self._finish_failed(spec, prompt, attempt, exc, exc, "failed")
                 raise

@@ -50,8 +50,9 @@ def test_ingest_is_incremental_and_prunes(settings, docs):
     base = kb(settings)
     assert not base.usable()
     report = ingest(base, [docs])
-    assert {f.source: f.status for f in report.files} == {
-        "guide.md": "added", "sub/plants.txt": "added", "sub/errors.md": "added"}
+    assert {f.source: f.status for f in report.files} == {  # files left out on purpose are named, with why
+        "guide.md": "added", "sub/plants.txt": "added", "sub/errors.md": "added", ".hidden.md": "skipped",
+        "image.png": "skipped"}
     assert base.usable() and base.catalog()["default"]["documents"] == 3
     guide_chunks = next(f.chunks for f in report.files if f.source == "guide.md")
     assert guide_chunks >= 2, "two long sections make at least two chunks"
@@ -66,7 +67,8 @@ def test_ingest_is_incremental_and_prunes(settings, docs):
     old_hashes = stored(base)["sub/plants.txt"]
     third = ingest(base, [docs], prune=True)
     assert {f.source: f.status for f in third.files} == {
-        "sub/plants.txt": "updated", "sub/errors.md": "unchanged", "guide.md": "pruned"}
+        "sub/plants.txt": "updated", "sub/errors.md": "unchanged", "guide.md": "pruned", ".hidden.md": "skipped",
+        "image.png": "skipped"}
     after = stored(base)
     assert set(after) == {"sub/plants.txt", "sub/errors.md"}
     assert len(after["sub/plants.txt"]) == 1 and after["sub/plants.txt"] != old_hashes, "old chunks are gone"

@@ -24,7 +24,8 @@ def calc(expression: str) -> str:
 
 def app_with(settings: Settings, name: str, replies: list[str]) -> PodiumApp:
     planner = register_script(name, replies, local=False)
-    return PodiumApp(settings.model_copy(update={"router_model": planner}))
+    # room for a whole plan: the scripted model, like a real one, stops at max_tokens (64 in the test settings)
+    return PodiumApp(settings.model_copy(update={"router_model": planner, "max_tokens": 512}))
 
 
 def ask(app: PodiumApp, text: str, tools: list[str]):
