@@ -93,14 +93,19 @@ def save(page, tmp_path: Path, name: str) -> Path:
     return shot
 
 
+def finished_answers(page):
+    """Answers that have their footer (model · tokens · cost): written to the end. An extractive answer quoted
+    from the documents has no tok/s, so the footer's token count is what marks the end."""
+    return page.locator(f"#podium-chat {ANSWER}", has=page.locator("sub", has_text=" tokens"))
+
+
 def ask(page, question: str, timeout_ms: int = 120_000) -> list[str]:
     """Type a question, press Enter, wait for the finished answer; returns the texts it streamed through."""
     page.evaluate(WATCH_ANSWER, ANSWER)
-    done_before = page.locator(f"#podium-chat {ANSWER}", has_text="tok/s").count()
+    done_before = finished_answers(page).count()
     page.locator("#podium-input textarea").fill(question)
     page.keyboard.press("Enter")
-    finished = page.locator(f"#podium-chat {ANSWER}", has_text="tok/s")
-    finished.nth(done_before).wait_for(timeout=timeout_ms)
+    finished_answers(page).nth(done_before).wait_for(timeout=timeout_ms)
     return page.evaluate("window.__answers")
 
 
@@ -197,7 +202,7 @@ def test_a_reopened_tool_thread_shows_its_steps(page, tmp_path: Path):
     page.locator("#podium-new-thread").click()
     page.locator("#podium-chat", has_text="What can you do?").first.wait_for()
     page.locator("#podium-threads label", has_text="What is 12 * 12?").first.click()
-    page.locator(f"#podium-chat {ANSWER}", has_text="tok/s").first.wait_for()
+    finished_answers(page).first.wait_for()
     def names(titles: list[str]) -> list[str]:
         return [t.split("\n")[0] for t in titles]  # without the durations (live: measured; reopened: from checkpoints)
 
