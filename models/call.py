@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from langchain_core.language_models.chat_models import BaseChatModel
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage, HumanMessage
 
-from models import routing
+from models import routing, toolcalls
 from models.chunks import merge
 from models.events import stream_event
 from models.failures import DeadlineError, StructuredOutputError, TruncatedStreamError, classify, error_class
@@ -129,7 +129,13 @@ class ModelCaller:
         ``tool_choice`` option, is taken as :class:`Tools`). Other ``options`` go to the model.
         """
         if tools is not None and not isinstance(tools, Tools):
-            tools = Tools(list(tools), choice=_tool_choice(options.pop("tool_choice", None)))
+            listed = list(tools)
+            try:
+                picked = toolcalls.choice(options.pop("tool_choice", None), Tools(listed).names())
+            except ValueError as exc:
+                raise ConfigError(str(exc), setting="tool_choice", hint="name one of the tools sent") from exc
+            tools = Tools(listed, choice=picked)
+
         def prompt_tokens(spec: ModelSpec) -> int:  # only asked when a dollar cap needs a worst-case estimate
             try:
                 return self.model(spec.spec).get_num_tokens_from_messages(messages)
@@ -348,11 +354,3 @@ def _final(error: PodiumError) -> PodiumError:
     if isinstance(error, ModelError) and error.retryable and "OPENAI_BASE_URL=" in error.message:
         return ConfigError(error.message, setting="OPENAI_BASE_URL", hint=error.hint)
     return error
-
-
-def _tool_choice(choice: Any) -> str | None:
-    """An OpenAI ``tool_choice`` (``"auto"``, ``"required"``, ``{"type": "function", "function": {"name": N}}``)
-    as :attr:`Tools.choice`."""
-    if isinstance(choice, dict):
-        return (choice.get("function") or {}).get("name") or None
-    return choice

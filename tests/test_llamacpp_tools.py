@@ -18,6 +18,7 @@ from models.gbnf import literal
 from models.grammar_chat import DECIDES_TOOLS_FROM, tool_request
 from models.llamacpp import ChatLlamaCpp, locate
 from podium.settings import Settings
+from tests.grammar_check import parses
 from tools import select
 
 MODEL_PATH = str(locate("smollm2-135m", Settings())[0])
@@ -59,14 +60,6 @@ FUNCTIONS = [convert_to_openai_tool(t)["function"] for t in (get_weather, no_arg
 @pytest.fixture(scope="module")
 def vocab():
     return llama_cpp.Llama(model_path=MODEL_PATH, vocab_only=True, verbose=False)
-
-
-def parses(llm, text: str) -> bool:
-    sampler = llama_cpp.llama_sampler_init_grammar(llm._model.vocab, text.encode(), b"root")
-    if not sampler:
-        return False
-    llama_cpp.llama_sampler_free(sampler)
-    return True
 
 
 @pytest.mark.parametrize("given, expected", [

@@ -15,6 +15,7 @@ from agents.common import call_model
 from agents.contract import TurnOptions
 from graph.app import PodiumApp
 from models.openai import count_tokens
+from podium.errors import ConfigError
 from podium.settings import Settings
 
 SPEC = "openai/smollm2"  # the server answers with its one model whatever the name
@@ -68,6 +69,12 @@ def test_tool_call_through_the_openai_path(app):
     result = ToolMessage('{"temperature_c": 18}', tool_call_id=call["id"])
     answer = call_model(ctx, "tools", [HumanMessage("What is the weather in Paris?"), reply, result], tools=[tool])
     assert answer.text and [c.outcome for c in app.ledger.calls(turn=ctx.turn_id)] == ["ok", "ok"]
+
+    # A tool_choice naming a tool that was not sent is the caller's mistake: one clear error, no model call.
+    with pytest.raises(ConfigError, match="names no bound tool") as refused:
+        call_model(ctx, "tools", [HumanMessage("What is the weather in Paris?")], tools=[tool],
+                   tool_choice={"type": "function", "function": {"name": "get_time"}})
+    assert refused.value.setting == "tool_choice" and len(app.ledger.calls(turn=ctx.turn_id)) == 2
 
 
 class City(BaseModel):

@@ -10,6 +10,7 @@ from models.gbnf import free_span, literal
 from models.llamacpp import locate
 from models.toolcalls import grammar
 from podium.settings import Settings
+from tests.grammar_check import parses
 from tools import select
 from tools.grammar import build, clauses
 from tools.local import bind_options, culprits, examples, preselect, select_for
@@ -22,14 +23,6 @@ def vocab(tmp_path_factory):
     """SmolLM2's vocabulary only (no weights): enough for llama.cpp to parse a grammar against it."""
     path = locate("smollm2-135m", Settings(home=tmp_path_factory.mktemp("home")))[0]
     return llama_cpp.Llama(model_path=str(path), vocab_only=True, verbose=False)
-
-
-def parses(llm, text: str) -> bool:
-    sampler = llama_cpp.llama_sampler_init_grammar(llm._model.vocab, text.encode(), b"root")
-    if not sampler:
-        return False
-    llama_cpp.llama_sampler_free(sampler)
-    return True
 
 
 def test_the_parse_check_can_fail(vocab):
