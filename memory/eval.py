@@ -194,7 +194,7 @@ class AnswerReport:
 def evaluate_answers(answer: Callable[[str], str], items: Sequence[QA], mode: str,
                      progress: Callable[[], None] | None = None) -> AnswerReport:
     """Answer every item that has expected answers with ``answer`` and average exact match and token F1."""
-    rows = []
+    rows: list[dict[str, Any]] = []
     started = time.perf_counter()
     for item in _with_answers(items):
         got = answer_text(answer(item.question))

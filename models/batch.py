@@ -106,10 +106,12 @@ def _tokens(loaded: Any, prompt: Prompt) -> tuple[list[int], list[str]]:
     items = list(prompt)
     if not items:
         raise ConfigError("an empty prompt", setting="prompts", hint="give text, chat messages or token ids")
-    if all(isinstance(m, Mapping) for m in items):
-        return loaded.render([dict(m) for m in items])
-    if all(isinstance(t, (int, np.integer)) for t in items):
-        return [int(t) for t in items], []
+    messages = [m for m in items if isinstance(m, Mapping)]
+    if len(messages) == len(items):
+        return loaded.render([dict(m) for m in messages])
+    ids = [t for t in items if isinstance(t, (int, np.integer))]
+    if len(ids) == len(items):
+        return [int(t) for t in ids], []
     raise ConfigError("a prompt must be text, a list of chat messages or a list of token ids", setting="prompts",
                       hint='e.g. "Once upon a time" or [{"role": "user", "content": "Hi"}]')
 
@@ -181,7 +183,8 @@ def _run(engine: Engine, jobs: list[_Job], sequences: int,
     of each sequence in sequence order (llama.cpp then runs it as one micro-batch): the arithmetic of
     each sequence is then exactly that of the prompt alone.
     """
-    pending, active = deque(jobs), {}
+    pending = deque(jobs)
+    active: dict[int, _Job] = {}
     free_ids = list(range(max(sequences, 1)))[::-1]  # lowest first: the active sequences stay contiguous
 
     def take(seq: int, job: _Job, row: int) -> None:

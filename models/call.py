@@ -320,7 +320,7 @@ def ending_notice(reply: AIMessage, options: dict[str, Any]) -> str | None:
     if "nostream" in ((options.get("config") or {}).get("tags") or []):
         return None  # not an answer the user sees (a tool plan)
     finish = reply.response_metadata.get("finish_reason")
-    tokens = (reply.usage_metadata or {}).get("output_tokens")
+    tokens = reply.usage_metadata.get("output_tokens") if reply.usage_metadata else None
     if finish == "repetition":
         block, copies = (reply.response_metadata.get("repetition") or [0, 0])[:2]
         return loop_notice(block, copies, tokens)

@@ -88,14 +88,15 @@ def card(spec: ModelSpec, *, scores: Scores | None = None, ledger: Any = None) -
     entry = facts_for(spec)
     facts = {name: dict(entry["facts"][name]) for name in FACTS if entry and name in entry["facts"]}
     gguf = spec.extra if spec.path else {}
+    file = spec.path.name if spec.path else ""
     if gguf.get("parameters") and "parameters" not in facts:
-        facts["parameters"] = {"value": gguf["parameters"], "source": f"GGUF tensors of {spec.path.name}"}
+        facts["parameters"] = {"value": gguf["parameters"], "source": f"GGUF tensors of {file}"}
     if gguf.get("context_length") and "context_length" not in facts:
-        facts["context_length"] = {"value": gguf["context_length"], "source": f"GGUF metadata of {spec.path.name}"}
+        facts["context_length"] = {"value": gguf["context_length"], "source": f"GGUF metadata of {file}"}
     if gguf.get("license") and "license" not in facts:
-        facts["license"] = {"value": gguf["license"], "source": f"GGUF metadata of {spec.path.name}"}
+        facts["license"] = {"value": gguf["license"], "source": f"GGUF metadata of {file}"}
     if spec.local and "weights" not in facts and spec.path:
-        facts["weights"] = {"value": "open", "source": f"local file {spec.path.name}"}
+        facts["weights"] = {"value": "open", "source": f"local file {file}"}
     values = {name: facts.get(name, {}).get("value") for name in FACTS}
     params, tokens = values["parameters"], values["training_tokens"]
     ratio = round(tokens / params, 1) if params and tokens else None

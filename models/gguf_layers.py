@@ -174,11 +174,11 @@ def read_layers(path: Path) -> Layers:
     except (ValueError, struct.error, OSError, KeyError) as exc:
         raise ConfigError(f"{path.name} is not a valid GGUF file ({type(exc).__name__}: {exc})", setting="model",
                           hint="re-download the model or point at another .gguf") from exc
-    found: dict[int | None, list[Tensor]] = {None: []}
+    found: dict[int, list[Tensor]] = {}
+    outside: list[Tensor] = []
     for tensor in table:
         match = _LAYER.match(tensor.name)
-        found.setdefault(int(match.group(1)) if match else None, []).append(tensor)
-    outside = found.pop(None)
+        (found.setdefault(int(match.group(1)), []) if match else outside).append(tensor)
     ordered: dict[int | None, list[Tensor]] = {None: outside} if outside else {}
-    ordered.update(sorted(found.items()))  # type: ignore[arg-type]
+    ordered.update(sorted(found.items()))
     return Layers(path=str(path), layers=ordered)

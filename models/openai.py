@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
+
+from pydantic import SecretStr
 
 from models.prices import load_table
 from models.spec import ModelSpec
@@ -17,6 +20,7 @@ from podium.settings import Settings
 if TYPE_CHECKING:  # LangChain loads when a client is built, not when a remote model is described
     from langchain_core.language_models.chat_models import BaseChatModel
     from langchain_core.messages import BaseMessage
+    from langchain_openai import ChatOpenAI
 
 # Local OpenAI-compatible servers ignore the key, but the client insists on one.
 _PLACEHOLDER_KEY = "not-needed-for-local-servers"
@@ -71,7 +75,7 @@ def resolve(name: str, settings: Settings) -> ModelSpec:
 
 
 @lru_cache(maxsize=1)
-def chat_class() -> type[BaseChatModel]:
+def chat_class() -> type[ChatOpenAI]:
     """ChatOpenAI with offline token counts (imported on first use: langchain-openai takes ~0.6 s)."""
     from langchain_openai import ChatOpenAI
 
@@ -105,7 +109,7 @@ def chat_class() -> type[BaseChatModel]:
             """Tokens of one text."""
             return count_tokens(text)
 
-        def get_num_tokens_from_messages(self, messages: list[BaseMessage], tools: Any = None, **_: Any) -> int:
+        def get_num_tokens_from_messages(self, messages: Sequence[BaseMessage], tools: Any = None, **_: Any) -> int:
             """Tokens of a chat prompt, with OpenAI's per-message framing."""
             total = _PER_REPLY
             for message in messages:
@@ -128,7 +132,7 @@ def build(spec: ModelSpec, settings: Settings) -> BaseChatModel:
         )
     return chat_class()(
         model=spec.name,
-        api_key=key or _PLACEHOLDER_KEY,
+        api_key=SecretStr(key or _PLACEHOLDER_KEY),
         base_url=settings.openai_base_url,
         timeout=timeout_for(settings, "openai"),
         max_retries=0,
