@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from pydantic import ValidationError
@@ -10,7 +11,7 @@ from tools.registry import Tool
 from tools.runner import explain
 
 
-def approval_request(call: dict[str, Any], allowed: dict[str, Tool]) -> dict[str, Any]:
+def approval_request(call: Mapping[str, Any], allowed: dict[str, Tool]) -> dict[str, Any]:
     """The interrupt payload shown to the user for one call."""
     tool = allowed.get(call["name"])
     return {"type": "tool_approval", "id": call["id"], "name": call["name"], "args": call["args"],

@@ -99,7 +99,7 @@ def _check(value: Number) -> Number:
     return value
 
 
-def _pair(a: Number, b: Number) -> tuple[Number, Number]:
+def _pair(a: Number, b: Number) -> tuple[int, int] | tuple[Decimal, Decimal] | tuple[float, float]:
     """Bring two numbers to a common type: float if either is, else Decimal if either is."""
     if isinstance(a, float) or isinstance(b, float):
         return float(a), float(b)
@@ -109,39 +109,54 @@ def _pair(a: Number, b: Number) -> tuple[Number, Number]:
 
 
 def _div(a: Number, b: Number) -> Number:
-    a, b = _pair(a, b)
-    if isinstance(a, int):
-        if b == 0:
-            raise ZeroDivisionError
-        return a // b if a % b == 0 else Decimal(a) / Decimal(b)
-    return a / b
+    match _pair(a, b):
+        case int() as x, int() as y:
+            if y == 0:
+                raise ZeroDivisionError
+            return x // y if x % y == 0 else Decimal(x) / Decimal(y)
+        case Decimal() as x, Decimal() as y:
+            return x / y
+        case float() as x, float() as y:
+            return x / y
+    raise AssertionError("_pair returns two numbers of one type")
 
 
 def _floordiv(a: Number, b: Number) -> Number:
-    a, b = _pair(a, b)
-    if isinstance(a, Decimal):  # Decimal's // truncates toward zero; Python floors
-        return (a / b).to_integral_value(ROUND_FLOOR)
-    return a // b
+    match _pair(a, b):
+        case Decimal() as x, Decimal() as y:  # Decimal's // truncates toward zero; Python floors
+            return (x / y).to_integral_value(ROUND_FLOOR)
+        case int() as x, int() as y:
+            return x // y
+        case float() as x, float() as y:
+            return x // y
+    raise AssertionError("_pair returns two numbers of one type")
 
 
 def _mod(a: Number, b: Number) -> Number:
-    a, b = _pair(a, b)
-    if isinstance(a, Decimal):  # same sign convention as Python's ints
-        return a - b * (a / b).to_integral_value(ROUND_FLOOR)
-    return a % b
+    match _pair(a, b):
+        case Decimal() as x, Decimal() as y:  # same sign convention as Python's ints
+            return x - y * (x / y).to_integral_value(ROUND_FLOOR)
+        case int() as x, int() as y:
+            return x % y
+        case float() as x, float() as y:
+            return x % y
+    raise AssertionError("_pair returns two numbers of one type")
 
 
 def _pow(a: Number, b: Number) -> Number:
-    a, b = _pair(a, b)
-    if isinstance(b, int) and abs(a) > 1 and abs(b) * math.log10(abs(a)) > MAX_DIGITS:
+    pair = _pair(a, b)
+    if isinstance(pair[1], int) and abs(pair[0]) > 1 and abs(pair[1]) * math.log10(abs(pair[0])) > MAX_DIGITS:
         raise CalculatorError(f"the result is too large (more than {MAX_DIGITS} digits)")
-    if isinstance(a, int) and b < 0:
-        return Decimal(a) ** b
-    if isinstance(a, Decimal) and a < 0 and b != b.to_integral_value():
-        raise CalculatorError("a negative number to a fractional power is not a real number")
-    if isinstance(a, float):
-        return math.pow(a, b)
-    return a**b
+    match pair:
+        case int() as x, int() as y:
+            return Decimal(x) ** y if y < 0 else x**y
+        case Decimal() as x, Decimal() as y:
+            if x < 0 and y != y.to_integral_value():
+                raise CalculatorError("a negative number to a fractional power is not a real number")
+            return x**y
+        case float() as x, float() as y:
+            return math.pow(x, y)
+    raise AssertionError("_pair returns two numbers of one type")
 
 
 BINARY: dict[type[ast.operator], Any] = {
@@ -174,7 +189,7 @@ def _root(x: Number, n: Number = 2) -> Number:
         guess = round(abs(x) ** (1 / n)) if abs(x) < 2**1000 else None
         if guess is not None and guess**n == abs(x):
             return guess if x >= 0 else -guess
-    magnitude = Decimal(abs(x)) ** (Decimal(1) / n)
+    magnitude = Decimal(x).copy_abs() ** (Decimal(1) / n)
     return magnitude if x >= 0 else -magnitude
 
 

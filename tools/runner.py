@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -46,7 +46,7 @@ def new_call(name: str, args: dict[str, Any], call_id: str | None = None) -> dic
     return {"name": name, "args": args, "id": call_id or f"call_{uuid.uuid4().hex[:12]}", "type": "tool_call"}
 
 
-def record(call: dict[str, Any], *, result: str | None = None, error: str | None = None,
+def record(call: Mapping[str, Any], *, result: str | None = None, error: str | None = None,
            approved: bool | None = None) -> dict[str, Any]:
     """One entry of the turn's ``tool_calls``."""
     return {"id": call["id"], "name": call["name"], "args": call.get("args", {}), "result": result,
@@ -71,7 +71,7 @@ def explain(exc: ValidationError) -> str:
     return "invalid arguments: " + "; ".join(parts)
 
 
-def check(call: dict[str, Any], tools: dict[str, Tool]) -> tuple[Tool | None, dict[str, Any], str | None]:
+def check(call: Mapping[str, Any], tools: dict[str, Tool]) -> tuple[Tool | None, dict[str, Any], str | None]:
     """Resolve and validate a call: ``(tool, validated args, None)`` or ``(tool?, raw args, error)``."""
     found = tools.get(call.get("name", ""))
     if found is None:
@@ -85,7 +85,7 @@ def check(call: dict[str, Any], tools: dict[str, Tool]) -> tuple[Tool | None, di
         return found, args, explain(exc)
 
 
-def run_calls(calls: list[dict[str, Any]], tools: dict[str, Tool], env: ToolEnv, *,
+def run_calls(calls: Sequence[Mapping[str, Any]], tools: dict[str, Tool], env: ToolEnv, *,
               seen: set[str] | None = None, approved: bool | None = None) -> list[dict[str, Any]]:
     """Run independent calls in parallel and return their records in call order.
 

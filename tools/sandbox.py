@@ -144,7 +144,7 @@ def probe() -> Confinement:
     modes = (["root"] if os.geteuid() == 0 else []) + ["user"]
     if not shutil.which("unshare"):
         missing["namespaces"], modes = "unshare (util-linux) is not installed", []
-    tried = []
+    tried: list[str] = []
     for mode in [*modes, "none"]:
         failed, error = _probe_run(Confinement(mode, abi, seccomp))
         if error is None:

@@ -14,6 +14,7 @@ import marshal
 import os
 import resource
 import sys
+from types import ModuleType
 
 SETUP_FAILED = 120
 """Exit status of a child whose set-up failed (the snippet did not run)."""
@@ -31,7 +32,7 @@ def main(config_path: str) -> None:
         code = handle.read()
     status = open(cfg["status_path"], "wb")  # noqa: SIM115 - written after the pivot
     try:
-        if cfg.get("root"):
+        if mounts is not None:
             mounts.build_root(cfg["root"], cfg["binds"], cfg["symlinks"], cfg["work"], cfg["tmpfs_mb"],
                               cfg.get("uid", 0))
             mounts.enter_root(cfg["root"])
@@ -52,7 +53,7 @@ def main(config_path: str) -> None:
     os._exit(0)  # no interpreter teardown: it took as long as the snippet's whole set-up
 
 
-def _load(name: str) -> object:
+def _load(name: str) -> ModuleType:
     """A helper module beside this one, imported while the host's tree is still there."""
     here = os.path.dirname(os.path.abspath(__file__))
     sys.path.insert(0, here)
@@ -62,18 +63,20 @@ def _load(name: str) -> object:
         sys.path.remove(here)
 
 
-def _confine(cfg: dict, kernel: object, probing: bool) -> dict:
+def _confine(cfg: dict, kernel: ModuleType | None, probing: bool) -> dict:
     """Apply the planned layers in order; ``{layer: error}`` for those that failed (only kept when probing)."""
     steps = [("rlimits", lambda: _rlimits(cfg["rlimits"])),
              ("nobody", lambda: _become(cfg["uid"], cfg["gid"]) if cfg.get("uid") is not None else None),
              ("workdir", lambda: os.chdir(cfg["work"]))]
     if kernel is not None:
         steps += [("capabilities", kernel.drop_capabilities), ("no-new-privileges", kernel.no_new_privileges)]
-    if cfg.get("landlock"):
-        ll = cfg["landlock"]
-        steps.append(("landlock", lambda: kernel.landlock(ll["read"], ll["write"], ll["devices"], ll["abi"])))
-    if cfg.get("seccomp"):
-        steps.append(("seccomp", kernel.seccomp))
+        if cfg.get("landlock"):
+            ll, landlock = cfg["landlock"], kernel.landlock
+            steps.append(("landlock", lambda: landlock(ll["read"], ll["write"], ll["devices"], ll["abi"])))
+        if cfg.get("seccomp"):
+            steps.append(("seccomp", kernel.seccomp))
+    elif cfg.get("landlock") or cfg.get("seccomp"):  # a planned layer must apply, or the snippet never runs
+        raise RuntimeError("kernel layers were planned without the kernel helper")
     failed = {}
     for name, step in steps:
         try:
@@ -97,7 +100,7 @@ def _become(uid: int, gid: int) -> None:
     os.setuid(uid)
 
 
-def _child(cfg: dict, code: str, kernel: object) -> None:
+def _child(cfg: dict, code: str, kernel: ModuleType | None) -> None:
     try:
         os.closerange(3, 1 << 16)  # nothing of the supervisor's (the status file) stays reachable
         failed = _confine(cfg, kernel, probing=cfg.get("probe", False))
@@ -151,7 +154,7 @@ READ_EVENTS = {"os.listdir", "os.scandir", "glob.glob", "os.chdir"}
 
 def _install_guard(read_roots: list, write_roots: list) -> None:
     """Refuse, at the interpreter level, what the OS layers may not cover on every machine."""
-    def inside(path: object, roots: list) -> bool:
+    def inside(path: int | str | bytes | os.PathLike, roots: list) -> bool:
         if isinstance(path, int):  # an already-open descriptor
             return True
         real = os.path.realpath(os.fsdecode(path))

@@ -66,10 +66,11 @@ class Deduper:
         """``("exact" | "near", None)`` when ``text`` repeats a kept row, else ``(None, its vector)``."""
         if _key(text) in self._keys:
             return "exact", None
-        if self.embed is None:
+        if self.embed is None or self.threshold is None:  # no embed whenever there is no threshold
             return None, None
         vector = np.asarray(self.embed([text]), dtype=np.float32)[0]
-        if self._count and float(np.max(self._vectors[:self._count] @ vector)) >= self.threshold:  # type: ignore[index]
+        kept = self._vectors[:self._count] if self._vectors is not None else None
+        if kept is not None and self._count and float(np.max(kept @ vector)) >= self.threshold:
             return "near", None
         return None, vector
 

@@ -130,14 +130,15 @@ class _Run:
                                       hint="run with the same options, or start over with --force")
         metas = store.read_meta(self.job.out, len(existing)) if self.job.mode == "chat" else \
             [r.get("_meta") for r in existing]
-        indexes = [m.get("index") for m in metas if isinstance(m, dict) and isinstance(m.get("index"), int)]
+        indexes = [i for m in metas if isinstance(m, dict) and isinstance(i := m.get("index"), int)]
         next_index = max([int(saved.get("next_index", 0)), *[i + 1 for i in indexes], len(existing)])
         totals = saved.get("totals", {})
         return {"settings": ours, "next_index": next_index, "topics": saved.get("topics"), "earlier": totals,
                 "runs": int(saved.get("runs", 0)) + 1}
 
     def _loop(self, journal: store.Journal, index: int) -> None:
-        job, pending = self.job, {}
+        job = self.job
+        pending: dict[Future[Candidate], int] = {}
         workers = max(1, job.concurrency)
         with ThreadPoolExecutor(workers, thread_name_prefix="datagen") as pool:
             try:

@@ -21,8 +21,8 @@ from tools.datagen.fields import type_text
 from tools.datagen.prompts import QA_SCHEMA
 from tools.datagen.schema import infer_schema
 
-CHAT_SCHEMA = {"type": "object", "properties": {"turns": {"type": "integer"}, "user_chars": {"type": "integer"},
-                                                "assistant_chars": {"type": "integer"}}}
+CHAT_SCHEMA: dict[str, Any] = {"type": "object", "properties": {
+    "turns": {"type": "integer"}, "user_chars": {"type": "integer"}, "assistant_chars": {"type": "integer"}}}
 """What the report measures of conversations (chat datasets)."""
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import copy
 import json
-from collections.abc import Iterable
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -192,7 +192,7 @@ class Validator:
         return f"{blank}: empty text" if blank else None
 
 
-def _blank_fields(row: Any, prefix: str = "") -> Iterable[str]:
+def _blank_fields(row: Any, prefix: str = "") -> Iterator[str]:
     if isinstance(row, dict):
         for key, value in row.items():
             yield from _blank_fields(value, f"{prefix}{key}")

@@ -166,7 +166,7 @@ _BBH_HINT = "pass --data DIR: the BIG-Bench-Hard folder holding bbh/*.json and c
 def bbh_score(item: Item, text: str) -> dict[str, float]:
     """lm-evaluation-harness's extraction: what follows "the answer is", its last character dropped."""
     match = re.search(r"(?<=the answer is )(.*)(?=.)", text)
-    return {"exact_match": float(bool(match) and match.group(1).strip() == str(item.gold).strip())}
+    return {"exact_match": float(match is not None and match.group(1).strip() == str(item.gold).strip())}
 
 
 def _bbh_baseline(question: str, target: str) -> float:

@@ -24,7 +24,8 @@ _MODULE = "podium_ifeval_checks"
 def _sentences(text: str) -> list[str]:
     import nupunkt
 
-    return list(nupunkt.sent_tokenize(text))
+    # without return_confidence, sentences come back as plain strings
+    return [s for s in nupunkt.sent_tokenize(text) if isinstance(s, str)]
 
 
 class _SentenceSplitter:
@@ -56,7 +57,7 @@ def checks() -> Any:
         sys.modules.pop(_MODULE, None)
         raise DataMissingError("ifeval", f"the IFEval checks need {exc.name}",
                                hint="pip install 'podium[evals]' (langdetect, immutabledict, nltk, nupunkt)") from exc
-    util = sys.modules[f"{_MODULE}.instructions_util"]
+    util: Any = sys.modules[f"{_MODULE}.instructions_util"]  # a module loaded from a file: attributes unknown
     util._get_sentence_tokenizer = lambda: _SentenceSplitter()  # noqa: SLF001 - no punkt data offline
     shim = types.SimpleNamespace(**{name: getattr(util.nltk, name) for name in ("tokenize", "data")})
     shim.word_tokenize = _word_tokenize

@@ -46,7 +46,7 @@ def build(scores: Scores, prices: dict[str, tuple[float, float] | None] | None =
     models = sorted({m for m, _ in best} | set(speeds))
     board = Board(columns, normalized=normalized)
     for model in models:
-        cells = {}
+        cells: dict[str, dict[str, Any]] = {}
         for bench in columns:
             result = best.get((model, bench))
             if result is None:
@@ -171,7 +171,9 @@ def _bars(ax: Any, board: Board) -> None:
     n = max(len(board.rows), 1)
     width = 0.8 / n
     for k, row in enumerate(board.rows):
-        xs, ys, errs = [], [], [[], []]
+        xs: list[float] = []
+        ys: list[float] = []
+        errs: list[list[float]] = [[], []]
         for i, bench in enumerate(board.benchmarks):
             cell = row["scores"].get(bench)
             if cell:

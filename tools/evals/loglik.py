@@ -178,7 +178,9 @@ class LoglikScorer:
         """Score a group of continuations in one batch, each in its own sequence sharing the context's cells."""
         import llama_cpp
 
-        memory, rows, where = self._memory(), [], {}
+        memory = self._memory()
+        rows: list[tuple[int, int, int, bool]] = []
+        where: dict[tuple[int, int], int] = {}
         for slot, index in enumerate(group, start=1):
             cont = continuations[index]
             if len(cont) > 1:

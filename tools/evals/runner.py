@@ -193,7 +193,7 @@ def summarize(run: Run, outcomes: list[dict[str, Any]], seconds: float, scored: 
     """Scores with 95 % bootstrap intervals, per metric and per subtask."""
     primary = "acc" if run.mode == "generative-mc" else run.bench.metric
     names = sorted({name for o in outcomes for name in o["metrics"] if not name.startswith("_")})
-    metrics = {}
+    metrics: dict[str, dict[str, Any]] = {}
     for name in names:
         values = [o["metrics"].get(name, 0.0) for o in outcomes]
         weights = [o["metrics"].get("_weight", 1) for o in outcomes] if name.startswith("inst_level") else None

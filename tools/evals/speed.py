@@ -34,7 +34,8 @@ def _one(model: Any, spec: Any, max_tokens: int, ledger: Any) -> dict[str, Any]:
     """Stream one answer; its timings, token counts and rate-limit headers."""
     call_id = ledger.start(provider=spec.provider, model=spec.spec, turn=None, thread="eval:speed", node="eval") \
         if ledger else 0
-    started, first, usage, limits, text = time.perf_counter(), None, {}, {}, ""
+    started, first, limits, text = time.perf_counter(), None, {}, ""
+    usage: dict[str, Any] = {}
     try:
         for chunk in model.stream([HumanMessage(PROMPT)], max_tokens=max_tokens, temperature=0.0):
             if chunk.content and first is None:

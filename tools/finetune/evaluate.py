@@ -38,6 +38,7 @@ def answers(gguf: Path, tokenizer: ChatTokenizer, prompts: list[list[dict[str, A
         for messages in prompts:
             tokens = tokenizer.tokenize(tokenizer.render(messages, True))
             reply = llm.create_completion(tokens, max_tokens=max_tokens, temperature=0.0, stop=stops)
+            assert isinstance(reply, dict)  # not streamed: one response, not an iterator of chunks
             out.append(reply["choices"][0]["text"].strip())
         return out
     finally:

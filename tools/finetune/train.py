@@ -123,13 +123,14 @@ def load_base(gguf: Path, cache_dir: Path, *, device: str = "cpu", quantize_4bit
         options["quantization_config"] = BitsAndBytesConfig(
             load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_compute_dtype=torch.bfloat16)
         options["device_map"] = {"": device}
+    # transformers decorates PreTrainedModel.to with functools.wraps: mypy then wants the model as its 1st argument.
     if not (cache_dir / "config.json").is_file():
         model = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name, dtype=torch.float32)
         _save_cache(model, cache_dir)
         if not quantize_4bit and dtype == torch.float32:
-            return model.to(device)
+            return model.to(device)  # type: ignore[arg-type]
     model = AutoModelForCausalLM.from_pretrained(str(cache_dir), **options)
-    return model if quantize_4bit else model.to(device)
+    return model if quantize_4bit else model.to(device)  # type: ignore[arg-type]
 
 
 def _save_cache(model: Any, cache_dir: Path) -> None:
@@ -155,7 +156,8 @@ def with_lora(model: Any, config: TrainConfig) -> Any:
     from peft import LoraConfig, get_peft_model
 
     torch.manual_seed(config.seed)
-    lora = LoraConfig(r=config.rank, lora_alpha=config.alpha, lora_dropout=config.dropout,
+    # PEFT annotates lora_alpha as int, but only divides it by r: a fractional alpha works.
+    lora = LoraConfig(r=config.rank, lora_alpha=config.alpha, lora_dropout=config.dropout,  # type: ignore[arg-type]
                       target_modules=list(config.targets), bias="none", task_type="CAUSAL_LM")
     return get_peft_model(model, lora)
 
