@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
@@ -29,16 +30,69 @@ def _setup_once(saver: BaseCheckpointSaver, url: str) -> None:
     _SET_UP.add(url)
 
 
-def _guarded(saver_class: type) -> type:
-    """``PostgresSaver`` whose connection failures are :class:`StoreUnavailable` (a clean, one-line error)."""
+class _Turns(threading.local):
+    """The thread whose new turn's input checkpoint is being written by this OS thread, if any."""
+
+    thread: str | None = None
+
+
+def _turn_input(config: Any, metadata: Any) -> str | None:
+    """The thread id when a checkpoint about to be saved is a turn's input (time to prune the thread)."""
+    configurable = config["configurable"]
+    if (metadata or {}).get("source") != "input" or configurable.get("checkpoint_ns", ""):
+        return None
+    return str(configurable["thread_id"])
+
+
+def _retaining_sqlite(keep_turns: int) -> type:
+    """``SqliteSaver`` that prunes a thread (:mod:`graph.checkpoint_retention`) when a turn's input is saved."""
+    from langgraph.checkpoint.sqlite import SqliteSaver
+
+    from graph.checkpoint_retention import prune_sqlite
+
+    class RetainingSqliteSaver(SqliteSaver):
+        turns = _Turns()
+
+        def put(self, config: Any, checkpoint: Any, metadata: Any, new_versions: Any) -> Any:
+            self.turns.thread = _turn_input(config, metadata) if keep_turns > 0 else None
+            try:
+                return super().put(config, checkpoint, metadata, new_versions)
+            finally:
+                self.turns.thread = None
+
+        @contextmanager
+        def cursor(self, transaction: bool = True) -> Iterator[sqlite3.Cursor]:
+            with super().cursor(transaction) as cur:
+                yield cur
+                if transaction and self.turns.thread:  # same transaction as the insert: committed together
+                    prune_sqlite(cur, self.turns.thread, keep_turns)
+
+    return RetainingSqliteSaver
+
+
+def _guarded(saver_class: type, keep_turns: int = 0) -> type:
+    """``PostgresSaver`` whose connection failures are :class:`StoreUnavailable` (a clean, one-line error)
+    and which prunes a thread when a turn's input is saved, like the SQLite saver."""
+    from graph.checkpoint_retention import prune_postgres
 
     class GuardedPostgresSaver(saver_class):  # type: ignore[misc, valid-type]
+        turns = _Turns()
+
+        def put(self, config: Any, checkpoint: Any, metadata: Any, new_versions: Any) -> Any:
+            self.turns.thread = _turn_input(config, metadata) if keep_turns > 0 else None
+            try:
+                return super().put(config, checkpoint, metadata, new_versions)
+            finally:
+                self.turns.thread = None
+
         @contextmanager
         def _cursor(self, *args: Any, **kwargs: Any) -> Iterator[Any]:
             # Wraps LangGraph's own (private) cursor helper: every read and write goes through it.
             with _unavailable_on_failure():
                 with super()._cursor(*args, **kwargs) as cur:
                     yield cur
+                    if self.turns.thread:
+                        prune_postgres(cur, self.turns.thread, keep_turns)
 
     return GuardedPostgresSaver
 
@@ -56,6 +110,7 @@ def _unavailable_on_failure() -> Iterator[None]:
 
 def open_checkpointer(settings: Settings) -> BaseCheckpointSaver:
     """SQLite under ``PODIUM_HOME`` by default; Postgres when ``PODIUM_POSTGRES_URL`` is set."""
+    from graph.checkpoint_retention import StoreSerializer
     if settings.postgres_url:
         try:
             from langgraph.checkpoint.postgres import PostgresSaver  # type: ignore[import-not-found]
@@ -64,21 +119,30 @@ def open_checkpointer(settings: Settings) -> BaseCheckpointSaver:
                               hint="pip install 'podium[postgres]'") from exc
         # The process's pool (shared with the ledger): a connection lost to a Postgres restart is replaced.
         db = Database(settings.postgres_url)
-        saver = _guarded(PostgresSaver)(db.pool)
+        saver = _guarded(PostgresSaver, settings.checkpoint_keep_turns)(db.pool, serde=StoreSerializer())
         with db.connection():  # a server that is down is a one-line error, not a traceback
             _setup_once(saver, settings.postgres_url)
         return saver
-    from langgraph.checkpoint.sqlite import SqliteSaver
-
     conn = sqlite3.connect(settings.data_dir / "checkpoints.sqlite", check_same_thread=False, timeout=30)
     conn.execute("PRAGMA journal_mode=WAL")
-    saver = SqliteSaver(conn)
+    saver = _retaining_sqlite(settings.checkpoint_keep_turns)(conn, serde=StoreSerializer())
     saver.setup()
     return saver
 
 
 def latest_checkpoint_id(saver: BaseCheckpointSaver, thread_id: str) -> str | None:
-    """Id of the thread's newest checkpoint, ``None`` for a thread that does not exist."""
+    """Id of the thread's newest checkpoint, ``None`` for a thread that does not exist (its state is not read)."""
+    sql = "SELECT checkpoint_id FROM checkpoints WHERE thread_id = ? AND checkpoint_ns = '' " \
+          "ORDER BY checkpoint_id DESC LIMIT 1"
+    conn = getattr(saver, "conn", None)
+    if isinstance(conn, sqlite3.Connection):
+        with saver.lock:  # type: ignore[attr-defined]
+            row = conn.execute(sql, (thread_id,)).fetchone()
+        return str(row[0]) if row else None
+    if conn is not None:  # Postgres (a pool): the same table
+        with _unavailable_on_failure(), conn.connection() as pg:
+            found_row = pg.execute(sql.replace("?", "%s"), (thread_id,)).fetchone()
+        return str(found_row["checkpoint_id"]) if found_row else None
     found = saver.get_tuple({"configurable": {"thread_id": thread_id, "checkpoint_ns": ""}})
     return found.config["configurable"]["checkpoint_id"] if found else None
 

@@ -71,6 +71,9 @@ class Settings(BaseSettings):
     """Knowledge-base embeddings: the offline default, ``openai/<model>`` or ``sentence-transformers/<model>``."""
     postgres_url: str | None = None
     """Postgres URL for the shared checkpointer of several app replicas; SQLite when unset."""
+    checkpoint_keep_turns: int = Field(default=20, ge=0)
+    """Turns whose every step checkpoint is kept (time travel to any step); older turns keep their input and
+    end only. ``0`` keeps every checkpoint (a thread's store then grows with the square of its length)."""
     workspace: Path | None = None
     """Folder the file tools may read; default ``<home>/workspace``."""
     sandbox_wall_s: float = 10.0
