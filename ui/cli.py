@@ -13,7 +13,6 @@ from typing import Annotated, Any
 
 import typer
 from rich.markup import escape
-from rich.table import Table
 
 from podium.errors import ConfigError, PodiumError
 from ui import (
@@ -24,6 +23,7 @@ from ui import (
     cli_kb,
     cli_models,
     cli_serve,
+    cli_threads,
     cli_tools,
     cli_ui,
     cli_usage,
@@ -193,23 +193,6 @@ def chat(model: ModelOpt = None, thread: ThreadOpt = None, collection: Collectio
 
 
 @app.command()
-def threads(as_json: Annotated[bool, typer.Option("--json", help="Print one JSON array of threads instead of "
-                                                 "a table.")] = False) -> None:
-    """List saved conversation threads, newest first."""
-    from graph.checkpoint import list_threads
-    from podium.settings import load_settings
-
-    items = list_threads(load_settings())
-    if as_json:
-        print_json([t.to_dict() for t in items])
-        return
-    table = Table("thread", "turns", "updated", "title")
-    for t in items:
-        table.add_row(escape(t.thread_id), str(t.turns), t.updated[:19], escape(t.title))
-    out.print(table)
-
-
-@app.command()
 def history(thread_id: Annotated[str, typer.Argument(help="Thread id.")], as_json: JsonOpt = False) -> None:
     """Print the messages of a thread."""
     from graph.trace import other_branch
@@ -244,6 +227,7 @@ COMMANDS = (
     cli_kb,
     cli_models,
     cli_serve,
+    cli_threads,
     cli_tools,
     cli_ui,
     cli_usage,
