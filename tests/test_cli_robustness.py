@@ -140,6 +140,7 @@ def test_ctrl_c_stops_resume_and_the_thread_stays_paused(spawn, capsys, _isolate
     ({"PODIUM_MAX_TOKENS": "-1"}, ["threads"], ["PODIUM_MAX_TOKENS"]),
     ({"PODIUM_MAX_TOKENS": "9000"}, ["threads"], ["PODIUM_MAX_TOKENS", "PODIUM_MAX_CONTEXT"]),
     ({"PODIUM_TEMPERATURE": "-5"}, ["threads"], ["PODIUM_TEMPERATURE"]),
+    ({"PODIUM_CHECKPOINT_KEEP_TURNS": "-1"}, ["threads"], ["PODIUM_CHECKPOINT_KEEP_TURNS"]),
     ({"PODIUM_TEMPERATURE": "2.5"}, ["threads"], ["PODIUM_TEMPERATURE"]),
     ({"PODIUM_N_THREADS": "0"}, ["threads"], ["PODIUM_N_THREADS"]),
     ({"PODIUM_N_THREADS": "-3"}, ["threads"], ["PODIUM_N_THREADS"]),

@@ -13,11 +13,12 @@ from ui.terminal import out, print_json
 
 threads_app = typer.Typer(name="threads", invoke_without_command=True,
                           help="List saved conversation threads, newest first (compact: shrink their store).")
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table or a line.")]
+ListJson = Annotated[bool, typer.Option("--json", help="Print one JSON array of threads instead of a table.")]
+CompactJson = Annotated[bool, typer.Option("--json", help="Print one JSON object instead of the summary line.")]
 
 
 @threads_app.callback()
-def threads(ctx: typer.Context, as_json: JsonOpt = False) -> None:
+def threads(ctx: typer.Context, as_json: ListJson = False) -> None:
     """List saved conversation threads, newest first (--json: one array)."""
     if ctx.invoked_subcommand is not None:
         return
@@ -40,7 +41,7 @@ def compact_cmd(
     every: Annotated[bool, typer.Option("--all", help="Compact every thread.")] = False,
     keep: Annotated[int | None, typer.Option("--keep-turns", help="Turns whose every step stays (default: "
                                              "PODIUM_CHECKPOINT_KEEP_TURNS, 20).")] = None,
-    as_json: JsonOpt = False,
+    as_json: CompactJson = False,
 ) -> None:
     """Keep every step of the last turns and each older turn's input and end, then give the space back."""
     from graph.checkpoint_compact import compact
