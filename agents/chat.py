@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from typing import Any
 
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
@@ -19,7 +20,7 @@ SMALL_TALK = re.compile(r"^\W*(?:hi|hello|hey|hiya|howdy|yo|good (?:morning|afte
 """Greetings and thanks: chat, without loading an embedding model to know it."""
 
 
-def build_prompt(system: str, few_shot: list[tuple[str, str]], history: list[BaseMessage]) -> list[BaseMessage]:
+def build_prompt(system: str, few_shot: list[tuple[str, str]], history: Sequence[BaseMessage]) -> list[BaseMessage]:
     """System prompt, then example exchanges, then the conversation."""
     examples: list[BaseMessage] = []
     for user, assistant in few_shot:

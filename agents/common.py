@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
@@ -57,7 +58,7 @@ def last_user_text(state: State) -> str:
     return ""
 
 
-def this_turn(messages: list[BaseMessage]) -> list[BaseMessage]:
+def this_turn(messages: Sequence[BaseMessage]) -> list[BaseMessage]:
     """The current turn: the last human message and everything after it."""
     for index in range(len(messages) - 1, -1, -1):
         if isinstance(messages[index], HumanMessage):

@@ -65,7 +65,7 @@ def finetune(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
         answer = _listing(ctx) if data is None else "Which name should the fine-tune get? Say *… as NAME*."
         notify("token", node=NODE, text=answer)
         return {"messages": [AIMessage(answer)]}
-    steps = int(_STEPS.search(text)["steps"]) if _STEPS.search(text) else 30
+    steps = int(found["steps"]) if (found := _STEPS.search(text)) else 30
 
     def progress(event: dict[str, Any]) -> None:
         if event["kind"] in ("stage", "warning"):

@@ -146,7 +146,8 @@ def _generate(ctx: Context, kb: Any, question: str, query: str,
     numbers = cited(answer_text, len(shown))
     if numbers:
         return reply, shown, numbers, ""
-    numbers = attribute(answer_text, [h.vector for h in shown], kb.embedder)
+    vectors = [h.vector for h in shown if h.vector is not None]  # search always returns the stored vectors
+    numbers = attribute(answer_text, vectors, kb.embedder) if len(vectors) == len(shown) else []
     return reply, shown, numbers, "".join(f" [{n}]" for n in numbers)
 
 

@@ -10,7 +10,7 @@ steps filled in. ``plan`` joins the steps of a super-step and answers once nothi
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, Literal
 
@@ -45,7 +45,7 @@ def next_steps(state: State) -> list[Send] | Literal["plan_approval", "__end__"]
     """Send every step that can run now; else go on with a step waiting at a helper; else the plan is over."""
     plan = state.get("plan") or []
     if _stopped(plan) is not None:
-        return END
+        return "__end__"  # END, spelled as the Literal (langgraph types END as a plain str)
     runnable = ready(plan)
     if runnable:
         messages = _up_to_turn(state.get("messages", []))
@@ -53,7 +53,7 @@ def next_steps(state: State) -> list[Send] | Literal["plan_approval", "__end__"]
                                    "collection": state.get("collection")}) for s in runnable]
     if any(s["status"] == "waiting" for s in plan):
         return "plan_approval"
-    return END
+    return "__end__"
 
 
 def plan_step(payload: dict[str, Any], runtime: Runtime[Context]) -> dict[str, Any]:
@@ -219,7 +219,7 @@ def _small(ctx: Context, specialist: str) -> bool:
     return spec.local and int(spec.extra.get("parameters") or 0) < COPY_BELOW
 
 
-def _up_to_turn(messages: list[BaseMessage]) -> list[BaseMessage]:
+def _up_to_turn(messages: Sequence[BaseMessage]) -> list[BaseMessage]:
     """The conversation up to this turn's message (a step sees the thread, not the other steps' turns)."""
     for index in range(len(messages) - 1, -1, -1):
         if isinstance(messages[index], HumanMessage):

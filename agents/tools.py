@@ -13,9 +13,10 @@ calling answer with a template around the results, because a 135M model restatin
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from langchain_core.messages import AIMessage, BaseMessage, SystemMessage, ToolMessage
+from langchain_core.messages import AIMessage, BaseMessage, SystemMessage, ToolCall, ToolMessage
 from langgraph.graph import END
 from langgraph.runtime import Runtime
 from langgraph.types import interrupt
@@ -75,8 +76,8 @@ def approval(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     # Every decision is collected before anything runs: a resume re-executes this node from the top.
     decisions = [parse_decision(interrupt(approval_request(call, allowed))) for call in pending]
     records = list(state.get("tool_calls") or [])
-    done: dict[str, dict[str, Any]] = {}
-    to_run = []
+    done: dict[str | None, dict[str, Any]] = {}  # by call id, which LangChain's ToolCall allows to be None
+    to_run: list[dict[str, Any]] = []
     for call, (action, args) in zip(pending, decisions, strict=True):
         if action == "reject":
             done[call["id"]] = record(call, error="rejected by the user; not run", approved=False)
@@ -97,7 +98,7 @@ def _env(ctx: Context) -> ToolEnv:
     return ctx.tools
 
 
-def pending_calls(messages: list[BaseMessage]) -> list[dict[str, Any]]:
+def pending_calls(messages: Sequence[BaseMessage]) -> list[ToolCall]:
     """Calls of the turn's latest tool-calling message that have no result yet (they await approval)."""
     turn = this_turn(messages)
     answered = {m.tool_call_id for m in turn if isinstance(m, ToolMessage)}

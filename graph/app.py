@@ -15,7 +15,8 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage, HumanMessage, SystemMessage
-from langgraph.types import Command
+from langchain_core.runnables import RunnableConfig
+from langgraph.types import Command, StreamMode
 
 from agents.common import check_fit
 from agents.contract import Context, Specialist, TurnOptions
@@ -301,13 +302,15 @@ class PodiumApp:
         # Checkpoint metadata keeps the turn's options, so a resume in another process runs it the same way.
         turn = {**ctx.options.to_dict(), "turn_id": ctx.turn_id, "break_before": break_before or []}
         # podium_run_started: when this run began, so a step after a pause is not timed from the pause.
-        config: dict[str, Any] = {"configurable": {"thread_id": thread_id},
+        config: RunnableConfig = {"configurable": {"thread_id": thread_id},
                                   "metadata": {"podium_turn": json.dumps(turn), "podium_run_started": time.time()}}
         if checkpoint_id:
             config["configurable"]["checkpoint_id"] = checkpoint_id
         if callbacks:
             config["callbacks"] = callbacks
-        modes = ["messages", "updates", "custom", *(["tasks", "checkpoints"] if trace else [])]
+        modes: list[StreamMode] = ["messages", "updates", "custom"]
+        if trace:
+            modes += ["tasks", "checkpoints"]
         route: list[str] = []
         notices: list[str] = []  # every notice of the turn (routing, budget, fallbacks), not only the state's
         try:

@@ -54,7 +54,7 @@ def turn_inputs(app: PodiumApp, thread_id: str) -> list[StateSnapshot]:
 
 def last_input(app: PodiumApp, thread_id: str) -> str | None:
     """The input checkpoint of the thread's latest turn (walking back from its head: a few steps, not the history)."""
-    snapshot = app.graph.get_state({"configurable": {"thread_id": thread_id}})
+    snapshot: StateSnapshot | None = app.graph.get_state({"configurable": {"thread_id": thread_id}})
     while snapshot is not None and snapshot.config and not asked(snapshot):
         snapshot = app.graph.get_state(snapshot.parent_config) if snapshot.parent_config else None
     return T.cid(snapshot) if snapshot is not None and snapshot.metadata else None

@@ -6,7 +6,7 @@ import sqlite3
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from graph.threads import Describer, ThreadIndex, ThreadInfo, describe
 from podium.db import Database, StoreUnavailable
@@ -19,7 +19,14 @@ if TYPE_CHECKING:  # LangGraph loads when a checkpointer opens: `podium threads`
 _SET_UP: set[str] = set()
 
 
-def _setup_once(saver: BaseCheckpointSaver, url: str) -> None:
+class _NeedsSetup(Protocol):
+    """A checkpointer whose tables are created by ``setup()`` (LangGraph's SQL savers; not on the base class)."""
+
+    def setup(self) -> None:
+        """Create or migrate the tables."""
+
+
+def _setup_once(saver: _NeedsSetup, url: str) -> None:
     """Create or migrate the checkpoint tables once per process and URL (replicas may race: retry once)."""
     if url in _SET_UP:
         return

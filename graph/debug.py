@@ -250,9 +250,10 @@ class StepRecorder:
             seen = data["input"] if isinstance(data["input"], dict) else {}
             self.running[data["id"]] = (record, event.t, seen)
             return []
-        record, t0, seen = self.running.pop(data["id"], (None, event.t, {}))
-        if record is None:
+        running = self.running.pop(data["id"], None)
+        if running is None:
             return []
+        record, t0, seen = running
         record.duration_s = event.t - t0
         fill(record, data.get("result") or {}, seen)
         record.error = str(data["error"]) if data.get("error") else None

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import functools
 import io
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from podium.errors import ConfigError
@@ -173,4 +173,5 @@ def draw(graph: Any, fmt: str) -> str | bytes:
     if fmt not in FORMATS:
         raise ConfigError(f"unknown graph format {fmt!r}", setting="format",
                           hint=f"choose from: {', '.join(FORMATS)}")
-    return {"mermaid": mermaid, "ascii": ascii_art, "png": png}[fmt](graph)
+    renderers: dict[str, Callable[[Any], str | bytes]] = {"mermaid": mermaid, "ascii": ascii_art, "png": png}
+    return renderers[fmt](graph)

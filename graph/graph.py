@@ -75,7 +75,7 @@ def build_graph(
     interrupt_before: list[str] | None = None,
     context_schema: type = Context,
     wrap: Callable[[Callable[..., Any]], Callable[..., Any]] = lambda node: node,
-) -> CompiledStateGraph:
+) -> CompiledStateGraph[State, Any, State, State]:
     """Compile the conductor graph over ``specialists``, with a checkpointer for durable threads.
 
     ``context_schema`` and ``wrap`` (applied to every node) let other hosts, such as

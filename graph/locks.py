@@ -28,7 +28,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from langchain_core.callbacks import BaseCallbackHandler
 
@@ -197,7 +197,7 @@ class ThreadLocks:
         finally:
             self._locks.give_up()  # a no-op after success: the connection became the handle
 
-    def begin(self, thread_id: str, before: str | None) -> str | None | bool:
+    def begin(self, thread_id: str, before: str | None) -> str | None | Literal[False]:
         """Note that a turn starts on the thread from checkpoint ``before``; returns the checkpoint a turn
         that started earlier and never ended (its process died holding the lock) started from, else ``False``.
 
@@ -247,7 +247,7 @@ class Turn(BaseCallbackHandler):
             self.stopped_by = strategy
             raise TurnSuperseded(self.thread_id, strategy)
 
-    def on_llm_new_token(self, token: str, **kwargs: Any) -> None:
+    def on_llm_new_token(self, token: str | list[str | dict[str, Any]], **kwargs: Any) -> None:
         """Look for a stop request between tokens (throttled)."""
         self._check()
 

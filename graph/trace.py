@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import typing
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -39,6 +39,11 @@ def cid(snapshot: StateSnapshot | None) -> str | None:
 def parent_id(snapshot: StateSnapshot) -> str | None:
     """The id of the checkpoint a snapshot was made from."""
     return (snapshot.parent_config or {}).get("configurable", {}).get("checkpoint_id")
+
+
+def metadata(snapshot: StateSnapshot) -> Mapping[str, Any]:
+    """A checkpoint's metadata (empty when LangGraph has none for it)."""
+    return snapshot.metadata or {}
 
 
 def epoch(snapshot: StateSnapshot) -> float:
@@ -83,7 +88,8 @@ def find(snapshots: list[StateSnapshot], checkpoint_id: str | None, thread_id: s
 def lineage(snapshots: list[StateSnapshot], head: StateSnapshot) -> list[StateSnapshot]:
     """The branch that leads to ``head``, root first."""
     by_id = {cid(s): s for s in snapshots}
-    path, node = [], head
+    path: list[StateSnapshot] = []
+    node: StateSnapshot | None = head
     while node is not None:
         path.append(node)
         node = by_id.get(parent_id(node))
@@ -112,7 +118,7 @@ def _turns(snapshot: StateSnapshot) -> int:
     return sum(getattr(m, "type", "") == "human" for m in (snapshot.values or {}).get("messages", []))
 
 
-def writer(snapshots: list[StateSnapshot], snapshot: StateSnapshot,
+def writer(snapshots: list[StateSnapshot], snapshot: StateSnapshot | None,
            by_id: dict[str | None, StateSnapshot] | None = None) -> str | None:
     """The node whose write produced a checkpoint (what ``update_state`` must act as to fork it)."""
     by_id = by_id if by_id is not None else {cid(s): s for s in snapshots}
@@ -141,13 +147,13 @@ def trace(app: PodiumApp, thread_id: str, checkpoint_id: str | None = None) -> l
             continue
         # A step runs from its parent checkpoint, or from the start of its run when that is later
         # (a resume after a breakpoint or an approval, a replay of an old checkpoint), to its own.
-        run_started = child.metadata.get("podium_run_started")
+        run_started = metadata(child).get("podium_run_started")
         if isinstance(run_started, (int, float)):
             start = max(epoch(parent), float(run_started))
         else:  # checkpoints written before runs were stamped: the checkpoint saved just before, in time
             start = previous.get(cid(child), epoch(parent))
         end = epoch(child)
-        if child.metadata.get("source", "loop") != "loop":
+        if metadata(child).get("source", "loop") != "loop":
             start = end  # an input, an edit or a replay copy happens at once, when it is saved
         records += _records(app.ledger, thread_id, parent, child, start, end)
     records += _unfinished(app.ledger, thread_id, head)
@@ -156,9 +162,9 @@ def trace(app: PodiumApp, thread_id: str, checkpoint_id: str | None = None) -> l
 
 def _records(ledger: Ledger, thread_id: str, parent: StateSnapshot, child: StateSnapshot,
              start: float, end: float) -> list[StepRecord]:
-    source = child.metadata.get("source", "loop")
-    base = {"checkpoint_id": cid(child), "parent_checkpoint_id": cid(parent),
-            "step": child.metadata.get("step"), "started": start, "duration_s": max(end - start, 0.0)}
+    source = metadata(child).get("source", "loop")
+    base: dict[str, Any] = {"checkpoint_id": cid(child), "parent_checkpoint_id": cid(parent),
+                            "step": metadata(child).get("step"), "started": start, "duration_s": max(end - start, 0.0)}
     if source != "loop":  # a new input, an edit or a replay copy: show what differs from the parent
         if source == "input":
             return []  # the input is shown by the __start__ step that applies it
@@ -226,8 +232,8 @@ def checkpoint_rows(app: PodiumApp, thread_id: str) -> list[dict[str, Any]]:
     head = cid(snapshots[-1])
     current = {cid(s) for s in lineage(snapshots, snapshots[-1])}
     by_id = {cid(s): s for s in snapshots}
-    return [{"checkpoint_id": cid(s), "parent_checkpoint_id": parent_id(s), "step": s.metadata.get("step"),
-             "source": s.metadata.get("source"), "created_at": s.created_at,
+    return [{"checkpoint_id": cid(s), "parent_checkpoint_id": parent_id(s), "step": metadata(s).get("step"),
+             "source": metadata(s).get("source"), "created_at": s.created_at,
              "written_by": writer(snapshots, s, by_id), "next": list(s.next), "current_branch": cid(s) in current,
              "head": cid(s) == head} for s in snapshots]
 

@@ -32,7 +32,8 @@ def cited(answer: str, passages: int) -> list[int]:
     return out
 
 
-def attribute(answer: str, passage_vectors: np.ndarray, embedder: Embedder, support: float = SUPPORT) -> list[int]:
+def attribute(answer: str, passage_vectors: Sequence[np.ndarray], embedder: Embedder,
+              support: float = SUPPORT) -> list[int]:
     """Passage numbers that best support some sentence of ``answer`` (each at least ``support``)."""
     sentences = [s for s in _SENTENCE.split(answer.strip()) if len(s.split()) >= 2]
     if not sentences or not len(passage_vectors):
