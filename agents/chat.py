@@ -89,6 +89,14 @@ SPECIALIST = Specialist(
         "Where is that exactly?", "Can you say more about it?", "And in winter?", "Which one would you pick?",
         "Who won in the end?", "What happened next?", "Really? How come?", "so what does that mean for me",
         "Is that true?", "What do you think?", "Could you give another example?", "how big do they get",
+        # Numbers that count, name or date things are not arithmetic ('session 3', 'room 12', 'version 2.1').
+        "good afternoon from desk 7", "Hi, this is message 3 of my test run", "hello again, second try today",
+        "I'm on day 12 of learning Spanish!", "my son is 6 and loves dinosaurs", "I finished chapter 9 last night",
+        "we're meeting in room 4B at noon", "I just landed at gate 23, long flight", "my birthday is on 3 June",
+        "the iOS 18 update looks nice", "it's been 5 years since I moved to Berlin", "part 2 of the story, please",
+        "test 1 2 3, can you hear me?", "user 7 here, just saying hi", "version 5.0 of my favourite app is great",
+        "back in 1999 I got my first computer", "2024 was a tough year for me", "I was born in 1987",
+        "happy new year, hello 2027!",
     ),
     rules=(Rule(SMALL_TALK, "small talk"),),
 )

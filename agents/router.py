@@ -83,8 +83,13 @@ class SemanticRouter:
         self.cache_dir = cache_dir
         self.threshold, self.margin, self.k = threshold, margin, k
         self.key = examples_key(getattr(embedder, "name", type(embedder).__name__), self.examples)
-        self._labels = np.array([name for name, texts in self.examples.items() for _ in texts])
         self._texts = [text for texts in self.examples.values() for text in texts]
+        self._rows: dict[str, np.ndarray] = {}
+        """Each specialist's rows of the matrix, worked out once rather than per message."""
+        start = 0
+        for name, texts in self.examples.items():
+            self._rows[name] = np.arange(start, start + len(texts))
+            start += len(texts)
 
     def matrix(self) -> np.ndarray:
         """The examples' vectors, one row each: from memory, the disk cache, or embedded now (then saved)."""
@@ -107,7 +112,7 @@ class SemanticRouter:
         similarities = self.matrix() @ self.embedder.embed_query(text)
         out: dict[str, tuple[float, str]] = {}
         for name in names:
-            rows = np.flatnonzero(self._labels == name)
+            rows = self._rows[name]
             mine = similarities[rows]
             top = np.argsort(mine)[::-1][: self.k]
             out[name] = (float(mine[top].mean()), self._texts[rows[top[0]]])

@@ -99,6 +99,33 @@ def test_rules_then_meaning(settings, text, route, why):
     assert got == route and reason.startswith(why), reason
 
 
+@pytest.mark.parametrize("text", [
+    "Good morning from session 3, turn 1!", "Chat message 1 of session 0", "Hey, round 2!",
+    "I'm in room 12, can you hear me?", "Can you summarise chapter 3 of Moby Dick?",
+    "Test message number 5, please reply",
+    "Hi, this is test 4 of 10", "My flight is on 14 June", "Version 2.1 is out, exciting",
+])
+def test_numbers_that_count_name_or_date_things_are_conversation(settings, text):
+    """Digits alone make nothing arithmetic, a dataset or a date question: a session, room or version is small talk."""
+    from agents.conductor import decide
+
+    ctx = PodiumApp(settings).context("t")
+    route, reason = decide(text, ctx.available(), ctx)
+    assert route == "chat", reason
+
+
+@pytest.mark.parametrize(("text", "route"), [
+    ("Divide 1000 by 8.", "tools"), ("What is 5! divided by 3?", "tools"),
+    ("How many days are there between 2026-03-01 and 2026-05-17?", "tools"),
+    ("Generate 30 product reviews with a star rating", "datasets"),
+])
+def test_numbers_that_are_the_request_still_route_to_their_specialist(settings, text, route):
+    from agents.conductor import decide
+
+    ctx = PodiumApp(settings).context("t")
+    assert decide(text, ctx.available(), ctx)[0] == route
+
+
 def test_a_weak_rule_yields_to_a_strong_guess_for_another_specialist(settings):
     specialists = {s.name: s for s in SPECIALISTS}
     router = build_router(settings, {name: s.examples for name, s in specialists.items()})

@@ -184,3 +184,18 @@ def test_any_text_gives_a_number_or_a_calculator_error(text):
 def test_an_expression_in_a_question_is_found_whole(tree):
     text, _ = tree
     assert text in math_spans(f"What is {text}?")
+
+
+@pytest.mark.parametrize(("text", "arithmetic"), [
+    ("What is 5!", True), ("what's 12!?", True), ("compute 7!", True), ("10!/8!", True), ("7! = ?", True),
+    ("3! + 4", True), ("5!", True),
+    ("Good morning from session 3, turn 1!", False), ("Hey, round 2!", False), ("We came 3rd, then 2nd!", False),
+    ("Round 2! Tell me another joke.", False), ("Chat message 1 of session 0", False),
+])
+def test_a_factorial_is_asked_about_an_exclamation_after_a_number_is_not(text, arithmetic):
+    """'turn 1!' once sent a greeting to the calculator: '!' is a factorial only where a calculation is asked."""
+    import re
+
+    from tools.calculator import TRIGGER
+
+    assert bool(re.search(TRIGGER, text, re.I)) is arithmetic

@@ -300,7 +300,10 @@ def _answer(args: dict[str, Any], result: str) -> str:
 TRIGGER = (
     # two numbers around an operator, but not dates or versions: 2024-11-28, 11/28/2024, 1.2.3
     r"(?<![\w/.-])\(*-?\d[\d,]*(?:\.\d+)?\)*\s*(?:\*\*|//|[-+*/^×÷%x])\s*\(*-?\d[\d,]*(?:\.\d+)?(?![\w/.-]*\d)|"
-    r"\b(?:square|cube) root\b|\bto the power\b|\b(?:sqrt|factorial)\s*\(|\bfactorial of\b|\d\s*!(?!\w)|"
+    r"\b(?:square|cube) root\b|\bto the power\b|\b(?:sqrt|factorial)\s*\(|\bfactorial of\b|"
+    # '5!' asked about ('what is 5!', '10!/8!', '7! = ?'), not an exclamation ('turn 1!', 'round 2!')
+    r"\b(?:what(?:'s| is)|compute|calculate|evaluate|how much is|work out)\s+\d+!|"
+    r"\d!\s*(?:[-+*/^=?(]|\d)|^\s*\d+!\s*[?=]?\s*$|"
     r"\d\s*(?:%|percent)\s+(?:tip\s+)?(?:of|on|off)\b|\d\s+(?:plus|minus|times|divided by|multiplied by|mod)\s+\(?\d|"
     r"\b\d+(?:\.\d+)?\s+(?:squared|cubed)\b|"
     # orders: 'divide 1000 by 8', 'multiply 12 by 34', 'add 45 and 37', 'subtract 19 from 100', 'sum 1, 2 and 3'
