@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from langchain_core.messages import AIMessage, BaseMessage, SystemMessage, ToolCall, ToolMessage
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage, ToolCall, ToolMessage
 from langgraph.graph import END
 from langgraph.runtime import Runtime
 from langgraph.types import interrupt
@@ -27,8 +27,8 @@ from models.tool_binding import Tools
 from podium.errors import PodiumError
 from tools import select
 from tools.approval import approval_request, compose, parse_decision
-from tools.local import culprits, options_for, select_for
-from tools.python_exec import explicit_code
+from tools.local import culprits, options_for, preselect, select_for
+from tools.python_exec import beside_code, explicit_code
 from tools.registry import Tool, format_args
 from tools.runner import ToolEnv, invalid, new_call, record, run_calls
 
@@ -57,8 +57,9 @@ def tools(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     turn = this_turn(state["messages"])
     code = explicit_code(last_user_text(state)) if "python" in allowed else None
     if code and not any(isinstance(m, (ToolMessage, AIMessage)) for m in turn):
-        # "Run this python code: ..." is a rule, not a choice: the code goes to approval verbatim, on every model.
-        call = AIMessage(content="", tool_calls=[new_call("python", {"code": code})])
+        # "Run this python code: ..." is a rule, not a choice: the code goes to approval verbatim, on every model;
+        # what else the message asks for ("What is 3*7? Then run this python code: ...") is planned beside it.
+        call = _with_others(ctx, last_user_text(state), new_call("python", {"code": code}), allowed)
         return _act(ctx, call, records, allowed, template=_by_template(ctx, call))
     caller = next((m for m in reversed(turn) if isinstance(m, AIMessage) and m.tool_calls), None)
     if caller is not None and _by_template(ctx, caller):
@@ -141,6 +142,8 @@ def _ask(ctx: Context, state: State, turn: list[BaseMessage], records: list[dict
     if unverified:
         options["config"] = {"tags": ["nostream"]}
     reply = call_model(ctx, "tools", [SystemMessage(SYSTEM), *earlier, *turn], **options)
+    if reply.response_metadata.get("finish_reason") == "length" and (reply.tool_calls or reply.invalid_tool_calls):
+        return {"messages": [say("tools", _cut_call(reply))]}  # a call cut mid-arguments never runs
     if not reply.tool_calls and not reply.invalid_tool_calls:
         if unverified:
             notify("notice", text=f"{reply.response_metadata.get('model', 'the model')} answered without a tool "
@@ -148,6 +151,23 @@ def _ask(ctx: Context, state: State, turn: list[BaseMessage], records: list[dict
             return _answer(records, allowed)
         return {"messages": [reply]}
     return _act(ctx, reply, records, allowed, template=_by_template(ctx, reply), rounds=rounds)
+
+
+def _with_others(ctx: Context, message: str, code_call: dict[str, Any], allowed: dict[str, Tool]) -> AIMessage:
+    """The code's call, after the calls the message's other requests need (none asked for: no model call)."""
+    rest = beside_code(message)
+    others = {name: t for name, t in allowed.items() if name != "python"}
+    if preselect(rest, others)[1]:  # no other tool's trigger in what the message says besides the code
+        return AIMessage(content="", tool_calls=[code_call])
+    selection = select_for(rest, others)
+    bound = Tools([t.openai_schema() for t in selection.tools.values()], selection.choice,
+                  options_for(rest, selection, _small))
+    plan = call_model(ctx, "tools", [SystemMessage(SYSTEM), HumanMessage(rest)], tools=bound)
+    if plan.response_metadata.get("finish_reason") == "length" and (plan.tool_calls or plan.invalid_tool_calls):
+        notify("notice", text=_cut_call(plan))
+        return AIMessage(content="", tool_calls=[code_call])
+    return AIMessage(content="", tool_calls=[*plan.tool_calls, code_call], invalid_tool_calls=plan.invalid_tool_calls,
+                     response_metadata=plan.response_metadata)
 
 
 def _act(ctx: Context, ai: AIMessage, records: list[dict[str, Any]], allowed: dict[str, Tool], *,
@@ -170,6 +190,16 @@ def _act(ctx: Context, ai: AIMessage, records: list[dict[str, Any]], allowed: di
     if template and len(done) == len(calls) and not repair:
         messages.append(say("tools", compose([done[c["id"]] for c in calls], allowed)))
     return {"messages": messages, "tool_calls": merged}
+
+
+def _cut_call(reply: AIMessage) -> str:
+    """The answer when the token limit cut a tool call short: its arguments are incomplete, so it did not run."""
+    tokens = (reply.usage_metadata or {}).get("output_tokens")
+    at = f"at {tokens} tokens" if tokens else "at the token limit"
+    called = [c["name"] for c in reply.tool_calls] + [c.get("name") or "a tool" for c in reply.invalid_tool_calls]
+    names = ", ".join(dict.fromkeys(called))
+    return (f"The call of {names} was cut {at} (the answer limit) before its arguments were complete, so it was "
+            "not run. Raise the limit (PODIUM_MAX_TOKENS, or Max tokens in the app's settings) and ask again.")
 
 
 def _answer(records: list[dict[str, Any]], allowed: dict[str, Tool]) -> dict[str, Any]:

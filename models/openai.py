@@ -58,11 +58,14 @@ def resolve(name: str, settings: Settings) -> ModelSpec:
     check_base_url(settings.openai_base_url)
     tokens, gpu_second = load_table(settings.prices_file).lookup(f"openai/{name}", name)
     off = settings.no_native_tools
+    native = not ("*" in off or f"openai/{name}" in off)
     return ModelSpec(
         spec=f"openai/{name}",
         provider="openai",
         name=name,
-        tool_calling=not ("*" in off or f"openai/{name}" in off),
+        tool_calling=native,
+        # Native tools off: Podium's call protocol, with its grammar where the server takes one (a custom base URL).
+        constrained=not native and bool(settings.openai_base_url),
         json_schema=True,
         context_length=128_000,
         local=False,
@@ -122,7 +125,11 @@ def chat_class() -> type[ChatOpenAI]:
 
 
 def build(spec: ModelSpec, settings: Settings) -> BaseChatModel:
-    """A ChatOpenAI client; retries are Podium's (backoff, fallbacks, cooldown), so the client's are off."""
+    """A ChatOpenAI client; retries are Podium's (backoff, fallbacks, cooldown), so the client's are off.
+
+    With native tool calling off for the model (``PODIUM_NO_NATIVE_TOOLS``) the client is wrapped so that
+    tools go through Podium's prompt and grammar (:mod:`models.openai_grammar`), never the server's tools API.
+    """
     key = settings.openai_api_key.get_secret_value() if settings.openai_api_key else None
     if not key and not settings.openai_base_url:
         raise ConfigError(
@@ -130,7 +137,7 @@ def build(spec: ModelSpec, settings: Settings) -> BaseChatModel:
             setting="OPENAI_API_KEY",
             hint="export OPENAI_API_KEY=..., or set OPENAI_BASE_URL to a local OpenAI-compatible server",
         )
-    return chat_class()(
+    client = chat_class()(
         model=spec.name,
         api_key=SecretStr(key or _PLACEHOLDER_KEY),
         base_url=settings.openai_base_url,
@@ -140,6 +147,11 @@ def build(spec: ModelSpec, settings: Settings) -> BaseChatModel:
         max_completion_tokens=settings.max_tokens,
         stream_usage=True,
     )
+    if spec.tool_calling:
+        return client
+    from models.openai_grammar import PromptedToolsChat
+
+    return PromptedToolsChat(inner=client, send_grammar=bool(settings.openai_base_url))
 
 
 def response_format(schema: dict[str, Any], settings: Settings, name: str = "answer") -> dict[str, Any]:

@@ -95,3 +95,13 @@ def test_an_answer_cut_at_the_token_limit_says_so(podium):
     assert "answer cut at 16 tokens (the token limit): raise PODIUM_MAX_TOKENS" in data["notices"]
     code, out, err = podium("ask", "Tell me a long story about a cat.", max_tokens=16)
     assert "answer cut at 16 tokens" in err.splitlines()[-1], err
+
+
+@pytest.mark.model
+def test_a_tool_call_cut_at_the_token_limit_is_not_run(podium):
+    """At 16 tokens the calculator call was cut to ``{"expression": "3`` and run: "3 = 3"."""
+    code, out, err = podium("ask", "--json", "What is 3*7?", max_tokens=16)
+    data = json.loads(out)
+    assert code == 0 and data["tool_calls"] == [], data["tool_calls"]
+    assert data["answer"].startswith("The call of calculator was cut at 16 tokens") and "not run" in data["answer"]
+    assert "answer cut at 16 tokens (the token limit): raise PODIUM_MAX_TOKENS" in data["notices"]

@@ -8,7 +8,9 @@ from langchain_core.messages import HumanMessage
 from agents.contract import TurnOptions
 from graph.app import PodiumApp
 from models.openai import chat_class
+from podium.errors import PodiumError
 from podium.settings import Settings
+from tests.fault_server import FaultServer
 
 
 def test_requests_to_a_compatible_server_carry_max_tokens_and_a_grammar():
@@ -27,11 +29,35 @@ def test_native_tool_calling_can_be_switched_off_per_model(tmp_path):
     assert not PodiumApp(Settings(home=tmp_path, no_native_tools="*")).models.spec("openai/big").tool_calling
 
 
-@pytest.mark.xfail(reason="open: since the tools specialist binds tools through each model's bind_tools (5fc7313), "
-                          "an OpenAI-compatible model with native tools off still gets the server's tools API, "
-                          "not Podium's call grammar; only the answer is written from the results", strict=False)
-@pytest.mark.slow  # while it is expected to fail, make test does not spend a server round on it
-@pytest.mark.model
+PLAN = '[{"tool": "calculator", "args": {"expression": "3*7"}}]'
+
+
+def test_native_tools_off_sends_podiums_call_protocol_never_the_servers_tools_api(tmp_path):
+    with FaultServer(reply=PLAN) as server:
+        settings = Settings(home=tmp_path, openai_base_url=server.url, no_native_tools="openai/small")
+        result = PodiumApp(settings).ask("What is 3*7?", options=TurnOptions(model="openai/small"))
+        assert len(server.seen) == 1, "the answer is written from the result, not asked of the model"
+        body = server.seen[0].body
+        assert "tools" not in body and "tool_choice" not in body
+        assert "calculator" in body["grammar"] and "You can call these tools" in body["messages"][0]["content"]
+        assert [(c["name"], c["args"], c["result"]) for c in result.tool_calls] == [
+            ("calculator", {"expression": "3*7"}, "21")]
+        assert result.answer == "3*7 = 21"
+        # The contrast: a native tool caller gets the server's tools API (and its text reply is no call).
+        with pytest.raises(PodiumError, match="does not call calculator"):
+            PodiumApp(Settings(home=tmp_path, openai_base_url=server.url)).ask(
+                "What is 3*7?", options=TurnOptions(model="openai/big"))
+        native = server.seen[-1].body
+        assert [t["function"]["name"] for t in native["tools"]] == ["calculator"] and "grammar" not in native
+
+
+def test_without_a_custom_server_native_tools_off_is_the_prompt_protocol_alone(tmp_path):
+    spec = PodiumApp(Settings(home=tmp_path, no_native_tools="*", openai_api_key="k")).models.spec("openai/big")
+    assert not spec.tool_calling and not spec.constrained, "OpenAI itself takes no grammar"
+
+
+@pytest.mark.slow  # a server round on the real model (its first request is slow on a loaded machine); the
+@pytest.mark.model  # fast representative in make test is the FaultServer test above
 def test_a_model_without_native_tools_plans_through_the_servers_grammar(llama_server, tmp_path):
     settings = Settings(home=tmp_path, temperature=0.0, max_tokens=48, openai_base_url=llama_server,
                         no_native_tools="openai/smollm2")

@@ -9,9 +9,10 @@ import pytest
 
 from agents.contract import TurnOptions
 from graph.app import PodiumApp
+from models.scripted import register_script
 from podium.settings import Settings
 from tools.clock import zone_spans
-from tools.python_exec import explicit_code
+from tools.python_exec import beside_code, explicit_code
 from tools.runner import ToolEnv
 from tools.units import from_unit_spans, to_unit_spans, value_spans
 
@@ -87,6 +88,25 @@ def test_code_goes_to_approval_verbatim_on_the_local_model(podium):
     result = podium.ask(f"Run this python code: {URL_CODE}")
     assert [c["name"] for c in result.tool_calls] == ["python"], "no read_file on the URL first"
     assert result.pending[0]["args"] == {"code": URL_CODE}
+
+
+@pytest.mark.parametrize("message, rest", [
+    ("What is 3*7? Then run this python code: print(6*7)", "What is 3*7? Then"),
+    ("Convert 5 km to miles, and run ```print(1)``` after", "Convert 5 km to miles, and run after"),
+    ("Run this python code: print(1)", ""),
+])
+def test_what_a_message_asks_besides_its_code(message, rest):
+    assert beside_code(message) == rest
+
+
+def test_code_to_run_does_not_drop_the_other_request_in_the_message(tmp_path):
+    plan = register_script("calc-beside-code", ['[{"tool": "calculator", "args": {"expression": "3*7"}}]'])
+    app = PodiumApp(Settings(home=tmp_path / "home"))
+    result = app.ask("What is 3*7? Then run this python code: print(6*7)", options=TurnOptions(model=plan))
+    assert [(c["name"], c["args"]) for c in result.tool_calls] == [
+        ("calculator", {"expression": "3*7"}), ("python", {"code": "print(6*7)"})]
+    assert result.tool_calls[0]["result"] == "21", "the calculation ran; the code waits for approval (or is off)"
+    assert result.pending == [] or [p["name"] for p in result.pending] == ["python"]
 
 
 def test_code_goes_to_approval_verbatim_on_a_native_tool_caller_without_asking_it(tmp_path):

@@ -15,7 +15,9 @@ from graph.app import PodiumApp
 from graph.branch import rerun, turn_inputs
 from models.scripted import register_script
 from podium.errors import ContextOverflowError, PodiumError
+from ui.debug_view import new_debug_session
 from ui.gradio_chat import ChatTab, new_session
+from ui.gradio_debug import DebugTab
 from ui.web_errors import web_error, web_words
 
 CALC = '[{"tool": "calculator", "args": {"expression": "6 * 7"}}]'
@@ -115,6 +117,33 @@ def test_the_chat_follows_a_fork_made_elsewhere(tab: ChatTab, app: PodiumApp):
     assert chat[-1]["content"].startswith("You said: a question from the debugger")
     assert fresh["thread_id"] == session["thread_id"] and fresh["head"] != session["head"]
     assert len(turn_inputs(app, session["thread_id"])) == 1
+
+
+def asked(app: PodiumApp, thread_id: str) -> list[str]:
+    return [m["content"] for m in app.history(thread_id) if m["role"] == "user"]
+
+
+def test_a_debug_run_writes_into_its_own_thread_and_the_chat_follows_a_replay(tab: ChatTab, app: PodiumApp):
+    """Issue 17 web 6: the Debug tab's Run wrote into the Chat tab's open thread; the chat follows a Replay."""
+    _, session = turn(tab, "chat question", new_session(), req())
+    chat_thread, debug = session["thread_id"], DebugTab(app)
+    view = debug.opened(session, [], new_debug_session())
+    status, dsession = view[2], view[-1]
+    assert dsession["thread_id"] == chat_thread and "Run** starts a new thread" in status, status
+    *_, dsession = list(debug.run("from the debugger", chat_thread, [], "scripted/echo", dsession))[-1]
+    own = dsession["thread_id"]
+    assert own != chat_thread and asked(app, chat_thread) == ["chat question"], "the chat's thread untouched"
+    *_, dsession = list(debug.run("again", own, [], "scripted/echo", dsession))[-1]
+    assert dsession["thread_id"] == own and asked(app, own) == ["from the debugger", "again"]
+    assert tab.sidebar.follow(session, req()) == (gr.skip(), gr.skip()), "the chat's thread did not move"
+
+    dsession = debug.pick(chat_thread, [], dsession)[-1]  # picked in the Debug tab: deliberately
+    *_, dsession = list(debug.run("picked on purpose", chat_thread, [], "scripted/echo", dsession))[-1]
+    assert asked(app, chat_thread) == ["chat question", "picked on purpose"]
+    first = next(s["checkpoint_id"] for s in dsession["steps"] if s["node"] == "conductor")
+    list(debug.replay(chat_thread, first, [], dsession))  # from the first turn's conductor: a new branch
+    chat, _ = tab.sidebar.follow(session, req())
+    assert [m["content"] for m in chat if m["role"] == "user"] == ["chat question"], shown(chat)
 
 
 def test_the_settings_panel_sets_this_sessions_turns(tab: ChatTab, app: PodiumApp):

@@ -45,6 +45,20 @@ def explicit_code(message: str) -> str | None:
     return inline.group(1).strip() or None if inline else None
 
 
+def beside_code(message: str) -> str:
+    """What ``message`` says besides the code :func:`explicit_code` takes (other requests, or ``""``)."""
+    fenced = _FENCE.search(message)
+    if fenced:
+        text = message[:fenced.start()] + " " + message[fenced.end():]
+    elif intro := _INTRO.search(message):
+        text = message[:intro.start()]
+    elif inline := _INLINE.search(message):
+        text = message[:inline.start()] + " " + message[inline.end():]
+    else:
+        return message.strip()
+    return " ".join(text.split())
+
+
 def _answer(args: dict[str, Any], result: str) -> str:
     return f"The code printed:\n{result}"
 

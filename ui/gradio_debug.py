@@ -3,7 +3,9 @@
 Pure conversions (step and checkpoint rows) are in :mod:`ui.debug_view`; :class:`DebugTab` holds plain
 handler methods (tests call them without a server); :func:`add_debug_tab` lays the tab out.
 The tab runs its own turns so it can stop at breakpoints (Continue runs to the next one,
-Step runs one node); it reads any thread, including the Chat tab's.
+Step runs one node); it reads any thread, including the Chat tab's. **Run** writes only into a
+thread the tab made or the user picked in its thread list: the Chat tab's thread, shown when
+the tab opens, is read, never written to by a Run (a Run there starts a new thread).
 """
 
 from __future__ import annotations
@@ -73,12 +75,20 @@ class DebugTab:
     def opened(self, chat_session: dict[str, Any], breakpoints: list[str], dsession: dict[str, Any]) -> tuple[Any, ...]:
         """The tab was selected: show the Chat tab's thread if it has one, else just refresh the thread list."""
         if chat_session.get("thread_id"):
-            return self.load(chat_session["thread_id"], breakpoints, dsession)
+            view = self.load(chat_session["thread_id"], breakpoints, dsession)
+            if view[-1].get("thread_id") == chat_session["thread_id"]:  # not an error
+                view = (*view[:2], f"{view[2]} {SHOWN_FROM_CHAT}", *view[3:])
+            return view
         return self._unchanged(picker=self.thread_picker())
 
+    def pick(self, thread_id: str | None, breakpoints: list[str], dsession: dict[str, Any]) -> tuple[Any, ...]:
+        """The user picked ``thread_id`` in the tab's list (or pressed Load): show it, and Run writes into it."""
+        return self.load(thread_id, breakpoints, dsession, picked=True)
+
     # --- reading a thread ------------------------------------------------------------------------
-    def load(self, thread_id: str | None, breakpoints: list[str], dsession: dict[str, Any]) -> tuple[Any, ...]:
-        """Show a thread: its trace, where it stands, its checkpoints."""
+    def load(self, thread_id: str | None, breakpoints: list[str], dsession: dict[str, Any],
+             picked: bool = False) -> tuple[Any, ...]:
+        """Show a thread: its trace, where it stands, its checkpoints; ``picked``: Run may write into it."""
         if not thread_id:
             return self._view({**new_debug_session()}, breakpoints, "Pick a thread, or run a turn below.", "")
         try:
@@ -86,7 +96,8 @@ class DebugTab:
             state = T.state_at(self.podium, thread_id)
         except PodiumError as exc:
             return self._view(dsession, breakpoints, f"**Error:** {exc.one_line()}", "")
-        dsession = {"thread_id": thread_id, "steps": steps, "paused": state["next"], "pending": _interrupts(state)}
+        dsession = {"thread_id": thread_id, "steps": steps, "paused": state["next"], "pending": _interrupts(state),
+                    "picked": thread_id if picked else dsession.get("picked")}
         return self._view(dsession, breakpoints, self._status(dsession), "")
 
     def select_step(self, dsession: dict[str, Any], evt: gr.SelectData) -> tuple[Any, Any]:
@@ -113,10 +124,15 @@ class DebugTab:
     # --- running ---------------------------------------------------------------------------------
     def run(self, text: str, thread_id: str | None, breakpoints: list[str], model: str | None,
             dsession: dict[str, Any]) -> Iterator[tuple[Any, ...]]:
-        """Run a turn with breakpoints, streaming the graph, the steps and the answer."""
+        """Run a turn with breakpoints, streaming the graph, the steps and the answer (on ``thread_id`` only
+        when the tab made it or the user picked it in the tab's list; else on a new thread)."""
         if not (text or "").strip():
             yield self._refuse("Type a message to run.")
             return
+        if thread_id and thread_id != dsession.get("picked"):
+            gr.Info("Run starts a new thread: the Chat tab's thread is only shown here. To run in it, pick it in "
+                    "the Thread list.", duration=8)
+            thread_id = None
         if thread_id and self._pending(thread_id, dsession):
             yield self._refuse(self._waiting(dsession))
             return
@@ -124,7 +140,7 @@ class DebugTab:
         options = TurnOptions(model=model or "")
         yield from self._drive(lambda: self.podium.stream_turn(text.strip(), thread_id, options, trace=True,
                                                                break_before=breakpoints),
-                               thread_id, breakpoints, dsession)
+                               thread_id, breakpoints, dsession, own=True)
 
     def resume(self, thread_id: str | None, breakpoints: list[str], dsession: dict[str, Any],
                step: bool = False) -> Iterator[tuple[Any, ...]]:
@@ -195,9 +211,11 @@ class DebugTab:
         return message, message, table, checkpoint
 
     def _drive(self, start: Any, thread_id: str | None, breakpoints: list[str],
-               dsession: dict[str, Any]) -> Iterator[tuple[Any, ...]]:
+               dsession: dict[str, Any], own: bool = False) -> Iterator[tuple[Any, ...]]:
+        """Stream a run into the view; ``own``: a Run, whose thread (new or picked) the tab may write to again."""
         base = list(dsession.get("steps") or []) if thread_id and dsession.get("thread_id") == thread_id else []
-        session = {"thread_id": thread_id, "steps": base, "paused": []}
+        session: dict[str, Any] = {"thread_id": thread_id, "steps": base, "paused": [],
+                                   "picked": dsession.get("picked")}
         recorder, fold = StepRecorder(self.podium.ledger, thread_id or ""), TurnFold()
         try:
             for event in start():
@@ -206,6 +224,8 @@ class DebugTab:
                 if done or event.kind == "task":
                     session = {**session, "thread_id": recorder.thread or thread_id,
                                "steps": base + [r.to_dict() for r in recorder.records]}
+                    if own:
+                        session["picked"] = session["thread_id"]
                     yield self._view(session, breakpoints, "Running…", fold.answer, running=recorder.running_nodes,
                                      live=True)
         except PodiumError as exc:
@@ -224,7 +244,7 @@ class DebugTab:
         # The checkpoints are the record of truth once the run ends: earlier turns, inputs, branches.
         steps = [r.to_dict() for r in T.trace(self.podium, result.thread_id)]
         session = {"thread_id": result.thread_id, "paused": result.paused_before, "steps": steps,
-                   "pending": list(result.pending)}
+                   "pending": list(result.pending), "picked": result.thread_id if own else session.get("picked")}
         yield self._view(session, breakpoints, self._status(session), fold.final)
 
     def _where(self, thread_id: str | None) -> dict[str, Any]:
@@ -281,6 +301,9 @@ class DebugTab:
         return (self.diagram(now, breakpoints), step_rows(dsession.get("steps") or []), status, redact(answer),
                 table, picker, *panel, dsession)
 
+
+SHOWN_FROM_CHAT = ("This is the Chat tab's thread: **Run** starts a new thread; pick this one in the Thread list "
+                   "to run in it.")  # a Run writes only into threads picked here
 
 VIEW = ("graph", "steps", "status", "answer", "checkpoints", "thread", "approval", "approval_text",
         "approval_args", "session")
@@ -351,8 +374,8 @@ def add_debug_tab(podium: Any, parts: Any = None) -> DebugTab:
     tab.approvals.wire(lambda action: _decider(tab, action), [thread, breaks, dsession], view, api_prefix="debug_",
                        **queued)
     light = {"concurrency_limit": None}
-    load.click(tab.load, [thread, breaks, dsession], view, api_name="debug_load", **light)
-    thread.input(tab.load, [thread, breaks, dsession], view, api_name=False, **light)
+    load.click(tab.pick, [thread, breaks, dsession], view, api_name="debug_load", **light)
+    thread.input(tab.pick, [thread, breaks, dsession], view, api_name=False, **light)
     breaks.change(lambda b, s: tab.diagram(s.get("paused") or [], b), [breaks, dsession], [graph], api_name=False,
                   **light)
     fork.click(tab.fork_view, [thread, checkpoint, key, value, dsession], [status, note, checkpoints, checkpoint],
