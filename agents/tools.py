@@ -194,7 +194,7 @@ def _act(ctx: Context, ai: AIMessage, records: list[dict[str, Any]], allowed: di
 
 def _cut_call(reply: AIMessage) -> str:
     """The answer when the token limit cut a tool call short: its arguments are incomplete, so it did not run."""
-    tokens = (reply.usage_metadata or {}).get("output_tokens")
+    tokens = reply.usage_metadata["output_tokens"] if reply.usage_metadata else None
     at = f"at {tokens} tokens" if tokens else "at the token limit"
     called = [c["name"] for c in reply.tool_calls] + [c.get("name") or "a tool" for c in reply.invalid_tool_calls]
     names = ", ".join(dict.fromkeys(called))
