@@ -141,3 +141,27 @@ def test_compact_prunes_an_old_database_and_a_paused_turn_still_resumes(settings
         compact(settings, "no-such-thread")
     code, _, err = cli_here(capsys, "threads", "compact")
     assert code == 2 and "a thread id or --all" in err
+
+
+def test_postgres_prunes_and_compacts_the_same_way(settings, postgres_url):
+    import psycopg
+
+    def count(thread: str) -> tuple[int, int]:
+        with psycopg.connect(postgres_url) as conn:
+            checkpoints = conn.execute("SELECT COUNT(*) FROM checkpoints WHERE thread_id = %s", (thread,)).fetchone()
+            blobs = conn.execute("SELECT COUNT(*) FROM checkpoint_blobs WHERE thread_id = %s", (thread,)).fetchone()
+        return int(checkpoints[0]), int(blobs[0])
+
+    pg = settings.model_copy(update={"postgres_url": postgres_url, "checkpoint_keep_turns": 0})
+    thread = turns(PodiumApp(pg), 4)
+    everything = count(thread)
+    kept = PodiumApp(pg.model_copy(update={"checkpoint_keep_turns": 1}))
+    history = kept.history(thread)
+    done = compact(kept.settings, thread)
+    assert done.threads == 1 and done.removed > 0
+    pruned = count(thread)
+    assert pruned[0] == everything[0] - done.removed and pruned[1] < everything[1]  # unused blobs go too
+    assert kept.history(thread) == history and len(turn_inputs(kept, thread)) == 4
+    thread = turns(kept, 3, thread, start=5)  # pruning as turns are written
+    assert count(thread)[0] == pruned[0] + 2 * 3 and len(kept.history(thread)) == 14
+    assert result_of(rerun(kept, thread, 0)).answer == "You said: hello 1"
