@@ -24,8 +24,17 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+import ormsgpack
+from langchain_core.messages import BaseMessage
 from langgraph.checkpoint.base import copy_checkpoint
 from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
+
+try:  # LangGraph's own encoder parts, so blobs are byte for byte what its serializer writes
+    from langgraph.checkpoint.serde.jsonplus import _msgpack_default
+    from langgraph.checkpoint.serde.jsonplus import _option as _OPTION
+except ImportError:  # another LangGraph: encode every message each time, as LangGraph does
+    _msgpack_default = None  # type: ignore[assignment]
+    _OPTION = 0
 
 LEVEL = 1
 """zlib level: state blobs are repetitive msgpack, level 1 already shrinks them several times, at little CPU."""
@@ -35,6 +44,8 @@ SMALL = 256
 """Blobs shorter than this stay as they are (compression would not pay)."""
 RECENT = 8
 """Deserialized checkpoints kept in memory, keyed by their stored bytes."""
+ENCODED = 50_000
+"""Encoded messages kept in memory (all threads of the process) before the cache starts over."""
 BRANCH_SOURCES = ("input", "update", "fork")
 """Checkpoint sources kept at any age: a turn's input, a debugger's or an edit's write, a fork."""
 
@@ -64,23 +75,51 @@ def _is_checkpoint(obj: Any) -> bool:
     return isinstance(obj, dict) and isinstance(obj.get("channel_values"), dict) and "versions_seen" in obj
 
 
-class StoreSerializer(JsonPlusSerializer):
-    """LangGraph's serializer with zlib-compressed blobs and the last checkpoints kept deserialized.
+class _Encoded:
+    """Each message's msgpack extension, by object: a step's checkpoint re-encodes only its new messages."""
 
-    A turn reads its thread's newest checkpoint several times (LangGraph's loop, ``get_state``),
-    and deserializing every message of a long thread is the cost that grew with its length: a
-    checkpoint whose stored bytes equal one this process just wrote or read comes back from
-    memory, as a fresh copy of its dicts (LangGraph updates versions in place; messages are
-    never changed in place).
+    def __init__(self) -> None:
+        self.items: dict[int, tuple[Any, Any]] = {}
+
+    def default(self, obj: Any) -> Any:
+        if not isinstance(obj, BaseMessage):
+            return _msgpack_default(obj)
+        found = self.items.get(id(obj))
+        if found is None:  # holding the message keeps its id from being reused while it is here
+            if len(self.items) >= ENCODED:
+                self.items.clear()
+            found = self.items[id(obj)] = (obj, _msgpack_default(obj))
+        return found[1]
+
+
+class StoreSerializer(JsonPlusSerializer):
+    """LangGraph's serializer with zlib-compressed blobs, the last checkpoints kept deserialized and
+    messages encoded once.
+
+    Every step saves the whole state, and a turn reads its thread's newest checkpoint several times
+    (LangGraph's loop, ``get_state``): encoding and decoding every message of a long thread were
+    the costs that grew with its length. A checkpoint whose stored bytes equal one this process
+    just wrote or read comes back from memory, as a fresh copy of its dicts (LangGraph updates
+    versions in place), and a message already encoded by this process is not encoded again (the
+    state's messages are never changed in place; a change is a new message with the same id).
     """
 
     def __init__(self) -> None:
         super().__init__()
         self.recent = _Recent()
+        self.encoded = _Encoded()
+
+    def _encode(self, obj: Any) -> tuple[str, bytes]:
+        if _msgpack_default is None or obj is None or isinstance(obj, (bytes, bytearray)):
+            return super().dumps_typed(obj)
+        try:
+            return "msgpack", ormsgpack.packb(obj, default=self.encoded.default, option=_OPTION)
+        except ormsgpack.MsgpackEncodeError:
+            return super().dumps_typed(obj)  # LangGraph's own handling (its pickle fallback, its error)
 
     def dumps_typed(self, obj: Any) -> tuple[str, bytes]:
         """Serialize, then compress what is worth it; remember checkpoints by their bytes."""
-        typ, data = super().dumps_typed(obj)
+        typ, data = self._encode(obj)
         if typ in ("null", "bytes", "bytearray") or len(data) < SMALL:
             return typ, data
         packed = zlib.compress(data, LEVEL)

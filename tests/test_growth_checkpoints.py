@@ -106,6 +106,18 @@ def test_compressed_blobs_and_blobs_saved_before_are_both_read():
     assert plain[0] == "msgpack" and serde.loads_typed(plain) == value
 
 
+def test_messages_encoded_once_give_langgraphs_own_bytes():
+    from langchain_core.messages import AIMessage, HumanMessage
+    from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
+
+    serde, reference = StoreSerializer(), JsonPlusSerializer()
+    messages = [HumanMessage("hi", id="1"), AIMessage("hello " * 80, id="2")]
+    state = {"channel_values": {"messages": messages}, "versions_seen": {}}
+    assert serde._encode(state) == reference.dumps_typed(state) == serde._encode(state)
+    edited = [messages[0], AIMessage("changed", id="2")]  # a replaced message is a new object: encoded anew
+    assert serde._encode({"messages": edited}) == reference.dumps_typed({"messages": edited})
+
+
 def test_compact_prunes_an_old_database_and_a_paused_turn_still_resumes(settings, capsys):
     old = PodiumApp(settings.model_copy(update={"checkpoint_keep_turns": 0}))  # as before the policy
     thread = turns(old, 4)
