@@ -59,6 +59,7 @@ def _retaining_sqlite(keep_turns: int) -> type:
 
     class RetainingSqliteSaver(SqliteSaver):
         turns = _Turns()
+        cutoffs: dict[str, str] = {}  # noqa: RUF012 - per class, and a class per store: where pruning got to
 
         def put(self, config: Any, checkpoint: Any, metadata: Any, new_versions: Any) -> Any:
             self.turns.thread = _turn_input(config, metadata) if keep_turns > 0 else None
@@ -71,8 +72,9 @@ def _retaining_sqlite(keep_turns: int) -> type:
         def cursor(self, transaction: bool = True) -> Iterator[sqlite3.Cursor]:
             with super().cursor(transaction) as cur:
                 yield cur
-                if transaction and self.turns.thread:  # same transaction as the insert: committed together
-                    prune_sqlite(cur, self.turns.thread, keep_turns)
+                thread = self.turns.thread
+                if transaction and thread:  # same transaction as the insert: committed together
+                    self.cutoffs[thread] = prune_sqlite(cur, thread, keep_turns, self.cutoffs.get(thread, "")).cutoff
 
     return RetainingSqliteSaver
 
@@ -84,6 +86,7 @@ def _guarded(saver_class: type, keep_turns: int = 0) -> type:
 
     class GuardedPostgresSaver(saver_class):  # type: ignore[misc, valid-type]
         turns = _Turns()
+        cutoffs: dict[str, str] = {}  # noqa: RUF012 - where each thread's last pruning's window started
 
         def put(self, config: Any, checkpoint: Any, metadata: Any, new_versions: Any) -> Any:
             self.turns.thread = _turn_input(config, metadata) if keep_turns > 0 else None
@@ -98,8 +101,10 @@ def _guarded(saver_class: type, keep_turns: int = 0) -> type:
             with _unavailable_on_failure():
                 with super()._cursor(*args, **kwargs) as cur:
                     yield cur
-                    if self.turns.thread:
-                        prune_postgres(cur, self.turns.thread, keep_turns)
+                    thread = self.turns.thread
+                    if thread:
+                        self.cutoffs[thread] = prune_postgres(cur, thread, keep_turns,
+                                                             self.cutoffs.get(thread, "")).cutoff
 
     return GuardedPostgresSaver
 

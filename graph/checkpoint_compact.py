@@ -105,7 +105,7 @@ def _compact_sqlite(path: Path, thread_id: str | None, keep: int) -> Compacted:
         removed = compressed = 0
         for tid in threads:
             with conn:  # one transaction per thread: all of its pruning, or none
-                removed += prune_sqlite(conn.cursor(), tid, keep)
+                removed += len(prune_sqlite(conn.cursor(), tid, keep).delete)
                 compressed += _compress_sqlite(conn, tid)
         conn.execute("VACUUM")
         return Compacted(len(threads), removed, compressed, before, _sqlite_size(conn, path))
@@ -135,7 +135,7 @@ def _compact_postgres(url: str, thread_id: str | None, keep: int) -> Compacted:
         removed = 0
         for tid in threads:
             with pg.transaction(), pg.cursor() as cur:
-                removed += prune_postgres(cur, tid, keep)
+                removed += len(prune_postgres(cur, tid, keep).delete)
         for table in ("checkpoints", "checkpoint_writes", "checkpoint_blobs"):
             pg.execute(f"VACUUM {table}")  # freed rows become reusable space (VACUUM FULL would lock the tables)
         return Compacted(len(threads), removed, 0, before, _postgres_size(pg))

@@ -82,7 +82,7 @@ class _Encoded:
         self.items: dict[int, tuple[Any, Any]] = {}
 
     def default(self, obj: Any) -> Any:
-        if not isinstance(obj, BaseMessage):
+        if not isinstance(obj, BaseMessage) or obj.id is None:  # LangGraph gives a message its id in place
             return _msgpack_default(obj)
         found = self.items.get(id(obj))
         if found is None:  # holding the message keeps its id from being reused while it is here
@@ -100,8 +100,8 @@ class StoreSerializer(JsonPlusSerializer):
     (LangGraph's loop, ``get_state``): encoding and decoding every message of a long thread were
     the costs that grew with its length. A checkpoint whose stored bytes equal one this process
     just wrote or read comes back from memory, as a fresh copy of its dicts (LangGraph updates
-    versions in place), and a message already encoded by this process is not encoded again (the
-    state's messages are never changed in place; a change is a new message with the same id).
+    versions in place), and a message already encoded by this process is not encoded again (once
+    it has an id, a message in the state is never changed in place: a change is a new message).
     """
 
     def __init__(self) -> None:
@@ -149,6 +149,8 @@ class Prune:
     """Checkpoint ids to delete (with their pending writes)."""
     reparent: dict[str, str | None] = field(default_factory=dict)
     """Kept checkpoint id -> its nearest kept ancestor (``None``: it becomes a root)."""
+    cutoff: str = ""
+    """The input checkpoint the kept window starts at: everything older is pruned already."""
 
 
 def plan_prune(rows: Iterable[tuple[str, str | None, str | None]], keep_turns: int) -> Prune:
@@ -156,7 +158,8 @@ def plan_prune(rows: Iterable[tuple[str, str | None, str | None]], keep_turns: i
 
     Kept: every checkpoint from the input of the ``keep_turns``-th newest turn on (any branch),
     and before it each turn's input and end, edits and forks, branch points and branch tips.
-    ``keep_turns <= 0`` keeps everything.
+    ``keep_turns <= 0`` keeps everything. ``rows`` may leave out checkpoints older than the last
+    cutoff (pruned already): their children are all newer, and a walk up stops at them.
     """
     rows = list(rows)
     inputs = sorted(cid for cid, _, source in rows if source == "input")
@@ -168,28 +171,29 @@ def plan_prune(rows: Iterable[tuple[str, str | None, str | None]], keep_turns: i
     ends = {parent[cid] for cid in inputs if parent.get(cid)}
     keep = {cid for cid, _, source in rows
             if cid >= cutoff or source in BRANCH_SOURCES or cid in ends or children[cid] != 1}
-    out = Prune(delete=sorted(set(parent) - keep))
+    out = Prune(delete=sorted(set(parent) - keep), cutoff=cutoff)
     for cid in keep:
         up = parent.get(cid)
-        if up is None or up in keep:
+        if up is None or up in keep or up not in parent:
             continue
-        while up is not None and up not in keep:
+        while up is not None and up in parent and up not in keep:
             up = parent.get(up)
         out.reparent[cid] = up
     return out
 
 
 SQLITE_ROWS = ("SELECT checkpoint_id, parent_checkpoint_id, json_extract(CAST(metadata AS TEXT), '$.source') "
-               "FROM checkpoints WHERE thread_id = ? AND checkpoint_ns = ''")
+               "FROM checkpoints WHERE thread_id = ? AND checkpoint_ns = '' AND checkpoint_id >= ?")
 POSTGRES_ROWS = ("SELECT checkpoint_id, parent_checkpoint_id, metadata->>'source' AS source "
-                 "FROM checkpoints WHERE thread_id = %s AND checkpoint_ns = ''")
+                 "FROM checkpoints WHERE thread_id = %s AND checkpoint_ns = '' AND checkpoint_id >= %s")
 CHUNK = 500
 """Ids per ``IN (...)`` list (SQLite's default limit on variables is well above it)."""
 
 
-def prune_sqlite(cur: Any, thread_id: str, keep_turns: int) -> int:
-    """Prune one thread with a SQLite cursor (inside the caller's transaction); returns checkpoints removed."""
-    plan = plan_prune(cur.execute(SQLITE_ROWS, (thread_id,)).fetchall(), keep_turns)
+def prune_sqlite(cur: Any, thread_id: str, keep_turns: int, since: str = "") -> Prune:
+    """Prune one thread with a SQLite cursor (inside the caller's transaction), looking at checkpoints from
+    ``since`` on (the last cutoff: a turn reads a window's worth of rows, not the thread's)."""
+    plan = plan_prune(cur.execute(SQLITE_ROWS, (thread_id, since)).fetchall(), keep_turns)
     for i in range(0, len(plan.delete), CHUNK):
         ids = plan.delete[i:i + CHUNK]
         marks = ", ".join("?" * len(ids))
@@ -198,16 +202,16 @@ def prune_sqlite(cur: Any, thread_id: str, keep_turns: int) -> int:
                         f"AND checkpoint_id IN ({marks})", (thread_id, *ids))
     cur.executemany("UPDATE checkpoints SET parent_checkpoint_id = ? WHERE thread_id = ? AND checkpoint_ns = '' "
                     "AND checkpoint_id = ?", [(p, thread_id, cid) for cid, p in plan.reparent.items()])
-    return len(plan.delete)
+    return plan
 
 
-def prune_postgres(cur: Any, thread_id: str, keep_turns: int) -> int:
+def prune_postgres(cur: Any, thread_id: str, keep_turns: int, since: str = "") -> Prune:
     """Prune one thread with a psycopg cursor (LangGraph's tables: blobs no checkpoint uses go too)."""
-    cur.execute(POSTGRES_ROWS, (thread_id,))
+    cur.execute(POSTGRES_ROWS, (thread_id, since))
     plan = plan_prune([(r["checkpoint_id"], r["parent_checkpoint_id"], r["source"]) for r in cur.fetchall()],
                       keep_turns)
     if not plan.delete and not plan.reparent:
-        return 0
+        return plan
     for table in ("checkpoints", "checkpoint_writes"):
         cur.execute(f"DELETE FROM {table} WHERE thread_id = %s AND checkpoint_ns = '' "
                     "AND checkpoint_id = ANY(%s)", (thread_id, plan.delete))
@@ -218,4 +222,4 @@ def prune_postgres(cur: Any, thread_id: str, keep_turns: int) -> int:
     cur.execute("DELETE FROM checkpoint_blobs b WHERE b.thread_id = %s AND b.checkpoint_ns = '' AND NOT EXISTS "
                 "(SELECT 1 FROM checkpoints c WHERE c.thread_id = b.thread_id AND c.checkpoint_ns = '' "
                 "AND c.checkpoint->'channel_versions'->>b.channel = b.version)", (thread_id,))
-    return len(plan.delete)
+    return plan

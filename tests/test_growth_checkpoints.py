@@ -54,6 +54,10 @@ def test_plan_keeps_inputs_ends_branch_points_tips_and_the_last_turns():
     plan = plan_prune(chain, keep_turns=2)
     assert plan.delete == ["01-1a", "02-1b", "06-2b"]  # 2a has two children: a branch point stays
     assert plan.reparent == {"03-1e": "00-1i", "07-2e": "05-2a"}
+    # A later pruning reads only from the last cutoff on: what is older was pruned already and stays.
+    later = plan_prune([row for row in chain if row[0] >= plan.cutoff], keep_turns=1)
+    assert plan.cutoff == "08-3i" and later.cutoff == "12-4i"
+    assert later.delete == ["09-3a", "10-3b"] and later.reparent == {"11-3e": "08-3i"}
     assert plan_prune(chain, keep_turns=0).delete == [] and plan_prune(chain, keep_turns=4).delete == []
 
 
@@ -116,6 +120,10 @@ def test_messages_encoded_once_give_langgraphs_own_bytes():
     assert serde._encode(state) == reference.dumps_typed(state) == serde._encode(state)
     edited = [messages[0], AIMessage("changed", id="2")]  # a replaced message is a new object: encoded anew
     assert serde._encode({"messages": edited}) == reference.dumps_typed({"messages": edited})
+    fresh = HumanMessage("no id yet")  # LangGraph's reducer sets the id of a new message in place
+    serde._encode({"messages": [fresh]})
+    fresh.id = "3"
+    assert serde._encode({"messages": [fresh]}) == reference.dumps_typed({"messages": [fresh]})
 
 
 def test_compact_prunes_an_old_database_and_a_paused_turn_still_resumes(settings, capsys):
