@@ -87,7 +87,7 @@ class TokenTap(BaseCallbackHandler):
             self.job.put("retract", self.shown)
             self.shown = 0
 
-    def on_llm_new_token(self, token: str, **kwargs: Any) -> None:
+    def on_llm_new_token(self, token: str | list[str | dict[str, Any]], **kwargs: Any) -> None:
         """Pass a token on."""
         if token:
             self.shown += len(token)

@@ -76,11 +76,12 @@ def from_podium(exc: PodiumError, *, model_param: bool = False) -> ApiError:
 
 def validation_error(errors: list[dict[str, Any]]) -> ApiError:
     """A 400 naming the first invalid field of a request body (FastAPI/pydantic errors)."""
-    first = errors[0] if errors else {"loc": (), "msg": "invalid request"}
+    first: dict[str, Any] = errors[0] if errors else {"loc": (), "msg": "invalid request"}
     loc = [str(part) for part in first.get("loc", ()) if part not in ("body",)]
     kind = first.get("type", "")
     if kind == "json_invalid":
-        return ApiError(400, f"malformed JSON: {first.get('ctx', {}).get('error', first['msg'])}",
+        details: dict[str, Any] = first.get("ctx", {})
+        return ApiError(400, f"malformed JSON: {details.get('error', first['msg'])}",
                         code="invalid_json")
     if kind == "extra_forbidden":
         return ApiError(400, f"unrecognized request argument supplied: {'.'.join(loc)}", param=".".join(loc),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -82,7 +83,7 @@ def to_langchain(messages: list[Message]) -> list[BaseMessage]:
     return out
 
 
-def openai_tool_calls(calls: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def openai_tool_calls(calls: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
     """LangChain tool calls as OpenAI's ``message.tool_calls``."""
     return [{"id": c.get("id") or f"call_{i}", "type": "function",
              "function": {"name": c["name"], "arguments": json.dumps(c.get("args") or {})}}

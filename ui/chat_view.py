@@ -302,10 +302,10 @@ class TurnView:
 
 def approval_text(payload: Any) -> tuple[str, dict[str, Any]]:
     """A pending approval interrupt as (Markdown description, editable arguments)."""
-    data = payload if isinstance(payload, dict) else {"question": str(payload)}
-    call = data.get("tool_call") if isinstance(data.get("tool_call"), dict) else data
+    data: dict[str, Any] = payload if isinstance(payload, dict) else {"question": str(payload)}
+    call: dict[str, Any] = data["tool_call"] if isinstance(data.get("tool_call"), dict) else data
     name = call.get("name") or call.get("tool") or "tool"
-    args = call.get("args") if isinstance(call.get("args"), dict) else {}
+    args: dict[str, Any] = call["args"] if isinstance(call.get("args"), dict) else {}
     why = data.get("question") or data.get("message") or data.get("reason") or ""
     what = data.get("description") or ""
     text = f"**Approve tool call `{name}`?**" + "".join(f"\n\n{p}" for p in (why, what) if p)

@@ -12,6 +12,8 @@ from typing import Any
 
 import gradio as gr
 
+from ui.gradio_events import PRIVATE
+
 CHAT_CONCURRENCY = 4
 """Turns generating at once. Local models still answer one at a time (they share one locked
 llama.cpp instance); remote models really run in parallel. Other UI events never wait on these."""
@@ -30,9 +32,9 @@ def wire(tab: Any, *, session: Any, chatbot: Any, message: Any, send: Any, model
     turn = gr.on([message.submit, send.click], tab.send, [message, session], [message, chatbot, session],
                  api_name="send", **LIGHT).success(
         tab.generate, [session, model, collection, *settings], outputs, api_name="generate", **heavy)
-    example = chatbot.example_select(_example, None, [message], api_name=False, **LIGHT).then(
-        tab.send, [message, session], [message, chatbot, session], api_name=False, **LIGHT).success(
-        tab.generate, [session, model, collection, *settings], outputs, api_name=False, **heavy)
+    example = chatbot.example_select(_example, None, [message], **PRIVATE, **LIGHT).then(
+        tab.send, [message, session], [message, chatbot, session], **PRIVATE, **LIGHT).success(
+        tab.generate, [session, model, collection, *settings], outputs, **PRIVATE, **heavy)
     fork_inputs = [session, model, collection, *settings]
     regenerate = chatbot.retry(tab.regenerate, fork_inputs, outputs, api_name="regenerate", **heavy)
     edit = chatbot.edit(tab.edit, fork_inputs, outputs, api_name="edit", **heavy)
@@ -42,7 +44,7 @@ def wire(tab: Any, *, session: Any, chatbot: Any, message: Any, send: Any, model
     side["new"].click(tab.new_thread, [side["search"]],
                       [chatbot, session, *listing, message, collection, current, *panel],
                       api_name="new_thread", cancels=runs, **LIGHT)
-    sidebar.radio.input(tab.stop, None, None, api_name=False, cancels=runs, **LIGHT).then(
+    sidebar.radio.input(tab.stop, None, None, **PRIVATE, cancels=runs, **LIGHT).then(
         sidebar.open, [sidebar.radio], [chatbot, session, message, current, *panel], api_name="open_thread",
         **LIGHT)
     side["search"].change(sidebar.listing, [session, side["search"]], listing, api_name="threads",

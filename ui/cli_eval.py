@@ -52,8 +52,9 @@ def list_benchmarks(as_json: JsonOpt = False) -> None:
     """The benchmarks Podium runs, their metric, default shots and where their data comes from."""
     from tools.evals.benchmarks import BENCHMARKS
 
-    rows = [{"name": b.name, "kind": "log-likelihood" if b.kind == "mc" else "generative", "metric": b.metric,
-             "shots": b.shots, "work": b.work, "data": b.source, "title": b.title} for b in BENCHMARKS.values()]
+    rows: list[dict[str, Any]] = [
+        {"name": b.name, "kind": "log-likelihood" if b.kind == "mc" else "generative", "metric": b.metric,
+         "shots": b.shots, "work": b.work, "data": b.source, "title": b.title} for b in BENCHMARKS.values()]
     if as_json:
         _print_json(rows)
         return

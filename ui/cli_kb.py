@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 import time
+from functools import partial
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -265,7 +266,7 @@ def _answers(items: list[Any], collection: str, answer_mode: str, model: str | N
             def one(question: str, mode: str = mode) -> str:
                 return answer(ctx, question, collection, mode=mode)["messages"][-1].text
 
-            reports.append(evaluate_answers(one, asked, mode, progress=lambda task=task: progress.advance(task)))
+            reports.append(evaluate_answers(one, asked, mode, progress=partial(progress.advance, task)))
     return reports
 
 

@@ -47,7 +47,8 @@ def models(ctx: typer.Context, as_json: JsonOpt = False) -> None:
     if as_json:
         _print_json({"models": rows, "unavailable": problems, "default": settings.model})
         return
-    columns = ("spec", "arch", "params", "layers", "heads", "embd", "ctx", "vocab", "quant", "size", "license", "$/1M")
+    columns: tuple[str, ...] = (
+        "spec", "arch", "params", "layers", "heads", "embd", "ctx", "vocab", "quant", "size", "license", "$/1M")
     if out.width < WIDE:  # an 80-column terminal: the columns people choose a model by
         columns = ("spec", "params", "ctx", "quant", "size", "license", "$/1M")
     table = Table(*columns)

@@ -10,7 +10,8 @@ from ui.chat_view import approval_text
 
 STEP_HEADERS = ["#", "node", "started", "ms", "changed", "msgs", "tools", "model", "tokens", "cost $",
                 "checkpoint", "error"]
-STEP_WIDTHS = ["36px", "100px", "120px", "60px", "160px", "56px", "110px", "150px", "76px", "90px", "140px", "118px"]
+STEP_WIDTHS: list[str | int] = [
+    "36px", "100px", "120px", "60px", "160px", "56px", "110px", "150px", "76px", "90px", "140px", "118px"]
 """What each header and value needs (percentages broke "tokens" and "error" mid-word at 1400 px; "auto"
 lets a long "changed" list take the whole table); the table spans the page, long text wraps."""
 CHECKPOINT_HEADERS = ["", "checkpoint", "step", "source", "written by", "next"]

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Literal
 
 import gradio as gr
 
@@ -53,7 +53,8 @@ class ApprovalWidget:
             info = gr.Markdown()
             args = gr.Code(language="json", label="Arguments (edit, then press Edit)", interactive=True, lines=3)
             with gr.Row():
-                for action, variant in zip(ACTIONS, ("primary", "secondary", "stop"), strict=True):
+                variants: tuple[Literal["primary", "secondary", "stop"], ...] = ("primary", "secondary", "stop")
+                for action, variant in zip(ACTIONS, variants, strict=True):
                     self.buttons[action] = gr.Button(action.title(), variant=variant,
                                                      elem_id=f"{self.prefix}-{action}")
         self._parts = [group, info, args]

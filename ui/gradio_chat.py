@@ -25,6 +25,7 @@ from podium.errors import PodiumError
 from ui.chat_view import TurnView, approval_text, decision_message, settle, user_message
 from ui.chat_wiring import on_load, wire
 from ui.gradio_approvals import ApprovalWidget, decision_for
+from ui.gradio_events import PRIVATE
 from ui.gradio_settings import SettingsPanel
 from ui.gradio_threads import FOLLOW_URL, ThreadsPanel
 from ui.models_view import model_choices
@@ -47,6 +48,15 @@ PAUSED = "_Paused: approve, edit or reject the tool call below to continue._"
 
 MAX_MESSAGE_CHARS = 100_000
 """Longer messages are refused before tokenizing; below this the model's context decides."""
+
+Settings = tuple[str | None, float | None, float | None, str | None, list[str] | None]
+"""The settings panel's values in :meth:`SettingsPanel.options` order: system, temperature, max tokens, policy,
+fallbacks."""
+
+
+def _row(index: int | tuple[int, int]) -> int:
+    """The message a chatbot event names (Gradio types its index as a dataframe cell's, too)."""
+    return index if isinstance(index, int) else index[0]
 
 
 def model_registry(podium: Any) -> tuple[list[Any], dict[str, str]]:
@@ -243,7 +253,7 @@ class ChatTab:
         return (mine[-1], starts.index(mine[-1])) if mine else None
 
     def rerun(self, session: dict[str, Any], model: str | None, collection: str | None, request: gr.Request,
-              index: int, text: str | None, *settings: Any) -> Iterator[tuple[Any, ...]]:
+              index: int, text: str | None, settings: Settings) -> Iterator[tuple[Any, ...]]:
         """Run the turn holding chat message ``index`` again as a fork: with ``text`` (an edit) or as it was."""
         found = self._turn_of(session, index) if session.get("thread_id") else None
         if found is None or self.stops.running(session_key(request)):
@@ -266,8 +276,8 @@ class ChatTab:
                    temperature: float | None, max_tokens: float | None, policy: str | None,
                    fallbacks: list[str] | None, data: gr.RetryData, request: gr.Request) -> Iterator[tuple[Any, ...]]:
         """The chat's retry button: a new answer to the same message (the old one stays on its branch)."""
-        settings = (system, temperature, max_tokens, policy, fallbacks)
-        yield from self.rerun(session, model, collection, request, int(data.index), None, *settings)
+        settings: Settings = (system, temperature, max_tokens, policy, fallbacks)
+        yield from self.rerun(session, model, collection, request, _row(data.index), None, settings)
 
     def edit(self, session: dict[str, Any], model: str | None, collection: str | None, system: str | None,
              temperature: float | None, max_tokens: float | None, policy: str | None, fallbacks: list[str] | None,
@@ -279,8 +289,8 @@ class ChatTab:
             gr.Warning("The edited message is empty.", duration=6)
             yield (session.get("chat", []), *(gr.skip(),) * (6 + len(self.approvals.components())))
             return
-        settings = (system, temperature, max_tokens, policy, fallbacks)
-        yield from self.rerun(session, model, collection, request, int(data.index), text, *settings)
+        settings: Settings = (system, temperature, max_tokens, policy, fallbacks)
+        yield from self.rerun(session, model, collection, request, _row(data.index), text, settings)
 
     # --- approvals -----------------------------------------------------------------------------
     def decide(self, action: str, args_text: str, session: dict[str, Any],
@@ -346,7 +356,7 @@ class ChatTab:
                                              visible=getattr(self.podium, "knowledge", None) is not None)
                 self.settings.build(model, choices)
         current = gr.Textbox(visible="hidden", elem_id="podium-current-thread")
-        current.change(None, [current], [side["link"]], js=FOLLOW_URL, api_name=False, queue=False)
+        current.change(None, [current], [side["link"]], js=FOLLOW_URL, **PRIVATE, queue=False)
         wire(self, session=session, chatbot=chatbot, message=message, send=send, model=model,
              collection=collection, current=current, side=side)
         self.on_load = on_load(self, session, chatbot, message, current, side["search"], model)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import queue
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +29,7 @@ from ui.datagen_view import (
     suggest_fields,
     table_to_spec,
 )
+from ui.gradio_events import PRIVATE
 
 PREVIEW_ROWS = 3
 
@@ -44,9 +45,10 @@ class DatasetsTab:
         self.podium = podium
         self.folder = podium.settings.data_dir / "datasets"
 
-    def request(self, description: str, mode: str, table: Any, collection: str | None, style: str, n: float,
-                model: str, seed: float, diversity: bool, out: Path) -> Request:
-        """A :class:`Request` from the form (the same checks as the CLI flags)."""
+    def request(self, form: Sequence[Any], out: Path, rows: int | None = None) -> Request:
+        """A :class:`Request` from the form's values (the same checks as the CLI flags); ``rows`` overrides its n."""
+        description, mode, table, collection, style, n, model, seed, diversity = form
+        n = n if rows is None else rows
         kind = MODES.get(mode, "records")
         return Request(description=description or "", fields=table_to_spec(table) if kind == "records" else None,
                        chat=kind == "chat", style=(style or None) if kind == "chat" else None,
@@ -78,7 +80,7 @@ class DatasetsTab:
         out = self.folder / ".preview" / f"preview-{time.time_ns()}.jsonl"
         out.parent.mkdir(parents=True, exist_ok=True)
         try:
-            job, backend, embed, passages = self._start(self.request(*form[:5], PREVIEW_ROWS, *form[6:], out=out))
+            job, backend, embed, passages = self._start(self.request(form, out, rows=PREVIEW_ROWS))
             job.max_failures = PREVIEW_ROWS  # a preview that cannot make rows says so quickly
             stats = run(job, backend, embed=embed, passages=passages)
             rows = read_rows(out)
@@ -105,7 +107,7 @@ class DatasetsTab:
         stamp = time.strftime("%Y%m%d-%H%M%S")
         try:
             out = self.folder / f"{stamp}-{default_out(form[0] or 'dataset', None).name}"
-            job, backend, embed, passages = self._start(self.request(*form, out=out))
+            job, backend, embed, passages = self._start(self.request(form, out))
         except PodiumError as exc:
             gr.Warning(_warn(exc), duration=10)
             yield (gr.skip(),) * 4
@@ -181,5 +183,5 @@ def add_datasets_tab(podium: Any, parts: Any = None) -> DatasetsTab:
                   concurrency_limit=1)
     generate.click(tab.generate, form, [status, rows, report, download], api_name="datagen_generate",
                    concurrency_id="datagen", concurrency_limit=1)
-    mode.change(tab.collections, None, [collection], api_name=False, concurrency_limit=None)
+    mode.change(tab.collections, None, [collection], **PRIVATE, concurrency_limit=None)
     return tab

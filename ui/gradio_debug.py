@@ -36,6 +36,7 @@ from ui.debug_view import (
 )
 from ui.fold import TurnFold
 from ui.gradio_approvals import ApprovalWidget, decision_for
+from ui.gradio_events import PRIVATE
 
 log = logging.getLogger(__name__)
 
@@ -365,7 +366,8 @@ def add_debug_tab(podium: Any, parts: Any = None) -> DebugTab:
         note = gr.Markdown(elem_id="podium-debug-branch-status")
     tab.picker = thread
     view = [graph, steps, status, answer, checkpoints, thread, *tab.approvals.components(), dsession]
-    queued = {"concurrency_id": "chat", "concurrency_limit": CHAT_CONCURRENCY, "show_progress": "minimal"}
+    queued: dict[str, Any] = {"concurrency_id": "chat", "concurrency_limit": CHAT_CONCURRENCY,
+                              "show_progress": "minimal"}
     run.click(tab.run, [message, thread, breaks, model, dsession], view,
               api_name="debug_run", **queued)
     cont.click(tab.resume, [thread, breaks, dsession], view, api_name="debug_continue", **queued)
@@ -373,18 +375,18 @@ def add_debug_tab(podium: Any, parts: Any = None) -> DebugTab:
     replay.click(tab.replay, [thread, checkpoint, breaks, dsession], view, api_name="debug_replay", **queued)
     tab.approvals.wire(lambda action: _decider(tab, action), [thread, breaks, dsession], view, api_prefix="debug_",
                        **queued)
-    light = {"concurrency_limit": None}
+    light: dict[str, Any] = {"concurrency_limit": None}
     load.click(tab.pick, [thread, breaks, dsession], view, api_name="debug_load", **light)
-    thread.input(tab.pick, [thread, breaks, dsession], view, api_name=False, **light)
-    breaks.change(lambda b, s: tab.diagram(s.get("paused") or [], b), [breaks, dsession], [graph], api_name=False,
+    thread.input(tab.pick, [thread, breaks, dsession], view, **PRIVATE, **light)
+    breaks.change(lambda b, s: tab.diagram(s.get("paused") or [], b), [breaks, dsession], [graph], **PRIVATE,
                   **light)
     fork.click(tab.fork_view, [thread, checkpoint, key, value, dsession], [status, note, checkpoints, checkpoint],
                api_name="debug_fork", **light)
-    steps.select(tab.select_step, [dsession], [delta, state], api_name=False, **light)
-    checkpoints.select(tab.select_checkpoint, [thread], [checkpoint, state], api_name=False, **light)
+    steps.select(tab.select_step, [dsession], [delta, state], **PRIVATE, **light)
+    checkpoints.select(tab.select_checkpoint, [thread], [checkpoint, state], **PRIVATE, **light)
     # Opening the tab refreshes the thread list, and shows the Chat tab's current thread if there is one.
     chat_session = parts.session if parts is not None else gr.State({})
-    debug_tab.select(tab.opened, [chat_session, breaks, dsession], view, api_name=False, **light)
+    debug_tab.select(tab.opened, [chat_session, breaks, dsession], view, **PRIVATE, **light)
     return tab
 
 

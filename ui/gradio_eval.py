@@ -22,6 +22,7 @@ from langchain_core.messages import HumanMessage
 
 from podium.errors import PodiumError
 from ui.eval_view import ARENA_HEADERS, arena_rows, card_lines, leaderboard_rows, result_line, reveal_text
+from ui.gradio_events import PRIVATE
 
 VOTES = {"model_a": "A is better", "model_b": "B is better", "tie": "Tie", "tie (bothbad)": "Both bad"}
 """Arena verdicts and their buttons."""
@@ -124,7 +125,7 @@ def add_eval_tab(podium: Any, parts: Any = None) -> EvalTab:
         state = {**state, "voted": True}
         return (reveal_text(state["a"], state["b"], winner), *[gr.Button(interactive=False)] * len(VOTES), state)
 
-    def refresh(normalized: bool) -> tuple[Any, ...]:
+    def refresh(normalized: bool = False) -> tuple[Any, ...]:
         board = board_for(settings, normalized)
         headers, rows = leaderboard_rows(board.rows, board.benchmarks)
         ratings = arena_rows(arena.leaderboard())
@@ -165,10 +166,10 @@ def add_eval_tab(podium: Any, parts: Any = None) -> EvalTab:
                 state = gr.State({})
                 outputs = [answer_a, answer_b, *buttons, reveal, state]
                 go.click(battle, [prompt, pool, state], outputs, api_name="arena_battle", concurrency_limit=4)
-                prompt.submit(battle, [prompt, pool, state], outputs, api_name=False, concurrency_limit=4)
+                prompt.submit(battle, [prompt, pool, state], outputs, **PRIVATE, concurrency_limit=4)
                 for button, winner in zip(buttons, VOTES, strict=True):
                     button.click(lambda s, w=winner: vote(w, s), [state], [reveal, *buttons, state],
-                                 api_name=False, concurrency_limit=None)
+                                 **PRIVATE, concurrency_limit=None)
             with gr.Tab("Leaderboard", id="leaderboard"):
                 with gr.Row():
                     normalized = gr.Checkbox(label="Normalized (random guessing 0, perfect 100)", value=False)
@@ -186,7 +187,7 @@ def add_eval_tab(podium: Any, parts: Any = None) -> EvalTab:
                 files = gr.File(label="Exports", file_count="multiple", elem_id="eval-files")
                 views = [table, ratings, *plots]
                 for trigger in (reload.click, normalized.change):
-                    trigger(refresh, [normalized], views, api_name=False, concurrency_limit=None)
+                    trigger(refresh, [normalized], views, **PRIVATE, concurrency_limit=None)
                 save.click(download, [normalized], [files], api_name="leaderboard_export", concurrency_limit=None)
             with gr.Tab("Run", id="run"):
                 gr.Markdown("Score a model on a benchmark (a fixed seeded sample with a limit; cached, resumable).")
@@ -202,7 +203,7 @@ def add_eval_tab(podium: Any, parts: Any = None) -> EvalTab:
         choices = arena_pool(podium)
         return gr.Dropdown(choices=choices, value=choices)
 
-    return EvalTab(pool, views, lambda flag=False: refresh(flag), pool_choices)
+    return EvalTab(pool, views, refresh, pool_choices)
 
 
 def add_card_section(podium: Any) -> None:

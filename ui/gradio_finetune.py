@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import queue
 import threading
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import gradio as gr
 
 from tools.finetune.report import BEFORE_AFTER_HEADERS, LIST_HEADERS, before_after, list_rows, progress_line
+from ui.gradio_events import PRIVATE
 
 WHERE = ("this machine (CPU)", "a Modal GPU")
 
@@ -83,7 +85,7 @@ class FinetuneTab:
             events.put({"kind": "error", "text": exc.one_line() if hasattr(exc, "one_line") else str(exc)})
 
 
-def _chart(points: list[dict[str, float]]) -> Any:
+def _chart(points: Sequence[Mapping[str, float | None]]) -> Any:
     import pandas as pd
 
     return pd.DataFrame(points or [{"step": 0, "loss": None}])
@@ -93,9 +95,10 @@ def add_finetune_tab(podium: Any, parts: Any) -> FinetuneTab:
     """Build the Fine-tune tab; "Chat with it" points the Chat tab's model picker (``parts.model``) at the result."""
     chat_model = parts.model
     from models.registry import known_models
+    from models.spec import ModelSpec
 
     tab = FinetuneTab(podium)
-    bases = [m.spec for m in known_models(podium.settings) if getattr(m, "provider", "") == "llamacpp"
+    bases = [m.spec for m in known_models(podium.settings) if isinstance(m, ModelSpec) and m.provider == "llamacpp"
              and not m.extra.get("lora_path")] or ["llamacpp/smollm2-135m"]
     with gr.Tab("Fine-tune", id="finetune"):
         gr.Markdown("Teach a local model from chat data (`{\"messages\": [...]}` per line, as `podium datagen --chat` "
@@ -133,8 +136,8 @@ def add_finetune_tab(podium: Any, parts: Any) -> FinetuneTab:
         listing = gr.Dataframe(tab.models(), headers=LIST_HEADERS, label="Fine-tuned models", interactive=False)
     start.click(tab.run, [upload, picked, held, base, name, steps, lr, rank, alpha, batch, where, gpu],
                 [logs, chart, table, status, listing, result], api_name="finetune", concurrency_limit=1)
-    stop.click(lambda: tab.stop.set(), None, None, api_name=False, concurrency_limit=None)
+    stop.click(lambda: tab.stop.set(), None, None, **PRIVATE, concurrency_limit=None)
     chat.click(lambda spec: (gr.Dropdown(value=spec), f"The Chat tab now answers with **{spec}**.") if spec
-               else (gr.skip(), "Fine-tune a model first."), [result], [chat_model, chosen], api_name=False,
+               else (gr.skip(), "Fine-tune a model first."), [result], [chat_model, chosen], **PRIVATE,
                concurrency_limit=None)
     return tab

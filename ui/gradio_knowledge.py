@@ -20,6 +20,7 @@ import gradio as gr
 
 from memory.access import scoped
 from podium.errors import PodiumError
+from ui.gradio_events import PRIVATE
 from ui.gradio_kb_manage import KnowledgeManager
 from ui.kb_view import (
     COLLECTION_HEADERS,
@@ -201,14 +202,14 @@ class KnowledgeTab:
                 passage = gr.Markdown(elem_id="podium-kb-passage")
                 manage = self.manager.build()
         self.outputs = [table, chat_collection, where, manage]
-        folder.upload(lambda fs: f"{len(fs or [])} files chosen from the folder.", [folder], [chosen], api_name=False,
+        folder.upload(lambda fs: f"{len(fs or [])} files chosen from the folder.", [folder], [chosen], **PRIVATE,
                       concurrency_limit=None, show_progress="hidden")
         add.click(self.ingest, [files, folder, folder_paths, name], [summary, results, chosen, *self.outputs],
                   api_name="ingest", concurrency_id="ingest", concurrency_limit=1)
         refresh.click(self.listing, None, self.outputs, api_name="collections", concurrency_limit=None)
         gr.on([query.submit, find.click], self.search, [query, where, k, mode], [hits, found, passage],
               api_name="search", concurrency_limit=None)
-        hits.select(self.open_hit, [found], [passage], api_name=False, concurrency_limit=None)
+        hits.select(self.open_hit, [found], [passage], **PRIVATE, concurrency_limit=None)
         self.manager.wire(self.outputs)
 
 

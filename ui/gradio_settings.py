@@ -13,6 +13,7 @@ import gradio as gr
 
 from agents.contract import TurnOptions
 from podium.settings import POLICIES
+from ui.gradio_events import PRIVATE
 
 MAX_TOKENS_CAP = 32_768
 """Largest answer length the panel accepts (a model's own context is the real limit; it is checked per turn)."""
@@ -99,5 +100,5 @@ class SettingsPanel:
                     self.effective = gr.Markdown(self.describe(s.model), elem_id="podium-effective")
         self.inputs = [system, temperature, max_tokens, policy, fallbacks]
         for component in (model, *self.inputs):
-            component.change(self.describe, [model, *self.inputs], [self.effective], api_name=False,
+            component.change(self.describe, [model, *self.inputs], [self.effective], **PRIVATE,
                              concurrency_limit=None, show_progress="hidden")

@@ -11,6 +11,7 @@ import pandas as pd
 
 from podium.errors import PodiumError
 from ui.cli_usage import parse_since
+from ui.gradio_events import PRIVATE
 from ui.usage_view import BY, USAGE_HEADERS, daily_series, summary, usage_rows
 
 ALL_THREADS = ("All threads", "")
@@ -92,5 +93,5 @@ def add_usage_tab(podium: Any, parts: Any) -> UsageTab:
     tab = UsageTab(podium, parts.chat)
     with gr.Tab("Usage", id="usage") as usage:
         tab.build()
-    usage.select(tab.show, tab.inputs, tab.outputs, api_name=False, concurrency_limit=None, show_progress="hidden")
+    usage.select(tab.show, tab.inputs, tab.outputs, **PRIVATE, concurrency_limit=None, show_progress="hidden")
     return tab

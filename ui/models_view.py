@@ -9,8 +9,9 @@ from ui.render import human_size, model_row
 MODEL_HEADERS = ["spec", "architecture", "parameters", "layers", "context", "quantization", "size", "license",
                  "$ in / 1M", "$ out / 1M", "local", "tools", "status"]
 """Columns of the Models tab's table."""
-MODEL_WIDTHS = ["210px", "110px", "105px", "70px", "85px", "120px", "85px", "110px", "80px", "80px", "65px",
-                "80px", "360px"]
+MODEL_WIDTHS: list[str | int] = [
+    "210px", "110px", "105px", "70px", "85px", "120px", "85px", "110px", "80px", "80px", "65px", "80px",
+    "360px"]
 """Column widths: every header on one line and the status readable; a narrow screen scrolls the table."""
 
 

@@ -25,9 +25,12 @@ class TurnStopped(Cancelled):
         super().__init__("stopped", hint="this turn was not saved; send the message again to retry")
 
 
-def _cancellations(cls: type = Cancelled) -> set[str]:
+def _cancellations(cls: type[BaseException] = Cancelled) -> set[str]:
     """Names of every deliberate-stop exception class (``TurnStopped``, ``TurnSuperseded``...)."""
-    return {cls.__name__}.union(*(_cancellations(sub) for sub in cls.__subclasses__()))
+    names = {cls.__name__}
+    for sub in cls.__subclasses__():
+        names |= _cancellations(sub)
+    return names
 
 
 def _not_a_stop(record: logging.LogRecord) -> bool:
@@ -61,7 +64,7 @@ class StopSignal(BaseCallbackHandler):
         if self.event.is_set():
             raise TurnStopped()
 
-    def on_llm_new_token(self, token: str, **kwargs: Any) -> None:
+    def on_llm_new_token(self, token: str | list[str | dict[str, Any]], **kwargs: Any) -> None:
         """Stop between two tokens."""
         self._check()
 

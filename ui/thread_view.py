@@ -108,7 +108,7 @@ def thread_turns(podium: Any, thread_id: str) -> list[TurnRecord]:
                                     before=loose))
             loose, route = [], []
         elif source == "loop" and previous is not None and turns and turns[-1].result is None:
-            ran = float((snap.metadata or {}).get("podium_run_started") or 0)
+            ran = float(T.metadata(snap).get("podium_run_started") or 0)
             for task in previous.tasks:
                 if task.name.startswith("__") or task.result is None:
                     continue
