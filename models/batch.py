@@ -14,8 +14,9 @@ The API (``complete_batch`` and ``loglikelihood`` are also methods of
   A prompt is raw text (completed as it is, like ``create_completion``), a list of chat messages
   ``{"role": ..., "content": ...}`` (rendered with the GGUF's chat template, whose stop strings are
   added), or a list of token ids. ``grammar`` is one value for every prompt or a list with one per
-  prompt: GBNF text, a JSON schema (a dict), or ``None``. At temperature 0 each completion is the
-  one ``create_completion`` gives for that prompt alone, token for token.
+  prompt: GBNF text, a JSON schema (a dict), or ``None``; ``temperature`` and ``seed`` may be lists
+  with one per prompt too. At temperature 0 each completion is the one ``create_completion`` gives
+  for that prompt alone, token for token.
 - :func:`loglikelihood` ``(model, requests, *, parallel=PARALLEL, on_done=None) -> list[list[Score]]``:
   for each ``(context, continuations)`` request, the log-probability of every continuation after the
   context (``logprob``, ``greedy``, ``token_logprobs``, ``tokens``), the shared context decoded once.
@@ -103,7 +104,7 @@ def _tokens(loaded: Any, prompt: Prompt) -> tuple[list[int], list[str]]:
     """Token ids of a prompt and the stop strings it brings (a chat template's)."""
     if isinstance(prompt, str):
         return loaded.llm.tokenize(prompt.encode("utf-8"), add_bos=True, special=True), []
-    items = list(prompt)
+    items: list[Any] = list(prompt)
     if not items:
         raise ConfigError("an empty prompt", setting="prompts", hint="give text, chat messages or token ids")
     messages = [m for m in items if isinstance(m, Mapping)]
@@ -133,20 +134,24 @@ def _per_prompt(value: Any, n: int, what: str) -> list[Any]:
     return [value] * n
 
 
-def complete_batch(model: Any, prompts: Sequence[Prompt], *, max_tokens: int = 256, temperature: float = 0.0,
-                   stop: str | Sequence[str] | None = None, grammar: Grammar | list[Grammar] = None, seed: int = 0,
-                   parallel: int = PARALLEL,
+def complete_batch(model: Any, prompts: Sequence[Prompt], *, max_tokens: int = 256,
+                   temperature: float | list[float] = 0.0, stop: str | Sequence[str] | None = None,
+                   grammar: Grammar | list[Grammar] = None, seed: int | list[int] = 0, parallel: int = PARALLEL,
                    on_done: Callable[[int, Completion], None] | None = None) -> list[Completion]:
     """Complete every prompt, decoding up to ``parallel`` of them together; results in prompt order.
 
     ``stop`` strings end a completion (they and what follows are removed). At a temperature
-    above 0, prompt ``i`` samples with seed ``seed + i``, so identical prompts still differ.
+    above 0, prompt ``i`` samples with seed ``seed + i``, so identical prompts still differ (or with
+    ``seed[i]`` when ``seed`` is a list); ``temperature`` is one value or one per prompt.
     ``on_done(index, completion)`` hears each completion as it finishes (for progress bars).
     """
     if max_tokens < 1:
         raise ConfigError("max_tokens must be at least 1", setting="max_tokens", hint="ask for 1 or more tokens")
-    if temperature < 0:
+    temperatures = _per_prompt(temperature, len(prompts), "temperature")
+    if any(t < 0 for t in temperatures):
         raise ConfigError("temperature must be 0 or more", setting="temperature", hint="0 picks the likeliest token")
+    seeds = _per_prompt(seed, len(prompts), "seed") if isinstance(seed, list) else \
+        [seed + i for i in range(len(prompts))]
     loaded = loaded_of(model)
     grammars = [None if g is None else check(g, loaded.llm)
                 for g in map(_grammar, _per_prompt(grammar, len(prompts), "grammar"))]
@@ -165,7 +170,7 @@ def complete_batch(model: Any, prompts: Sequence[Prompt], *, max_tokens: int = 2
     with loaded.lock:
         engine = engine_for(loaded, seq_cells=seq_cells, sequences=budget(n_ctx, seq_cells, parallel, len(jobs)))
         for job, gram in zip(jobs, grammars, strict=True):
-            job.sampler = engine.sampler(temperature, seed + job.index, gram)
+            job.sampler = engine.sampler(temperatures[job.index], seeds[job.index], gram)
         done = _run(engine, jobs, min(engine.sequences, parallel), on_done)
     return [_completion(job) for job in done]
 

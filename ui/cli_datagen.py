@@ -93,6 +93,8 @@ def generate(
                                           "USD.")] = None,
     concurrency: Annotated[int | None, Opt("--concurrency", min=1, max=64, help="Requests at once (default: "
                                            "4 for remote models, 1 for local ones).")] = None,
+    batch: Annotated[int, Opt("--batch", min=1, max=64, help="Rows a local model decodes together (llama.cpp "
+                              "multi-sequence batching; 1: one after another).")] = 8,
     max_failures: Annotated[int, Opt("--max-failures", min=1, help="Stop after this many invalid rows in a "
                                      "row.")] = 20,
     max_tokens: Annotated[int | None, Opt("--max-tokens", min=16, help="Most tokens per model answer "
@@ -114,7 +116,8 @@ def generate(
                       system=system, turns=turns, magpie=magpie, from_docs=from_docs, n=n, out=out, fmt=fmt,
                       model=model, fallbacks=fallback or [], seed=seed, topics=topics, personas=personas,
                       temperature=temperature, diversity=not no_diversity, dedup=dedup, meta=not no_meta,
-                      max_cost=max_cost, concurrency=concurrency, max_failures=max_failures, max_tokens=max_tokens,
+                      max_cost=max_cost, concurrency=concurrency, batch=batch, max_failures=max_failures,
+                      max_tokens=max_tokens,
                       resume=resume, force=force)
     job, shown = plan(request, confirm=None if yes or as_json or not sys.stdin.isatty() else _confirm)
     if shown and not as_json:

@@ -11,15 +11,30 @@ from __future__ import annotations
 
 import time
 import uuid
+from dataclasses import dataclass
 from typing import Any
 
-from langchain_core.messages import BaseMessage
+from langchain_core.messages import AIMessage, BaseMessage
 
 from models.spec import ModelSpec
 from podium.errors import ConfigError
 
 NODE = "datasets"
 """The specialist name dataset calls are recorded under."""
+
+
+@dataclass
+class BatchCall:
+    """One structured call of a batch: its messages, JSON schema and sampling."""
+
+    messages: list[BaseMessage]
+    schema: dict[str, Any]
+    temperature: float
+    seed: int
+
+
+Answer = tuple[dict[str, Any] | None, AIMessage, str | None]
+"""A batched structured answer: ``(parsed, reply, problem)``, ``parsed`` None when the JSON broke its schema."""
 
 
 class Backend:
@@ -65,7 +80,53 @@ class Backend:
         """The most one call can cost (for ``--max-cost``)."""
         return self.spec.cost(prompt_tokens, max_tokens)
 
-    # -- raw completions (local models) --------------------------------------------------------
+    # -- local models: batches and raw completions ---------------------------------------------
+
+    def batchable(self) -> bool:
+        """Whether rows may be decoded together (llama.cpp's multi-sequence batching): the chain's first model is a
+        local llama.cpp one (with fallbacks, only under the local-first policy, which tries it first)."""
+        if self.spec.provider != "llamacpp":
+            return False
+        return not self.ctx.fallbacks or (self.ctx.options.policy or self.ctx.settings.policy) == "local-first"
+
+    def structured_batch(self, calls: list[BatchCall], *, max_tokens: int) -> list[Answer]:
+        """Structured answers to many calls decoded together on the local model (:func:`models.batch.complete_batch`
+        with one grammar per call), one ledger row each. At temperature 0 each answer is the one :meth:`structured`
+        gives first; an answer that breaks its schema comes back with the problem, for the caller to repair."""
+        from models.batch import complete_batch
+        from models.structured import validate
+        from models.toolcalls import to_chat
+
+        loaded, ledger = self._local(), self.ctx.ledger
+        ids = [ledger.start(provider="llamacpp", model=self.spec.spec, turn=self.ctx.turn_id, thread=self.thread_id,
+                            node=self.node, attempt=1, note=f"batch of {len(calls)}") if ledger else 0
+               for _ in calls]
+        started = time.perf_counter()
+        try:
+            done = complete_batch(loaded, [to_chat(c.messages) for c in calls], max_tokens=max_tokens,
+                                  temperature=[c.temperature for c in calls], seed=[c.seed for c in calls],
+                                  grammar=[c.schema for c in calls])
+        except Exception as exc:
+            for call_id in ids if ledger else ():
+                ledger.finish(call_id, outcome="failed", error_class=type(exc).__name__, error=str(exc)[:500],
+                              duration_s=time.perf_counter() - started)
+            raise
+        duration = time.perf_counter() - started
+        answers: list[Answer] = []
+        for call, completion, call_id in zip(calls, done, ids, strict=True):
+            reply = AIMessage(completion.text, usage_metadata={
+                "input_tokens": completion.prompt_tokens, "output_tokens": completion.completion_tokens,
+                "total_tokens": completion.prompt_tokens + completion.completion_tokens},
+                response_metadata={"model": self.spec.spec, "finish_reason": completion.finish_reason})
+            problem = validate(reply, None, call.schema)
+            answers.append((reply.additional_kwargs.get("parsed"), reply, problem))
+            if ledger:
+                ledger.finish(call_id, outcome="retried" if problem else "ok", prompt_tokens=completion.prompt_tokens,
+                              completion_tokens=completion.completion_tokens, token_source="provider",
+                              finish_reason=completion.finish_reason, duration_s=duration, cost_usd=0.0,
+                              tokens_per_s=completion.completion_tokens / duration if duration else None,
+                              error_class="StructuredOutputError" if problem else None, error=problem)
+        return answers
 
     def _local(self) -> Any:
         if self.spec.provider != "llamacpp":

@@ -137,6 +137,9 @@ class _Run:
                 "runs": int(saved.get("runs", 0)) + 1}
 
     def _loop(self, journal: store.Journal, index: int) -> None:
+        if self.maker.batches():
+            self._batched(journal, index)
+            return
         job = self.job
         pending: dict[Future[Candidate], int] = {}
         workers = max(1, job.concurrency)
@@ -155,10 +158,23 @@ class _Run:
                         pending.pop(future)
                         self.sidecar["next_index"] = max(self.sidecar["next_index"], index)
                         if self.stats.rows < job.n and not self.stats.stopped:
-                            self._judge(future, journal)
+                            # a PodiumError other than invalid output ends the run here
+                            self._judge(future.result(), journal)
             finally:
                 for future in pending:
                     future.cancel()
+
+    def _batched(self, journal: store.Journal, index: int) -> None:
+        """Rows made a batch at a time on the local model (as many as are still missing, ``job.batch`` at most),
+        judged and appended in index order as each batch ends: a kill loses only the batch being decoded."""
+        while self.stats.rows < self.job.n and not self.stats.stopped:
+            size = min(self.job.batch, self.job.n - self.stats.rows)
+            indexes = list(range(index, index + size))
+            index += size
+            self.sidecar["next_index"] = max(self.sidecar["next_index"], index)
+            for candidate in self.maker.make_batch(indexes):
+                if self.stats.rows < self.job.n and not self.stats.stopped:
+                    self._judge(candidate, journal)
 
     def _affordable(self, in_flight: int) -> bool:
         """Whether one more row fits under ``--max-cost`` with the rows in flight at the dearest cost seen so far."""
@@ -171,8 +187,7 @@ class _Run:
         self.stats.cost_usd = spent
         return spent + worst * (in_flight + 1) <= cap
 
-    def _judge(self, future: Future, journal: store.Journal) -> None:
-        candidate: Candidate = future.result()  # a PodiumError other than invalid output ends the run here
+    def _judge(self, candidate: Candidate, journal: store.Journal) -> None:
         self.dearest = max(self.dearest, candidate.meta.get("cost_usd") or 0.0)
         if candidate.row is None:
             self.stats.invalid += 1

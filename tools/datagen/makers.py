@@ -13,14 +13,34 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from models.failures import StructuredOutputError
+from models.structured import repair_prompt
 from podium.errors import PodiumError
 from tools.datagen import diversity, prompts
+from tools.datagen.backend import Answer, BatchCall
 from tools.datagen.job import Job
 from tools.datagen.prompts import Variation
 from tools.datagen.schema import Validator, grammar_schema
 
 ANSWER_TOKENS = 256
 """Most tokens of one assistant reply in chat mode (unless ``--max-tokens`` says otherwise)."""
+QA_TOKENS = 220
+"""Most tokens of one question-answer pair."""
+
+
+@dataclass
+class Ask:
+    """What one row asks the model for, in modes whose rows are one structured call (records, QA pairs)."""
+
+    index: int
+    variation: Variation
+    sampling: dict[str, Any]
+    messages: list[Any]
+    schema: dict[str, Any]
+    """The JSON schema the answer is constrained to (labels pinned)."""
+    passage: dict[str, Any] | None = None
+    """The passage a QA pair is grounded in."""
+    replies: list[Any] = field(default_factory=list)
+    """Every reply the row took (for its cost)."""
 
 
 @dataclass
@@ -52,15 +72,24 @@ def row_tokens(schema: dict[str, Any]) -> int:
 class Maker:
     """Shared by every mode: the row's variation, seed and temperature, and a validated, repaired call."""
 
+    validator: Validator
+    """What a row must pass (modes whose rows are one structured call)."""
+    max_tokens: int
+    """Most tokens of that call's answer."""
+
     def __init__(self, job: Job, backend: Any) -> None:
         self.job, self.backend = job, backend
         default = backend.ctx.settings.temperature
         self.schedule = job.temperature or (diversity.TEMPERATURES if job.diversity else (default, default))
         self.topics: list[str] = list(job.topics)
         self.personas = list(job.personas) or (list(diversity.PERSONAS) if job.diversity else [])
+        self.unbatched: str | None = None
+        """Why batched generation was given up in this run (rows are then made one at a time)."""
+        self.log: Any = lambda _: None
 
     def prepare(self, saved_topics: list[str] | None, log: Any) -> list[str]:
         """Settle the seed topics before the first row: given, saved by an earlier run, or generated now."""
+        self.log = log
         if self.topics or not self.job.diversity or self.job.mode == "docs":
             return self.topics
         if saved_topics:
@@ -101,14 +130,28 @@ class Maker:
         return {k: v for k, v in meta.items() if v is not None or k == "cost_usd"}
 
     def structured(self, messages: list[Any], schema: dict[str, Any], validator: Validator, *,
-                   max_tokens: int, sampling: dict[str, Any], replies: list[Any]) -> tuple[dict | None, str | None]:
-        """A row that passes ``validator``, repaired at most ``job.repairs`` times; (None, problem) otherwise."""
+                   max_tokens: int, sampling: dict[str, Any], replies: list[Any],
+                   first: Answer | None = None) -> tuple[dict | None, str | None]:
+        """A row that passes ``validator``, repaired at most ``job.repairs`` times; (None, problem) otherwise.
+
+        ``first`` is the answer a batch already gave to ``messages`` (see :meth:`make_batch`): the work goes on
+        from it as it would have from the first call's answer; one that broke its schema is repaired as the
+        routing layer repairs structured output.
+        """
         problem = None
         for attempt in range(self.job.repairs + 1):
-            try:
-                parsed, reply = self.backend.structured(messages, schema, max_tokens=max_tokens, **sampling)
-            except StructuredOutputError as exc:
-                return None, exc.message.split(": ", 1)[-1]
+            if first is not None and first[0] is not None:
+                parsed, reply = first[0], first[1]
+            else:
+                if first is not None:
+                    replies.append(first[1])
+                    messages = [*messages, prompts.AIMessage(first[1].text),
+                                prompts.HumanMessage(repair_prompt(first[2] or "invalid JSON", schema))]
+                try:
+                    parsed, reply = self.backend.structured(messages, schema, max_tokens=max_tokens, **sampling)
+                except StructuredOutputError as exc:
+                    return None, exc.message.split(": ", 1)[-1]
+            first = None
             replies.append(reply)
             problem = validator.problem(parsed)
             if problem is None:
@@ -118,14 +161,49 @@ class Maker:
                             prompts.HumanMessage(prompts.REPAIR.format(problem=problem))]
         return None, problem
 
+    def ask(self, index: int) -> Ask:
+        """What row ``index`` asks the model for (modes whose rows are one structured call)."""
+        raise NotImplementedError
+
+    def candidate(self, ask: Ask, row: dict[str, Any] | None, problem: str | None) -> Candidate:
+        """The candidate row made from an answer to ``ask``."""
+        raise NotImplementedError
+
+    def make(self, index: int) -> Candidate:
+        """Row ``index``."""
+        ask = self.ask(index)
+        row, problem = self.structured(ask.messages, ask.schema, self.validator, max_tokens=self.max_tokens,
+                                       sampling=ask.sampling, replies=ask.replies)
+        return self.candidate(ask, row, problem)
+
+    def batches(self) -> bool:
+        """Whether :meth:`make_batch` decodes rows together (a one-call mode on a local llama.cpp model)."""
+        return type(self).ask is not Maker.ask and self.job.batch > 1 and not self.unbatched \
+            and self.backend.batchable()
+
+    def make_batch(self, indexes: list[int]) -> list[Candidate]:
+        """Rows ``indexes``, their first calls decoded together on the local model; repairs go one by one."""
+        if self.unbatched:
+            return [self.make(i) for i in indexes]
+        asks = [self.ask(i) for i in indexes]
+        calls = [BatchCall(a.messages, a.schema, a.sampling["temperature"], a.sampling["seed"]) for a in asks]
+        try:
+            answers = self.backend.structured_batch(calls, max_tokens=self.max_tokens)
+        except PodiumError as exc:  # e.g. a prompt over the context: one by one, each through the whole chain
+            self.unbatched = exc.one_line()
+            self.log(f"rows are made one at a time from now on: batched generation failed ({self.unbatched})")
+            return [self.make(i) for i in indexes]
+        out = []
+        for ask, answer in zip(asks, answers, strict=True):
+            row, problem = self.structured(ask.messages, ask.schema, self.validator, max_tokens=self.max_tokens,
+                                           sampling=ask.sampling, replies=ask.replies, first=answer)
+            out.append(self.candidate(ask, row, problem))
+        return out
+
     def first_cost(self) -> float:
         """What the first row may cost before any is seen: one call, a prompt of a few hundred tokens (what a row's
         request takes) and the whole answer budget."""
         return self.backend.worst_cost(400, self.job.max_tokens or 512)
-
-    def make(self, index: int) -> Candidate:
-        """Row ``index``."""
-        raise NotImplementedError
 
 
 class RecordMaker(Maker):
@@ -136,17 +214,19 @@ class RecordMaker(Maker):
         self.validator = Validator(job.schema or {})
         self.max_tokens = job.max_tokens or row_tokens(job.schema or {})
 
-    def make(self, index: int) -> Candidate:
+    def ask(self, index: int) -> Ask:
         """Row ``index``: labels pinned in prompt and grammar, then checked against the full schema."""
         variation, sampling = self.variation(index), self.sampling(index)
         schema = self.job.schema or {}
         messages = prompts.record_messages(self.job.description, schema, variation, self.job.examples)
-        replies: list[Any] = []
-        row, problem = self.structured(messages, grammar_schema(schema, variation.labels), self.validator,
-                                       max_tokens=self.max_tokens, sampling=sampling, replies=replies)
+        return Ask(index, variation, sampling, messages, grammar_schema(schema, variation.labels))
+
+    def candidate(self, ask: Ask, row: dict[str, Any] | None, problem: str | None) -> Candidate:
+        """The row with the schema's fields only, in the schema's order."""
         if row is not None:
-            row = {k: row[k] for k in schema.get("properties", {}) if k in row}
-        return Candidate(index, row, problem, self.meta(index, variation, replies, sampling), _prompt(messages))
+            row = {k: row[k] for k in (self.job.schema or {}).get("properties", {}) if k in row}
+        return Candidate(ask.index, row, problem, self.meta(ask.index, ask.variation, ask.replies, ask.sampling),
+                         _prompt(ask.messages))
 
 
 class ChatMaker(Maker):
@@ -204,22 +284,24 @@ class QAMaker(Maker):
                               hint=f"ingest documents first: podium ingest PATH --collection {job.collection}")
         self.passages = passages
         self.validator = Validator(prompts.QA_SCHEMA)
+        self.max_tokens = QA_TOKENS
 
-    def make(self, index: int) -> Candidate:
+    def ask(self, index: int) -> Ask:
         """Pair ``index``: passages taken in a shuffled round-robin, so each is used before any repeats."""
         passage = diversity.pick(self.passages, index, self.job.seed)
         variation = Variation(persona=diversity.pick(self.personas, index, self.job.seed + 1))
-        sampling = self.sampling(index)
         messages = prompts.qa_messages(passage["text"], passage["source"], variation)
-        replies: list[Any] = []
-        parsed, problem = self.structured(messages, prompts.QA_SCHEMA, self.validator, max_tokens=220,
-                                          sampling=sampling, replies=replies)
-        meta = self.meta(index, variation, replies, sampling)
-        if parsed is None:
-            return Candidate(index, None, problem, meta, _prompt(messages))
-        row = {"question": parsed["question"].strip(), "answer": parsed["answer"].strip(),
-               "sources": [passage["source"]], "passage_id": passage["id"], "passage": passage["text"]}
-        return Candidate(index, row, None, meta, _prompt(messages))
+        return Ask(index, variation, self.sampling(index), messages, prompts.QA_SCHEMA, passage=passage)
+
+    def candidate(self, ask: Ask, row: dict[str, Any] | None, problem: str | None) -> Candidate:
+        """The pair with its passage's id and source (the gold source for ``podium kb eval``)."""
+        meta = self.meta(ask.index, ask.variation, ask.replies, ask.sampling)
+        if row is None:
+            return Candidate(ask.index, None, problem, meta, _prompt(ask.messages))
+        passage = ask.passage or {}
+        pair = {"question": row["question"].strip(), "answer": row["answer"].strip(),
+                "sources": [passage["source"]], "passage_id": passage["id"], "passage": passage["text"]}
+        return Candidate(ask.index, pair, None, meta, _prompt(ask.messages))
 
 
 def _prompt(messages: list[Any]) -> str:

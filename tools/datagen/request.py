@@ -48,6 +48,7 @@ class Request:
     meta: bool = True
     max_cost: float | None = None
     concurrency: int | None = None
+    batch: int = 8
     max_failures: int = 20
     max_tokens: int | None = None
     resume: bool = False
@@ -160,7 +161,8 @@ def plan(request: Request, confirm: Callable[[str], bool] | None = None) -> tupl
               personas=diversity.read_list(request.personas, "--personas"), diversity=request.diversity,
               temperature=diversity.parse_schedule(request.temperature, 0.0) if request.temperature else None,
               dedup=_dedup(request.dedup), meta=request.meta, max_cost=request.max_cost,
-              concurrency=request.concurrency or 1, max_failures=request.max_failures, max_tokens=request.max_tokens,
+              concurrency=request.concurrency or 1, batch=request.batch, max_failures=request.max_failures,
+              max_tokens=request.max_tokens,
               magpie=request.magpie, style=style, style_shots=shots, system=request.system, turns=request.turns,
               collection=request.from_docs, resume=request.resume, force=request.force)
     if request.resume and request.force:
