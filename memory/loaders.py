@@ -18,6 +18,7 @@ from typing import Any
 
 from memory.chunking import Block
 from memory.markup import html_blocks, markdown_blocks, rst_blocks
+from podium.jsonl import BadLine, records
 
 MAX_FILE_BYTES = 50 * 1024 * 1024
 """Files above this are refused (a reason is reported, the rest of the run goes on)."""
@@ -112,16 +113,11 @@ def _json(text: str) -> list[Block]:
 
 
 def _jsonl(text: str) -> list[Block]:
-    blocks: list[Block] = []
-    for number, line in enumerate(text.splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise LoadError(f"invalid JSON on line {number}: {exc.msg}") from exc
-        blocks += _record_blocks(record, f"line {number}")
-    return blocks
+    try:
+        lines = records(text)
+    except BadLine as exc:
+        raise LoadError(f"invalid JSON on line {exc.line}: {exc.msg}") from exc
+    return [b for number, record in lines for b in _record_blocks(record, f"line {number}")]
 
 
 def _pdf(data: bytes) -> list[Block]:

@@ -23,7 +23,8 @@ class StructuredOutputError(ModelError):
 
 
 class TruncatedStreamError(ConnectionError):
-    """A remote stream ended without a finish reason: the connection dropped mid-answer."""
+    """A remote stream ended without a finish reason: the connection dropped mid-answer, or the server cut it short
+    (llama-cpp-python's server ends a running answer with ``[DONE]`` when another request arrives)."""
 
 
 class DeadlineError(TimeoutError):
@@ -83,8 +84,10 @@ def classify(exc: BaseException, *, provider: str, model: str, base_url: str | N
         return fail(f"no answer within the timeout ({_short(exc)})",
                     f"raise PODIUM_TIMEOUTS for {provider}, or try later", retryable=True)
     if isinstance(exc, TruncatedStreamError):
-        return fail("the answer stream broke off before it finished",
-                    "the connection dropped; Podium retries", retryable=True)
+        return fail("the answer stream ended before the answer did (no finish reason)",
+                    "the connection dropped, or the server cut the answer short: llama-cpp-python's server does "
+                    "when another request arrives unless started with --interrupt_requests False; Podium retries",
+                    retryable=True)
     if isinstance(exc, json.JSONDecodeError):
         return fail("the server sent a malformed stream (not JSON)",
                     "the server or a proxy in between is misbehaving; Podium retries", retryable=True)

@@ -70,7 +70,11 @@ def cli_here(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, 
 
 @pytest.fixture(scope="session")
 def llama_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """llama-cpp-python's OpenAI-compatible server on 127.0.0.1 serving the embedded SmolLM2, once per session."""
+    """llama-cpp-python's OpenAI-compatible server on 127.0.0.1 serving the embedded SmolLM2, once per session.
+
+    It queues concurrent requests as llama.cpp's llama-server, vLLM and hosted APIs do: by default it would end a
+    running answer with ``[DONE]`` and no finish reason whenever another request (even ``GET /models``) arrives.
+    """
     from models.llamacpp import locate
     from tests.servers import free_port, serve
 
@@ -78,7 +82,7 @@ def llama_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     port = free_port()
     url = f"http://127.0.0.1:{port}/v1"
     command = [sys.executable, "-m", "llama_cpp.server", "--model", str(gguf), "--host", "127.0.0.1",
-               "--port", str(port), "--n_ctx", "2048", "--seed", "0"]
+               "--port", str(port), "--n_ctx", "2048", "--seed", "0", "--interrupt_requests", "False"]
     with serve(command, f"{url}/models", tmp_path_factory.mktemp("llama-log") / "server.log"):
         yield url
 

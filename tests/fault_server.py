@@ -4,8 +4,10 @@ Each request to ``/v1/chat/completions`` takes the next fault from a queue (then
 the default): ``ok`` (a streamed answer with usage when asked for), ``429``
 (with ``Retry-After``), ``500``/``503``, ``401``, ``400``, ``slow`` (answers only
 after ``slow_s``), ``drop`` (closes the connection without a response),
-``drop-mid`` (closes it in the middle of a stream), ``malformed`` (a stream
-whose events are not JSON) and ``trickle`` (one word every ``trickle_s``).
+``drop-mid`` (closes it in the middle of a stream), ``cut`` (ends a stream with ``[DONE]`` after two
+words and no finish reason, as llama-cpp-python's server ends a running answer when another request
+arrives), ``malformed`` (a stream whose events are not JSON) and ``trickle`` (one word every
+``trickle_s``).
 Every request is logged with its arrival time.
 
 Run it by hand to try a fallback chain: ``python tests/fault_server.py --fault 500``.
@@ -152,6 +154,9 @@ def _handler(server: FaultServer) -> type[BaseHTTPRequestHandler]:
                 if fault == "drop-mid" and i == 2:
                     self.connection.shutdown(socket.SHUT_RDWR)
                     return
+                if fault == "cut" and i == 2:
+                    self._event("[DONE]")
+                    return
                 delta = {"content": word if i == 0 else " " + word}
                 self._event(_chunk(body, [{"index": 0, "delta": delta, "finish_reason": None}]))
             self._event(_chunk(body, [{"index": 0, "delta": {}, "finish_reason": "stop"}]))
@@ -176,7 +181,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, default=8099)
     parser.add_argument("--fault", default="500",
-                        help="ok, 429, 500, 503, 401, 400, slow, drop, drop-mid, malformed, trickle")
+                        help="ok, 429, 500, 503, 401, 400, slow, drop, drop-mid, cut, malformed, trickle")
     args = parser.parse_args()
     with FaultServer(default=args.fault, port=args.port) as server:
         print(f"OPENAI_BASE_URL={server.url}  (every request: {args.fault}; Ctrl-C stops)")

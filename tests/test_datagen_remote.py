@@ -1,7 +1,6 @@
 """`podium datagen --model openai/...` against a real OpenAI-compatible server on 127.0.0.1 (llama-cpp-python's,
-serving SmolLM2): structured output through response_format, cost in the ledger, --max-cost.
-
-One request at a time: llama-cpp-python's server interrupts a running completion when another request arrives."""
+serving SmolLM2): structured output through response_format, several requests at once (the server queues them),
+cost in the ledger, --max-cost."""
 
 from __future__ import annotations
 
@@ -18,19 +17,18 @@ FIELDS = "subject:str(5..60), priority:enum[low,high]"
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=False, reason="known issue: against llama-cpp-python's server the routing layer reports "
-                   "'the answer stream broke off before it finished' for datagen's structured calls, although a raw "
-                   "request with the same options ends with finish_reason 'stop'; not yet explained")
+@pytest.mark.timeout(900)  # a fresh server's first answer alone takes tens of seconds on a loaded machine
 def test_a_priced_remote_model_stops_at_max_cost(tmp_path, capsys, monkeypatch, llama_server):
     prices = tmp_path / "prices.json"
     prices.write_text(json.dumps({"openai/smollm2": [100.0, 100.0]}))  # $100 per 1M tokens: a row costs ~2 cents
     monkeypatch.setenv("OPENAI_BASE_URL", llama_server)
     monkeypatch.setenv("PODIUM_PRICES_FILE", str(prices))
     monkeypatch.setenv("PODIUM_TEMPERATURE", "0")
+    monkeypatch.setenv("PODIUM_TIMEOUTS", "openai=300")  # requests wait in the server's queue: not a failure here
     out = tmp_path / "tickets.jsonl"
     code, stdout, stderr = cli_here(capsys, "datagen", "support tickets", "--fields", FIELDS, "--n", "50",
                                     "--out", str(out), "--model", "openai/smollm2", "--topics", "login,billing,export",
-                                    "--max-tokens", "48", "--max-cost", "0.08", "--json",
+                                    "--max-tokens", "48", "--max-cost", "0.08", "--json", "--concurrency", "2",
                                     "--no-report")
     assert code == 1, stderr
     summary = json.loads(stdout)

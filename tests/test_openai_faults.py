@@ -64,13 +64,15 @@ def test_429_retry_after_is_honoured(tmp_path, server):
 
 @pytest.mark.parametrize(("fault", "error"), [("500", "InternalServerError"), ("503", "InternalServerError"),
                                               ("drop", "APIConnectionError"), ("drop-mid", "TruncatedStreamError"),
-                                              ("malformed", "JSONDecodeError")])
+                                              ("cut", "TruncatedStreamError"), ("malformed", "JSONDecodeError")])
 def test_transient_faults_are_retried(tmp_path, server, fault, error):
     server.set(fault, default="ok")
     reply, calls = ask(make_app(tmp_path, server))
     assert reply.text == REPLY and rows(calls) == [(REMOTE, "retried", error), (REMOTE, "ok", None)]
-    if fault == "drop-mid":  # two words arrived before the cut: the call may be billed, and is recorded so
+    if fault in ("drop-mid", "cut"):  # two words arrived before the cut: the call may be billed, and is recorded so
         assert calls[0].completion_tokens > 0 and calls[0].cost_usd > 0 and calls[0].ttft_s is not None
+    if fault == "cut":  # a clean [DONE] without a finish reason is a cut answer too, and the record says who cuts
+        assert "no finish reason" in calls[0].error and "--interrupt_requests False" in calls[0].error
 
 
 def test_exhausted_retries_fall_back_along_the_chain(tmp_path, server):

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from podium.errors import ConfigError
+from podium.jsonl import records
 from tools.datagen.fields import fields_text, type_text
 
 GRAMMAR_MAX_LENGTH = 200
@@ -75,8 +76,7 @@ def read_examples(path: Path, source: str = "--like") -> list[dict[str, Any]]:
         raise ConfigError(f"{source}: cannot read {path}: {exc}", setting=source, hint="use a UTF-8 JSONL file") \
             from None
     try:
-        rows = json.loads(text) if text.lstrip().startswith("[") else [
-            json.loads(line) for line in text.splitlines() if line.strip()]
+        rows = json.loads(text) if text.lstrip().startswith("[") else [row for _, row in records(text)]
     except ValueError as exc:
         raise ConfigError(f"{source}: {path.name} is not JSON lines ({exc})", setting=source,
                           hint="one JSON object per line") from None
@@ -188,7 +188,7 @@ class Validator:
             first = errors[0]
             where = ".".join(str(p) for p in first.path) or "row"
             return f"{where}: {first.message[:160]}"
-        blank = next(_blank_fields(row), None)
+        blank = next(iter(_blank_fields(row)), None)
         return f"{blank}: empty text" if blank else None
 
 

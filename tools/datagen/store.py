@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from podium.errors import ConfigError, PodiumError
+from podium.jsonl import records
 
 FORMATS = ("jsonl", "csv", "parquet", "hf")
 """Output formats (``--format``)."""
@@ -253,7 +254,7 @@ def read_rows(path: Path, fmt: str | None = None) -> list[dict[str, Any]]:
         raise ConfigError(f"no such dataset {path}", setting="FILE", hint="check the path")
     try:
         if fmt == "jsonl":
-            return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+            return [row for _, row in records(path.read_text(encoding="utf-8"))]
         if fmt == "csv":
             import csv
 

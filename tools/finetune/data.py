@@ -6,7 +6,6 @@ model is trained on exactly the ids llama.cpp feeds it when it serves the fine-t
 
 from __future__ import annotations
 
-import json
 import random
 import statistics
 from dataclasses import dataclass, field
@@ -15,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from podium.errors import PodiumError
+from podium.jsonl import BadLine, records
 from tools.finetune.train import IGNORE, encode_conversation
 
 ROLES = ("system", "user", "assistant")
@@ -67,13 +67,11 @@ def read_conversations(path: Path) -> list[list[dict[str, Any]]]:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError as exc:
         raise DataError(f"not UTF-8 text (byte {exc.start})", path=path) from None
-    for number, line in enumerate(text.splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise DataError(f"not valid JSON ({exc.msg}, column {exc.colno})", path=path, line=number) from None
+    try:
+        lines = records(text)
+    except BadLine as exc:
+        raise DataError(f"not valid JSON ({exc.msg}, column {exc.column})", path=path, line=exc.line) from None
+    for number, record in lines:
         problem = _check(record)
         if problem:
             raise DataError(problem, path=path, line=number)
