@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -109,6 +109,27 @@ class Database:
                 yield conn
         except (psycopg.OperationalError, PoolTimeout) as exc:
             raise StoreUnavailable("Postgres", _first_line(exc)) from None
+
+    @contextmanager
+    def transaction(self) -> Iterator[Callable[..., list[dict[str, Any]]]]:
+        """Statements that commit together or not at all, run through the ``run(sql, args)`` it yields.
+
+        It takes the write lock first (SQLite ``BEGIN IMMEDIATE``: other connections and processes
+        wait for it), so a read-check-write inside cannot race another; on Postgres pair it with
+        ``SELECT ... FOR UPDATE`` on the rows the check reads.
+        """
+        with self.connection() as conn:
+            if self.postgres:
+                with conn.transaction():
+                    yield lambda sql, args=(): self._run(conn, sql, args)
+                return
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield lambda sql, args=(): self._run(conn, sql, args)
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
 
     def execute(self, sql: str, args: tuple[Any, ...] | list[Any] = ()) -> list[dict[str, Any]]:
         """Run one statement; returns its rows (empty for statements without results)."""

@@ -3,6 +3,7 @@ embeddings and /metrics, against a real server process (scripted model for the g
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -84,7 +85,8 @@ def test_models_list_podium_and_the_registry_with_capabilities(client):
     assert "podium" in models and "llamacpp/smollm2-135m" in models
     assert models["podium"].model_extra["capabilities"]["threads"] is True
     local = models["llamacpp/smollm2-135m"].model_extra
-    assert local["capabilities"]["local"] is True and local["capabilities"]["tool_calling"] is False
+    assert local["capabilities"]["local"] is True and local["capabilities"]["native_tool_calling"] is False
+    assert local["capabilities"]["tool_calling"] is True, "through a grammar"
     assert local["context_length"] >= 2048
     assert any(m.model_extra["capabilities"]["embeddings"] for m in models.values())
     assert client.models.retrieve("scripted/echo").id == "scripted/echo"
@@ -161,3 +163,23 @@ def test_a_registry_spec_runs_directly_streamed_and_not(tmp_path, llama_server):
             *asked, {"role": "assistant", "content": None, "tool_calls": [call.model_dump()]},
             {"role": "tool", "tool_call_id": call.id, "content": "18 degrees and sunny"}])
         assert answered.choices[0].message.content and answered.choices[0].finish_reason in ("stop", "length")
+        # The local GGUF calls the client's tools through a grammar built from their schemas (it cannot pick a
+        # tool by itself at 135M, so tool_choice names one): the same OpenAI-shaped calls, streamed and not.
+        forced = {"type": "function", "function": {"name": "get_weather"}}
+        local = client.chat.completions.create(model="llamacpp/smollm2-135m", messages=asked, tools=[weather],
+                                               tool_choice=forced, temperature=0)
+        choice = local.choices[0]
+        assert choice.finish_reason == "tool_calls" and choice.message.content is None
+        (call,) = choice.message.tool_calls
+        assert call.function.name == "get_weather" and call.id
+        assert set(json.loads(call.function.arguments)) == {"city"}
+        chunks = list(client.chat.completions.create(model="llamacpp/smollm2-135m", messages=asked, tools=[weather],
+                                                     tool_choice=forced, temperature=0, stream=True))
+        (streamed,) = [t for c in chunks if c.choices for t in c.choices[0].delta.tool_calls or []]
+        assert streamed.function.name == "get_weather" and streamed.function.arguments == call.function.arguments
+        assert [c.choices[0].finish_reason for c in chunks if c.choices][-1] == "tool_calls"
+        replied = client.chat.completions.create(model="llamacpp/smollm2-135m", max_tokens=24, temperature=0, messages=[
+            *asked, {"role": "assistant", "content": None, "tool_calls": [call.model_dump()]},
+            {"role": "tool", "tool_call_id": call.id, "content": "18 degrees and sunny"}], tools=[weather],
+            tool_choice="none")
+        assert replied.choices[0].message.content and not replied.choices[0].message.tool_calls

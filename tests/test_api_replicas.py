@@ -98,24 +98,60 @@ def test_knowledge_ingested_once_is_searched_by_every_replica(cluster, tmp_path)
 
 
 def test_keys_budgets_and_rate_limits_hold_across_replicas(cluster):
-    created = cluster.cli("keys", "create", "--name", "shared", "--rpm", "3", "--json")
-    assert created.returncode == 0, created.stderr
-    key = json.loads(created.stdout)["key"]
     try:
-        batches, statuses = 0, []
-        while batches < 2 and statuses != [200, 200, 200, 429]:  # a batch straddling a minute counts in two
-            batches += 1
-            statuses = [chat(cluster.urls[i % 2], f"limited {i}", key=key).status_code for i in range(4)]
-        assert statuses == [200, 200, 200, 429], "3 per minute in total, whichever replica answers"
+        for attempt in range(2):  # a burst straddling a minute counts in two: then once more, on a fresh key
+            created = cluster.cli("keys", "create", "--name", f"shared{attempt}", "--rpm", "3", "--json")
+            assert created.returncode == 0, created.stderr
+            key = json.loads(created.stdout)["key"]
+            gate = threading.Barrier(6)
+
+            def one(i: int, key: str = key, gate: threading.Barrier = gate) -> int:
+                gate.wait()
+                return chat(cluster.urls[i % 2], f"limited {i}", key=key).status_code
+
+            with ThreadPoolExecutor(6) as pool:  # 6 at once, 3 on each replica
+                statuses = sorted(pool.map(one, range(6)))
+            if statuses == [200] * 3 + [429] * 3:
+                break
+        assert statuses == [200] * 3 + [429] * 3, "3 per minute in total, whichever replica answers"
+        listed = json.loads(cluster.cli("keys", "list", "--json").stdout)
+        assert {k["name"]: k["requests"] for k in listed}[f"shared{attempt}"] == 3, "refused ones are not counted"
         budget = json.loads(cluster.cli("keys", "create", "--budget-usd", "1", "--json").stdout)["key"]
         paid = chat(cluster.urls[0], "spend it", key=budget, podium={"model": "openai/fault-model"})
         assert paid.status_code == 200, paid.text
         refused = chat(cluster.urls[1], "more", key=budget, podium={"model": "openai/fault-model"})
         assert refused.status_code == 403 and refused.json()["error"]["code"] == "budget_exceeded"
-        listed = json.loads(cluster.cli("keys", "list", "--json").stdout)
-        assert {k["name"]: k["requests"] for k in listed}["shared"] == 3 * batches, "refused requests are not counted"
     finally:  # the other tests run without keys
         Database(cluster.env["PODIUM_POSTGRES_URL"]).execute("DELETE FROM api_keys")
+
+
+def test_a_budget_holds_against_concurrent_requests_on_both_replicas(cluster):
+    """6 requests at once, 3 per replica, on a key whose $1 covers less than one call (a slow one): one is let
+    in and billed, the others are refused before any model is called; nothing stays held."""
+    key = json.loads(cluster.cli("keys", "create", "--name", "race", "--budget-usd", "1", "--json").stdout)["key"]
+    paid = {"model": "openai/fault-model"}
+    cluster.faults.set(default="slow")
+    calls_before = len(cluster.faults.seen)
+    try:
+        gate = threading.Barrier(6)
+
+        def one(i: int) -> httpx.Response:
+            gate.wait()
+            return chat(cluster.urls[i % 2], f"race {i}", key=key, podium=paid)
+
+        with ThreadPoolExecutor(6) as pool:
+            responses = list(pool.map(one, range(6)))
+    finally:
+        cluster.faults.set(default="ok")
+        db = Database(cluster.env["PODIUM_POSTGRES_URL"])
+        (row,) = db.execute("SELECT spent_usd, id FROM api_keys WHERE name = 'race'")
+        held = db.execute("SELECT COUNT(*) AS n FROM api_holds")[0]["n"]
+        db.execute("DELETE FROM api_keys")  # the other tests run without keys
+    assert sorted(r.status_code for r in responses) == [200] + [403] * 5, [r.text for r in responses]
+    assert {r.json()["error"]["code"] for r in responses if r.status_code == 403} == {"budget_exceeded"}
+    assert len(cluster.faults.seen) - calls_before == 1, "refused requests never reach the model"
+    winner = next(r for r in responses if r.status_code == 200).json()["podium"]
+    assert row["spent_usd"] == pytest.approx(winner["cost_usd"]) and row["spent_usd"] > 1 and held == 0
 
 
 def test_concurrent_api_turns_on_one_thread_all_land_or_are_rejected(cluster):

@@ -28,7 +28,7 @@ from graph.app import PodiumApp
 from graph.checkpoint import latest_checkpoint_id
 from graph.locks import check_strategy
 from podium.errors import PodiumError
-from ui.api_chat import PODIUM, Job, run_direct, run_podium
+from ui.api_chat import PODIUM, Job, estimate_usd, run_direct, run_podium
 from ui.api_errors import ApiError, from_podium, validation_error
 from ui.api_gate import Gate
 from ui.api_keys import KeyStore
@@ -78,6 +78,8 @@ def create_app(podium: PodiumApp, keys: KeyStore, *, metrics: Metrics | None = N
         def on_end(job: Job) -> None:
             _settle(podium, keys, metrics, job, key, body.model)
 
+        if key is not None and key.budget_usd is not None:  # held before the call, settled by on_end
+            await run_in_threadpool(keys.reserve, key.id, job.turn_id, estimate_usd(podium, body))
         job.start(work, on_end)
         headers = {THREAD_HEADER: thread} if body.model == PODIUM and thread else {}
         first = await _next(job, request)
@@ -205,9 +207,11 @@ def _check_model(podium: PodiumApp, body: ChatRequest) -> None:
     if not spec.chat:
         raise ApiError(400, f"{spec.spec} is a completion-only model without a chat template", param="model",
                        code="model_not_chat")
-    if body.tools and not spec.tool_calling:
-        raise ApiError(400, f"{spec.spec} cannot call tools natively; use model podium (its tools specialist) or "
-                       "a model with tool calling", param="tools", code="tools_unsupported")
+    # A constrained model (llama.cpp) calls tools through a grammar built from their schemas: OpenAI-shaped calls.
+    if body.tools and not (spec.tool_calling or spec.constrained):
+        raise ApiError(400, f"{spec.spec} cannot call tools (neither natively nor through a grammar); use model "
+                       "podium (its tools specialist) or a model with tool calling", param="tools",
+                       code="tools_unsupported")
 
 
 def _as_api_error(exc: BaseException) -> ApiError:
@@ -266,22 +270,25 @@ async def _stream(job: Job, writer: ChunkWriter, item: tuple[str, Any], events: 
 
 
 def _settle(podium: PodiumApp, keys: KeyStore, metrics: Metrics, job: Job, key: Any, model: str) -> None:
-    """After a completion (answered, failed or cut): count its ledger rows and charge its key."""
+    """After a completion (answered, failed or cut): count its ledger rows, end its hold and charge its key."""
     try:
         calls = podium.ledger.calls(turn=job.turn_id)
         metrics.record_calls(calls)
         outcome = "stopped" if job.stop.is_set() else "ok" if any(c.outcome == "ok" for c in calls) else "failed"
         metrics.turns.labels(model if model == PODIUM else "spec", outcome).inc()
         if key is not None:
-            keys.charge(key.id, sum(c.cost_usd or 0 for c in calls))
+            keys.settle(key.id, job.turn_id, sum(c.cost_usd or 0 for c in calls))
     except PodiumError as exc:  # the store went away meanwhile: the rows are in the ledger, the charge is not
+        # (the hold stays until it expires: the key errs on the side of its budget)
         log.warning("could not settle completion %s: %s", job.turn_id, exc.one_line())
 
 
 def _card(spec: Any) -> dict[str, Any]:
     return {"id": spec.spec, "object": "model", "created": 0, "owned_by": spec.provider,
             "context_length": spec.context_length, "description": spec.description,
-            "capabilities": {"chat": spec.chat, "streaming": True, "tool_calling": spec.tool_calling,
+            "capabilities": {"chat": spec.chat, "streaming": True,
+                             "tool_calling": spec.tool_calling or spec.constrained,  # constrained: through a grammar
+                             "native_tool_calling": spec.tool_calling,
                              "json_schema": spec.json_schema, "local": spec.local, "embeddings": False},
             "pricing": {"usd_per_1m_input": spec.price_in, "usd_per_1m_output": spec.price_out}}
 

@@ -24,8 +24,11 @@ from graph.debug import jsonable
 from models import routing
 from models.call import CallSite
 from models.ledger import summarize
+from models.tokens import count_tokens
+from podium.errors import PodiumError
 from ui.api_render import Outcome, conversation, openai_tool_calls, to_langchain
 from ui.api_schemas import ChatRequest
+from ui.fold import TurnFold
 from ui.session import StopSignal
 
 PODIUM = "podium"
@@ -89,7 +92,7 @@ class TokenTap(BaseCallbackHandler):
 
     def on_llm_new_token(self, token: str | list[str | dict[str, Any]], **kwargs: Any) -> None:
         """Pass a token on."""
-        if token:
+        if isinstance(token, str) and token:
             self.shown += len(token)
             self.job.put("token", token)
 
@@ -109,42 +112,63 @@ def run_podium(podium: PodiumApp, request: ChatRequest, job: Job, strategy: str)
                            policy=(options.policy if options else None) or "", user=job.user)
         events = podium.stream_turn(question, job.thread_id, turn, create=True, history=earlier, multitask=strategy,
                                     stop=job.stop, callbacks=callbacks, turn_id=job.turn_id)
-    steps: list[dict[str, Any]] = []
-    result = None
+    fold = TurnFold()
     for event in events:
+        fold.apply(event)
         if event.kind == "token":
             job.put("token", event.data.get("text", ""))
         elif event.kind == "retract":
             job.put("retract", int(event.data.get("chars", 0)))
-        elif event.kind in ("step", "notice", "interrupt"):
-            payload = _payload(event)
-            if event.kind == "step":
-                steps.append(payload)
-            job.put("event", payload)
-        elif event.kind == "done":
-            result = event.data["result"]
-    assert result is not None
-    text = result.answer
+        elif event.kind in ("step", "notice", "interrupt", "plan"):
+            job.put("event", _payload(event.kind, event.node, event.data))
+    result = fold.result
+    assert result is not None, "a turn's events end with its result"
+    text = fold.final
     if result.pending and not text:
         names = ", ".join(str(p.get("name")) for p in result.pending)
         text = f"[waiting for approval of {names}: send podium.decision approve, reject or edit]"
+    steps = [_payload("step", node, {"update": update}) for node, update in fold.steps]
     return Outcome(text=text, prompt_tokens=result.usage.get("prompt_tokens") or 0,
                    completion_tokens=result.usage.get("completion_tokens") or 0, model=result.model,
                    extension={"thread_id": result.thread_id, "route": result.route, "model": result.model,
                               "steps": steps, "tool_calls": jsonable(result.tool_calls),
                               "sources": jsonable(result.sources), "notices": result.notices,
-                              "pending": jsonable(result.pending), "cost_usd": result.usage.get("cost_usd")})
+                              "pending": jsonable(result.pending), "plan": jsonable(result.plan),
+                              "cost_usd": result.usage.get("cost_usd")})
 
 
-def _payload(event: Any) -> dict[str, Any]:
+def estimate_usd(podium: PodiumApp, request: ChatRequest) -> float:
+    """A request's worst-case cost, held against its key's budget while it runs: its prompt plus every token the
+    answer may use, at the dearest model it may reach (a ``podium`` turn: any model its specialists use)."""
+    options, settings = request.podium, podium.settings
+    fallbacks = options.fallbacks if options and options.fallbacks is not None else settings.fallbacks
+    if request.model == PODIUM:
+        primary = (options.model if options else None) or settings.model
+        names = [primary, *fallbacks, *settings.agent_models.values(), settings.router_model or primary]
+        limit = settings.max_tokens
+    else:
+        names, limit = routing.chain(request.model, fallbacks), request.limit() or settings.max_tokens
+    prompt = sum(count_tokens(m.text()) + 4 for m in request.messages)
+    costs = [0.0]
+    for name in dict.fromkeys(names):
+        try:
+            costs.append(podium.models.spec(name).cost(prompt, limit))
+        except PodiumError:
+            continue  # a model that cannot be resolved is not called (the request fails on it, or falls back)
+    return max(costs)
+
+
+def _payload(kind: str, node: str, data: dict[str, Any]) -> dict[str, Any]:
     """An event as the extension chunk shows it: kind, node and a JSON-ready summary."""
-    if event.kind == "step":
-        update = event.data.get("update") or {}
+    if kind == "step":
+        update = data.get("update") or {}
         summary = {k: v for k, v in update.items() if k != "messages"} if isinstance(update, dict) else {}
-        return {"kind": "step", "node": event.node, "update": jsonable(summary)}
-    if event.kind == "notice":
-        return {"kind": "notice", "node": event.node, "text": event.data.get("text", "")}
-    return {"kind": event.kind, "node": event.node, "data": jsonable(event.data)}
+        return {"kind": "step", "node": node, "update": jsonable(summary)}
+    if kind == "notice":
+        return {"kind": "notice", "node": node, "text": data.get("text", "")}
+    if kind == "plan":
+        return {"kind": "plan", "node": node, "plan": jsonable(data.get("plan") or [])}
+    return {"kind": kind, "node": node, "data": jsonable(data)}
 
 
 def run_direct(podium: PodiumApp, request: ChatRequest, job: Job) -> Outcome:

@@ -6,8 +6,15 @@ The table lives beside the ledger: ``PODIUM_HOME/keys.sqlite``, or the shared Po
 ``PODIUM_POSTGRES_URL``, so every replica sees the same keys, spend and request counts.
 
 Rate limits count requests per key and calendar minute in one atomic upsert, so replicas
-share them; budgets compare the USD a key has spent (added after each request from the
-ledger rows of its calls) with its cap before a request starts.
+share them. Budgets hold under concurrency the same way: before its model is called a
+request *holds* its worst-case cost (:meth:`KeyStore.reserve`, one transaction that locks
+the key row: SQLite ``BEGIN IMMEDIATE``, Postgres ``SELECT ... FOR UPDATE``), and after it
+the hold is replaced by what the ledger billed (:meth:`KeyStore.settle`, also on failure).
+A request is let in while what the key spent plus what is held for requests in flight plus
+its own estimate stays within the budget, or, when nothing else is in flight, while any
+budget is left. So however many requests arrive at once on however many replicas, the key
+spends at most its budget plus one request's cost (plus, where a request costs more than its
+estimate, that excess: a ``podium`` turn whose plan calls a remote model several times).
 """
 
 from __future__ import annotations
@@ -45,8 +52,16 @@ CREATE TABLE IF NOT EXISTS api_rate (
 CREATE TABLE IF NOT EXISTS api_threads (
     thread_id TEXT PRIMARY KEY,
     key_id TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS api_holds (
+    id TEXT PRIMARY KEY,
+    key_id TEXT NOT NULL,
+    usd {real} NOT NULL,
+    created {real} NOT NULL
 )
 """
+HOLD_TTL_S = 900.0
+"""A hold older than this is taken for one whose process died (a kill, a crash) and no longer counts."""
 PREFIX = "pk-"
 
 
@@ -163,8 +178,7 @@ class KeyStore:
             raise Refused(f"API key {key.id} was revoked", status=401, code="revoked_api_key",
                           hint="create a new key with `podium keys create`")
         if key.budget_usd is not None and key.spent_usd >= key.budget_usd:
-            raise Refused(f"API key {key.id} has spent its budget (${key.spent_usd:.4f} of ${key.budget_usd:g})",
-                          status=403, code="budget_exceeded", hint="create a key with a larger --budget-usd")
+            raise _spent(key)
         if key.rpm is not None:
             now = self.clock() if now is None else now
             minute = int(now // 60)
@@ -193,6 +207,48 @@ class KeyStore:
         """Add what a request spent to its key."""
         if usd:
             self.db.execute("UPDATE api_keys SET spent_usd = spent_usd + ? WHERE id = ?", (usd, key_id))
+
+    def reserve(self, key_id: str, hold_id: str, usd: float, *, now: float | None = None) -> None:
+        """Hold ``usd`` (a request's worst-case cost) of the key's budget for request ``hold_id``, atomically
+        across threads, processes and replicas; refused (403) when the budget cannot cover it (see the module
+        docstring). Every hold must end in :meth:`settle`."""
+        now = self.clock() if now is None else now
+        with self.db.transaction() as run:
+            lock = " FOR UPDATE" if self.db.postgres else ""  # SQLite: BEGIN IMMEDIATE already serialises writers
+            rows = run(f"SELECT * FROM api_keys WHERE id = ?{lock}", (key_id,))
+            if not rows:
+                raise NotFoundError("API key", key_id, hint="list keys with `podium keys list`")
+            key = _record(rows[0])
+            if key.budget_usd is None:
+                return  # nothing to hold: settle only charges
+            run("DELETE FROM api_holds WHERE key_id = ? AND created < ?", (key_id, now - HOLD_TTL_S))
+            (held,) = run("SELECT COUNT(*) AS n, COALESCE(SUM(usd), 0) AS usd FROM api_holds WHERE key_id = ?",
+                          (key_id,))
+            if key.spent_usd >= key.budget_usd:
+                raise _spent(key)
+            if held["n"] and key.spent_usd + held["usd"] + usd > key.budget_usd:
+                raise Refused(f"API key {key.id}'s budget is spent or held by {held['n']} request(s) in flight "
+                              f"(${key.spent_usd:.4f} spent and ${held['usd']:.4f} held of ${key.budget_usd:g}; "
+                              f"this request could cost ${usd:.4f})", status=403, code="budget_exceeded",
+                              hint="retry when those requests end, or create a key with a larger --budget-usd")
+            run("INSERT INTO api_holds (id, key_id, usd, created) VALUES (?, ?, ?, ?)", (hold_id, key_id, usd, now))
+
+    def settle(self, key_id: str, hold_id: str, usd: float) -> None:
+        """End request ``hold_id``'s hold and charge what it really cost (``0`` when it failed before any call)."""
+        with self.db.transaction() as run:
+            run("DELETE FROM api_holds WHERE id = ?", (hold_id,))
+            if usd:
+                run("UPDATE api_keys SET spent_usd = spent_usd + ? WHERE id = ?", (usd, key_id))
+
+    def held(self, key_id: str) -> float:
+        """USD held for the key's requests in flight."""
+        (row,) = self.db.execute("SELECT COALESCE(SUM(usd), 0) AS usd FROM api_holds WHERE key_id = ?", (key_id,))
+        return float(row["usd"])
+
+
+def _spent(key: ApiKey) -> Refused:
+    return Refused(f"API key {key.id} has spent its budget (${key.spent_usd:.4f} of ${key.budget_usd:g})",
+                   status=403, code="budget_exceeded", hint="create a key with a larger --budget-usd")
 
 
 def _record(row: dict[str, Any]) -> ApiKey:

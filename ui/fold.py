@@ -1,8 +1,9 @@
 """One fold of a run's events into what every front end shows: the answer so far, notices, approvals, the result.
 
-The CLI (:func:`ui.terminal.drive`), the Gradio chat (:class:`ui.chat_view.TurnView`) and the
-Debug tab all feed a run's :class:`graph.app.Event` records through :meth:`TurnFold.apply` and
-render from it, so a retraction, a notice or a pending approval means the same thing everywhere.
+The CLI (:func:`ui.terminal.drive`), the Gradio chat (:class:`ui.chat_view.TurnView`), the
+Debug tab and the HTTP API (:func:`ui.api_chat.run_podium`) all feed a run's
+:class:`graph.app.Event` records through :meth:`TurnFold.apply` and render from it, so a
+retraction, a notice or a pending approval means the same thing everywhere.
 """
 
 from __future__ import annotations
@@ -31,6 +32,8 @@ class TurnFold:
     """The turn's plan as its steps progress (the latest ``plan`` event); empty for a one-step turn."""
     step_text: dict[int, str] = field(default_factory=dict)
     """What each running plan step's specialist has streamed so far (its output, not the turn's answer)."""
+    steps: list[tuple[str, Any]] = field(default_factory=list)
+    """Each graph step as it ended: ``(node, state update)``, in order (the API's record of a turn)."""
 
     def apply(self, event: Any) -> None:
         """Fold one event in."""
@@ -51,6 +54,8 @@ class TurnFold:
             self.step_text[data["step"]] = self.step_text.get(data["step"], "") + data.get("text", "")
         elif kind == "step_retract":
             self.step_text[data["step"]] = take_back(self.step_text.get(data["step"], ""), int(data.get("chars", 0)))
+        elif kind == "step":
+            self.steps.append((event.node, data.get("update")))
         elif kind == "done":
             self.result = data["result"]
 
