@@ -28,7 +28,8 @@ def test_a_plans_steps_are_in_the_extension_and_the_event_stream(settings):
         ("tools", "Compute 6 * 7", "done", []), ("chat", "write a haiku about 42", "done", [1])]
     assert plan[0]["tool_calls"][0]["result"] == "42"
     assert [s["node"] for s in reply["podium"]["steps"]][0] == "conductor"
-    body = {"model": "podium", "stream": True, "podium": {"events": True}, "messages": [{"role": "user", "content": ASK}]}
+    body = {"model": "podium", "stream": True, "podium": {"events": True},
+            "messages": [{"role": "user", "content": ASK}]}
     with api.stream("POST", CHAT, json=body) as stream:
         events = [json.loads(line[6:]).get("podium") for line in stream.iter_lines() if line.startswith("data: {")]
     plans = [e["plan"] for e in events if e and e.get("kind") == "plan"]
