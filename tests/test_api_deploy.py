@@ -39,6 +39,7 @@ def test_compose_wires_replicas_to_postgres_chroma_and_one_model_server():
 
 def test_the_model_server_script_finds_the_shipped_gguf(tmp_path):
     script = (DEPLOY / "model-server.sh").read_text()
+    assert "--interrupt_requests False" in script, "replicas' concurrent requests must queue, not cut each other"
     code = re.search(r"python -c '([^']+)'", script).group(1)
     found = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert found.returncode == 0, found.stderr
