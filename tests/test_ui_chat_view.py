@@ -105,6 +105,9 @@ def test_an_answer_cut_inside_a_code_block_does_not_swallow_the_footer():
 
 def test_footer_leaves_out_what_was_not_measured():
     assert footer("m", {"prompt_tokens": 3, "completion_tokens": 0, "cost_usd": 0}) == "m · 3+0 tokens · $0"
+    # An answer quoted from the documents (or a refusal) asked no model: not "m · 0+0 tokens · $0".
+    assert footer("llamacpp/smollm2-135m", {"prompt_tokens": 0, "completion_tokens": 0, "cost_usd": 0, "calls": []}) \
+        == "no model call · free"
 
 
 def test_footer_cost_says_free_for_local_calls_and_keeps_decimals_only_for_tiny_costs():
@@ -274,8 +277,9 @@ def test_model_table_rows_and_choices():
     missing.spec = "openai/gpt-4o"
     rows = model_table([spec, missing])
     assert all(len(r) == len(MODEL_HEADERS) for r in rows)
-    assert rows[0][:8] == [
+    assert rows[0][:9] == [
         "llamacpp/smollm2-135m",
+        "ready",
         "llama",
         "134.5M",
         30,
@@ -284,11 +288,11 @@ def test_model_table_rows_and_choices():
         "92.0MB",
         "Apache-2.0",
     ]
-    assert rows[0][-3:] == ["yes", "grammar", "ready"]
-    assert rows[1][0] == "openai/gpt-4o" and rows[1][-1].startswith("unavailable: openai/gpt-4o needs an API key")
+    assert rows[0][-2:] == ["yes", "grammar"]
+    assert rows[1][0] == "openai/gpt-4o" and rows[1][1].startswith("unavailable: openai/gpt-4o needs an API key")
     assert model_choices([spec, missing], "openai/other") == ["openai/other", "llamacpp/smollm2-135m"]
     remote = ModelSpec(spec="openai/gpt-4o-mini", provider="openai", name="gpt-4o-mini", local=False)
     keyless = {"openai/gpt-4o-mini": "needs OPENAI_API_KEY"}
-    assert model_table([remote], keyless)[0][-1] == "unavailable: needs OPENAI_API_KEY"
-    assert model_table([remote])[0][-1] == "ready"
+    assert model_table([remote], keyless)[0][1] == "unavailable: needs OPENAI_API_KEY"
+    assert model_table([remote])[0][1] == "ready"
     assert model_choices([spec, remote], "llamacpp/smollm2-135m", keyless) == ["llamacpp/smollm2-135m"]

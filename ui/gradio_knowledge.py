@@ -180,11 +180,12 @@ class KnowledgeTab:
                 add = gr.Button("Ingest", variant="primary", elem_id="podium-kb-ingest")
                 summary = gr.Markdown(elem_id="podium-kb-summary")
                 results = gr.Dataframe(headers=FILE_HEADERS, interactive=False, wrap=True, label="Files",
-                                       elem_id="podium-kb-files-result", column_widths=["30%", "12%", "10%", "48%"])
+                                       elem_id="podium-kb-files-result", column_widths=["28%", "19%", "18%", "35%"])
             with gr.Column(scale=3, min_width=300):
                 gr.Markdown("### Collections")
                 table = gr.Dataframe(headers=COLLECTION_HEADERS, interactive=False, wrap=True,
-                                     elem_id="podium-kb-collections")
+                                     elem_id="podium-kb-collections",  # every column in view, owner and sharing too
+                                     column_widths=["16%", "13%", "10%", "20%", "16%", "10%", "15%"])
                 refresh = gr.Button("↻ Refresh", size="sm")
                 gr.Markdown("### Search\nHits are ranked by the mode's score (hybrid: dense and BM25 fused by "
                             "rank); **similarity** is the passage's cosine similarity to the query (0 to 1).")
@@ -197,7 +198,7 @@ class KnowledgeTab:
                     k = gr.Slider(1, 20, value=5, step=1, label="Hits")
                     mode = gr.Radio(["hybrid", "dense", "bm25"], value="hybrid", label="Mode")
                 hits = gr.Dataframe(headers=HIT_HEADERS, interactive=False, wrap=True, elem_id="podium-kb-hits",
-                                    column_widths=["6%", "11%", "20%", "18%", "45%"])
+                                    column_widths=["6%", "16%", "19%", "17%", "42%"])
                 found = gr.State([])
                 passage = gr.Markdown(elem_id="podium-kb-passage")
                 manage = self.manager.build()

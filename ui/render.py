@@ -78,6 +78,8 @@ def footer(model: str, usage: dict[str, Any]) -> str:
     Speed is the answering call's own generation rate from the ledger (tokens after the
     first one over the time they took), not the turn's tokens over its whole latency.
     """
+    if "calls" in usage and not usage["calls"]:  # quoted from documents, a refusal, a pause: no model was asked
+        return "no model call · free"
     answered = [c for c in usage.get("calls") or [] if c.get("outcome") == "ok"]
     speed = answered[-1].get("tokens_per_s") if answered else None
     ttft = usage.get("ttft_s")
