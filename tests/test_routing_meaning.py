@@ -73,8 +73,10 @@ def test_a_corrupt_cache_is_embedded_again(tmp_path, fresh):
 
 def test_the_router_loads_nothing_until_a_message_needs_it(settings, fresh, monkeypatch):
     import memory.embeddings
+    import memory.quantized
 
     monkeypatch.setattr(memory.embeddings, "_CACHE", {})  # as a new process starts: no embedder loaded by others
+    monkeypatch.setattr(memory.quantized, "_INSTANCES", {})
     app = PodiumApp(settings)
     assert app.router.embedder._session is None and app.router.key not in routing_module._MATRICES
     app.ask("hello!", options=TurnOptions(model="scripted/echo"))  # small talk: a rule
