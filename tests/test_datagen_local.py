@@ -120,6 +120,31 @@ def test_batched_rows_equal_rows_made_one_at_a_time_at_temperature_0(tmp_path, c
     assert notes.count("batch of 3") >= 3, notes  # the second run's rows came from one batched decode
 
 
+@pytest.mark.slow
+def test_batched_rows_that_fail_validation_are_repaired_one_by_one_as_sequential_ones_are(tmp_path, capsys):
+    """A limit the grammar cannot hold (over 200 characters, checked after decoding) fails rows that a batch
+    decoded; their repairs then go through the routing layer exactly as the rows made one at a time do."""
+    from models.ledger import open_ledger
+    from podium.settings import load_settings
+    from tools.datagen.store import load_sidecar
+
+    seen = {}
+    for batch in ("1", "2"):
+        out = tmp_path / f"batch{batch}.jsonl"
+        code, stdout, stderr = cli_here(capsys, "datagen", "short notes", "--fields", "note:str(201..240)", "--n", "2",
+                                        "--out", str(out), "--topics", "tea,rain", "--temperature", "0",
+                                        "--max-failures", "2", "--no-report", "--json", "--batch", batch)
+        summary = json.loads(stdout)
+        seen[batch] = (code, summary["rows"], summary["rejected"], load_sidecar(out)["problems"])
+    assert seen["2"] == seen["1"]
+    calls = [c for c in open_ledger(load_settings()).calls() if c.node == "datasets"]
+    one, two = ([c for c in calls if c.thread == t] for t in dict.fromkeys(c.thread for c in calls))
+    batched = [c for c in two if c.note == "batch of 2"]
+    assert len(batched) == 2 and len(one) > 2, [(c.note, c.outcome) for c in calls]  # rows were repaired
+    # a valid batched answer stands for the lone run's first call; an invalid one is asked for again, then repaired
+    assert len(two) - 2 == len(one) - sum(c.outcome == "ok" for c in batched)
+
+
 def _subprocess(args: list[str], **env: str) -> subprocess.Popen:
     full = {**os.environ, "PODIUM_TEMPERATURE": "0", **env}
     return subprocess.Popen([sys.executable, "-m", "ui.cli", *args], cwd=ROOT, env=full, stdout=subprocess.PIPE,

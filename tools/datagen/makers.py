@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from models.failures import StructuredOutputError
-from models.structured import repair_prompt
 from podium.errors import PodiumError
 from tools.datagen import diversity, prompts
 from tools.datagen.backend import Answer, BatchCall
@@ -134,19 +133,15 @@ class Maker:
                    first: Answer | None = None) -> tuple[dict | None, str | None]:
         """A row that passes ``validator``, repaired at most ``job.repairs`` times; (None, problem) otherwise.
 
-        ``first`` is the answer a batch already gave to ``messages`` (see :meth:`make_batch`): the work goes on
-        from it as it would have from the first call's answer; one that broke its schema is repaired as the
-        routing layer repairs structured output.
+        ``first`` is the answer a batch already gave to ``messages`` (see :meth:`make_batch`): the work goes on from
+        it as from the first call's answer. One whose JSON broke its schema is asked for again here (at
+        temperature 0 the same answer), so the routing layer repairs it exactly as it repairs a row made alone.
         """
         problem = None
         for attempt in range(self.job.repairs + 1):
             if first is not None and first[0] is not None:
                 parsed, reply = first[0], first[1]
             else:
-                if first is not None:
-                    replies.append(first[1])
-                    messages = [*messages, prompts.AIMessage(first[1].text),
-                                prompts.HumanMessage(repair_prompt(first[2] or "invalid JSON", schema))]
                 try:
                     parsed, reply = self.backend.structured(messages, schema, max_tokens=max_tokens, **sampling)
                 except StructuredOutputError as exc:
