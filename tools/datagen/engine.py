@@ -181,8 +181,9 @@ class _Run:
         cap = self.job.max_cost
         if cap is None:
             return True
-        # A row costs what its calls cost; repairs and retries can add more, hence the margin over the dearest one.
-        worst = self.dearest * 1.5 if self.dearest else self.maker.first_cost()
+        # A row costs what its calls cost; repairs and retries can add more, hence the margin over the dearest one, and
+        # never less than one whole call at the answer's token limit (a cheap first row says little about the next).
+        worst = max(self.dearest * 1.5, self.maker.first_cost())
         spent = self.backend.spent()
         self.stats.cost_usd = spent
         return spent + worst * (in_flight + 1) <= cap
