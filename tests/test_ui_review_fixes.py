@@ -204,3 +204,12 @@ def test_in_a_browser_refusals_keep_the_chat_and_the_debug_tab_handles_approvals
             browser.close()
     logs = "".join(log.read_text() for log in _isolated_env.parent.glob("ui-*.log"))
     assert logs and "Traceback" not in logs, "user mistakes are toasts, not tracebacks in the server log"
+
+
+def test_page_only_events_are_private_and_never_take_a_public_endpoint_name(app: PodiumApp):
+    demo = build_app(app, debug=True)
+    deps = demo.config["dependencies"]
+    public = {d["api_name"] for d in deps if d["api_visibility"] == "public"}
+    assert {"send", "generate", "stop", "collections", "debug_load"} <= public, "no public name got a _1 suffix"
+    assert not {n for n in public if n.startswith(("internal", "false"))}, "page-only handlers stay out of the API"
+    assert sum(d["api_visibility"] == "private" and d["api_name"].startswith("internal") for d in deps) >= 15
