@@ -53,8 +53,9 @@ test-slow: $(STAMP) browser ## run only the slow tests (full fine-tune pipeline,
 bench: $(STAMP) ## run the benchmarks in bench/ and print ratios against their baselines
 	@for f in bench/*.py; do echo "== $$f"; $(PY) $$f || exit 1; done
 
-lint: $(STAMP) ## ruff
+lint: $(STAMP) ## ruff, then mypy on the source folders ([tool.mypy] in pyproject.toml)
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
 
 clean: ## remove the virtual environment and caches
 	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache

@@ -84,7 +84,7 @@ def _guarded(saver_class: type, keep_turns: int = 0) -> type:
     and which prunes a thread when a turn's input is saved, like the SQLite saver."""
     from graph.checkpoint_retention import prune_postgres
 
-    class GuardedPostgresSaver(saver_class):  # type: ignore[misc, valid-type]
+    class GuardedPostgresSaver(saver_class):
         turns = _Turns()
         cutoffs: dict[str, str] = {}  # noqa: RUF012 - where each thread's last pruning's window started
 
@@ -125,7 +125,7 @@ def open_checkpointer(settings: Settings) -> BaseCheckpointSaver:
     from graph.checkpoint_retention import StoreSerializer
     if settings.postgres_url:
         try:
-            from langgraph.checkpoint.postgres import PostgresSaver  # type: ignore[import-not-found]
+            from langgraph.checkpoint.postgres import PostgresSaver
         except ImportError as exc:
             raise ConfigError("Postgres checkpoints need extra packages", setting="PODIUM_POSTGRES_URL",
                               hint="pip install 'podium[postgres]'") from exc

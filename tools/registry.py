@@ -194,7 +194,7 @@ def _build(func: Callable[..., Any], **options: Any) -> Tool:
     if unknown:
         raise ToolDefinitionError(f"tool {name!r} has span finders for unknown arguments: {sorted(unknown)}")
     model = create_model(f"{name.title().replace('_', '')}Args",
-                         __config__=ConfigDict(extra="forbid"), **fields)  # type: ignore[call-overload]
+                         __config__=ConfigDict(extra="forbid"), **fields)
     built = Tool(name=name, description=description, func=func, args_model=model, uses_env=uses_env, **options)
     for message, args in built.examples:
         try:
