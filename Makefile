@@ -43,9 +43,10 @@ run: $(STAMP) ## start the Podium web app on the embedded local model (http://$(
 	$(VENV)/bin/podium ui --host $(HOST) --port $(PORT)
 
 # The suite runs on every core (pytest-xdist), a test file per worker: tests mostly wait on servers, browsers and
-# one-thread model calls. PYTEST_ARGS="-n 0" runs it in one process.
+# one-thread model calls; the longest files go first (tests/conftest.py LONGEST_FIRST). PYTEST_ARGS="-n 0" runs it in
+# one process.
 test: $(STAMP) browser ## run the test suite (tests marked slow are left to make test-slow)
-	$(PY) -m pytest -m "not slow" -n auto --dist loadfile $(PYTEST_ARGS)
+	$(PY) -m pytest -m "not slow" -n auto --dist loadfile --no-loadscope-reorder --durations=25 $(PYTEST_ARGS)
 
 test-slow: $(STAMP) browser ## run only the slow tests (full fine-tune pipeline, long browser runs, remote streams)
 	$(PY) -m pytest -m slow $(PYTEST_ARGS)

@@ -102,11 +102,74 @@ def postgres_url(postgres_server: Any) -> str:
     return postgres_server.new_database()
 
 
+LAYERS = ("unit", "graph", "model", "store", "server", "browser")
+"""The test layers, each with more real parts (docs/ARCHITECTURE.md, "The test layers"): ``pytest -m LAYER``."""
+
+FIXTURE_LAYERS = {
+    "llama_server": ("server", "model"),
+    "postgres_server": ("store",),
+    "postgres_url": ("store",),
+    "chroma_server": ("store", "server"),
+}
+"""Fixtures that make a test's layer plain: a test using one belongs to these layers too."""
+
+FILE_LAYERS = {
+    # unit: functions, dataclasses and single components in-process (an ephemeral Chroma, the shipped MiniLM)
+    "unit": """contract_imports contract_passages contract_ui datagen_fields debug_units eval_units foundation_units
+        layers memory_chunking memory_embeddings memory_eval memory_loaders memory_retrieval plan_units
+        routing_quick_embedder routing_units speed_gguf tools_calculator tools_dates tools_grammar tools_registry
+        tools_sandbox tools_sandbox_attacks tools_sandbox_layers ui_chat_view""",
+    # graph: the app, its graph, CLI or Gradio handlers with a scripted model, real SQLite, Chroma and sandbox
+    "graph": """api_plan cli_robustness contract_specialists daily_cli daily_knowledge daily_tools datagen_cli
+        datagen_engine datagen_ui debug_cli debug_graph debug_ui eval_cli eval_routing finetune_agent finetune_data
+        foundation_graph growth_checkpoints kb_owners knowledge_cli memory_store plan_graph plan_model plan_ui
+        speed_startup tools_graph ui_chat ui_kb_manage ui_knowledge ui_review_fixes ui_stop_quiet ui_threads
+        ui_tools ui_usage""",
+    # model: the real SmolLM2 GGUF through llama.cpp (tests marked ``model``; files where every test needs it)
+    "model": """batch_local_model daily_generation datagen_agent datagen_local debug_local_model eval_agent
+        eval_local_model finetune_export finetune_pipeline foundation_local_model knowledge_agent llamacpp_standard
+        llamacpp_tools modal_app plan_local_model routing_meaning tools_approval tools_builtins tools_local_model""",
+    # store: Postgres (a real server on 127.0.0.1)
+    "store": "postgres_backends",
+    # server: real HTTP servers on 127.0.0.1 (OpenAI-compatible, `podium serve`, Gradio through gradio_client)
+    "server": """api_budgets api_deploy api_errors api_fuzz api_injection api_openai api_reliability api_replicas
+        api_threads contract_cost daily_openai daily_processes datagen_remote eval_ui ledger_usage modal_provider
+        openai_faults openai_server routing_graph tools_native ui_cli ui_e2e ui_kb_share""",
+    # browser: headless Chromium (tests marked ``browser``)
+    "browser": "browser datagen_browser eval_browser finetune_ui",
+}
+"""Each test file's layer for its tests that no marker or fixture places: ``test_NAME.py`` listed by NAME."""
+
+LONGEST_FIRST = """finetune_pipeline foundation_local_model finetune_export modal_app browser datagen_local
+    ui_review_fixes api_replicas debug_cli tools_local_model""".split()
+"""The files that take longest, run first. ``make test`` hands whole files to its workers (``--dist loadfile
+--no-loadscope-reorder``, in collection order): a long file started last would keep one worker busy alone. The
+second worker starts on a file without torch while the first fills the shared weight cache."""
+
+_FILE_LAYER = {name: layer for layer, names in FILE_LAYERS.items() for name in names.split()}
+
+
+def layers_of(item: pytest.Item) -> set[str]:
+    """The layer markers a collected test carries."""
+    return {mark.name for mark in item.iter_markers() if mark.name in LAYERS}
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Mark slow the tests a module names in ``SLOW_TESTS`` (inherited suites, such as langchain-tests', whose
-    tests cannot be decorated without overriding them)."""
+    tests cannot be decorated without overriding them), and give every test its layer markers: from its fixtures,
+    and from its file (``FILE_LAYERS``). ``tests/test_layers.py`` fails on a test left without one."""
     for item in items:
         module = getattr(item, "module", None)
         if getattr(item, "originalname", None) in getattr(module, "SLOW_TESTS", ()):
             item.add_marker(pytest.mark.slow)
+        for fixture in getattr(item, "fixturenames", ()):
+            for layer in FIXTURE_LAYERS.get(fixture, ()):
+                item.add_marker(layer)
+        layer = _FILE_LAYER.get(item.path.stem.removeprefix("test_"))
+        # a file of servers or browsers needs them in every test; unit and graph are what is left without a model
+        if layer in ("store", "server", "browser") or layer and not layers_of(item):
+            item.add_marker(layer)
+    first = {name: rank for rank, name in enumerate(LONGEST_FIRST)}
+    # a stable sort: the other files keep pytest's order
+    items.sort(key=lambda item: first.get(item.path.stem.removeprefix("test_"), len(first)))

@@ -161,3 +161,27 @@ class _Record:
 
     def to_dict(self):
         return self.record
+
+
+def test_the_fine_tune_tab_refuses_bad_data_in_one_line_and_writes_nothing(tmp_path: Path, settings):
+    """The tab as the web app wires it, its handler called in-process (the slow browser test clicks through it)."""
+    import gradio as gr
+
+    from graph.app import PodiumApp
+    from ui.gradio_app import build_app
+    from ui.gradio_finetune import WHERE
+
+    demo = build_app(PodiumApp(settings))
+    ids = {block._id: getattr(block, "elem_id", None) for block in demo.blocks.values()}
+    dep = next(d for d in demo.config["dependencies"] if d.get("api_name") == "finetune")
+    assert {"podium-ft-data", "podium-ft-val", "podium-ft-name", "podium-ft-steps", "podium-ft-batch"} <= {
+        ids[i] for i in dep["inputs"]} and "podium-ft-status" in {ids[o] for o in dep["outputs"]}
+    run = demo.fns[dep["id"]].fn
+    args = ("llamacpp/smollm2-135m", "nope", 3, 2e-3, 8, 16, 2, WHERE[0], "A10G")
+    with pytest.raises(gr.Error, match="upload a JSONL file"):
+        next(run(None, None, None, *args))
+    bad = _lines(tmp_path / "bad.jsonl", json.dumps({"messages": []}))
+    with pytest.raises(gr.Error) as caught:
+        next(run(str(bad), None, None, *args))
+    assert "bad.jsonl line 1" in caught.value.message and "\n" not in caught.value.message
+    assert not list((settings.data_dir / "finetune" / "models").glob("nope*"))

@@ -30,6 +30,7 @@ def page(tmp_path_factory: pytest.TempPathFactory):
         browser.close()
 
 
+@pytest.mark.slow  # a server and Chromium for one error: test_finetune_data.py calls the tab's wired handler
 def test_a_bad_file_is_a_one_line_error_in_the_tab(page, tmp_path: Path):
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"messages": []}\n')

@@ -48,9 +48,7 @@ def test_the_training_body_runs_locally_on_cpu_through_the_same_code(modal_app, 
     (root / "bases").mkdir(parents=True)
     (root / "bases" / base_gguf().name).symlink_to(base_gguf())
     (root / "cache").mkdir()
-    cache = weight_cache(pytestconfig)
-    if (cache / "config.json").is_file():  # reuse the session's dequantized weights
-        (root / "cache" / base_gguf().stem).symlink_to(cache)
+    (root / "cache" / base_gguf().stem).symlink_to(weight_cache(pytestconfig))  # the session's dequantized weights
     run = root / "runs" / "smoke"
     run.mkdir(parents=True)
     tokenizer = ChatTokenizer(base_gguf())
