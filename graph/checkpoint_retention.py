@@ -44,7 +44,7 @@ SMALL = 256
 """Blobs shorter than this stay as they are (compression would not pay)."""
 RECENT = 8
 """Deserialized checkpoints kept in memory, keyed by their stored bytes."""
-ENCODED = 50_000
+ENCODED = 20_000
 """Encoded messages kept in memory (all threads of the process) before the cache starts over."""
 BRANCH_SOURCES = ("input", "update", "fork")
 """Checkpoint sources kept at any age: a turn's input, a debugger's or an edit's write, a fork."""
