@@ -2,7 +2,7 @@
 
 A: `podium datagen ... --n N --batch 1` (CLI start, model load, grammar-constrained rows one at a time,
 validation, exact and near dedup, journal, report skipped); A': the same with rows decoded 8 at a time
-(the default). B: a plain llama-cpp-python script on the same GGUF with every core (the fastest raw
+(`--batch 8`). B: a plain llama-cpp-python script on the same GGUF with every core (the fastest raw
 configuration), sending the very prompts, grammars, seeds and temperatures Podium sends (dumped
 first), one after another, keeping rows that parse, match the schema and are not exact repeats.
 All are timed from process start to exit, alternating, BENCH_RUNS rounds each; the figure is valid
@@ -132,7 +132,7 @@ def main() -> None:
         for _ in range(RUNS):
             seconds, result = podium(out, "--batch", "1")
             rates["podium --batch 1"].append(result["rows"] / seconds)
-            seconds, result = podium(out)
+            seconds, result = podium(out, "--batch", "8")
             rates["podium (batched)"].append(result["rows"] / seconds)
             seconds, kept = raw(requests)
             rates["raw llama-cpp"].append(kept / seconds)
@@ -145,7 +145,8 @@ def main() -> None:
               f"batched {median['podium (batched)'] / raw_rate:.2f} (goal: higher); load average now "
               f"{os.getloadavg()[0]:.1f}")
         for label, extra in (("with diversity controls", ()), ("without (--no-diversity)", ("--no-diversity",))):
-            _, result = podium(out, "--max-failures", "200", *extra, topics=not extra)
+            # default limits: a run without diversity stops after 50 duplicates in a row, which bounds the attempts
+            _, result = podium(out, *extra, topics=not extra)
             attempts = result["rows"] + result["rejected"]["invalid"] + result["rejected"]["duplicate"]
             print(f"duplicate rate {label}: {result['rejected']['duplicate']}/{attempts} attempts "
                   f"= {result['rejected']['duplicate'] / max(attempts, 1):.0%}")

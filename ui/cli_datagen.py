@@ -94,7 +94,8 @@ def generate(
     concurrency: Annotated[int | None, Opt("--concurrency", min=1, max=64, help="Requests at once (default: "
                                            "4 for remote models, 1 for local ones).")] = None,
     batch: Annotated[int, Opt("--batch", min=1, max=64, help="Rows a local model decodes together (llama.cpp "
-                              "multi-sequence batching; 1: one after another).")] = 8,
+                              "multi-sequence batching; default 1: one after another, faster on small models "
+                              "for now).")] = 1,
     max_failures: Annotated[int, Opt("--max-failures", min=1, help="Stop after this many invalid rows in a "
                                      "row.")] = 20,
     max_tokens: Annotated[int | None, Opt("--max-tokens", min=16, help="Most tokens per model answer "

@@ -31,7 +31,7 @@ class Job:
     meta: bool = True
     max_cost: float | None = None
     concurrency: int = 1
-    batch: int = 8
+    batch: int = 1
     """Rows whose calls a local llama.cpp model decodes together (1: one after another)."""
     max_failures: int = 20
     repairs: int = 1

@@ -48,7 +48,7 @@ class Request:
     meta: bool = True
     max_cost: float | None = None
     concurrency: int | None = None
-    batch: int = 8
+    batch: int = 1
     max_failures: int = 20
     max_tokens: int | None = None
     resume: bool = False
