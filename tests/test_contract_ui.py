@@ -109,8 +109,9 @@ def test_every_gradio_tab_is_registered_in_one_visible_place():
     from ui import gradio_app
 
     listed = {f.__module__.removeprefix("ui.") for f in (*gradio_app.TABS, *gradio_app.DEBUG_TABS)}
-    # The app itself, the Chat tab and its parts (sidebar, settings panel), a widget, the Knowledge tab's manager.
+    # The app itself, the Chat tab and its parts (sidebar, settings panel), a widget, the Knowledge tab's manager,
+    # the page-only event settings every tab spreads.
     helpers = {"gradio_app", "gradio_chat", "gradio_approvals", "gradio_threads", "gradio_settings",
-               "gradio_kb_manage"}
+               "gradio_kb_manage", "gradio_events"}
     assert listed == _modules("gradio") - helpers
     assert "importlib" not in Path(gradio_app.__file__).read_text()

@@ -44,7 +44,7 @@ def test_ask_trace_prints_redacted_steps_live_and_json_stays_one_object():
 
 
 def test_breakpoint_survives_a_process_restart_then_trace_fork_state_replay(app):
-    paused = one_json(ok("ask", "--break-before", "chat", "--json", *ECHO, "stop before chat", code=3))
+    paused = one_json(ok("ask", "--break-before", "chat", "--json", *ECHO, "hello, stop before chat", code=3))
     thread = paused["thread_id"]
     assert paused["paused_before"] == ["chat"] and paused["answer"] == ""
 
@@ -53,7 +53,7 @@ def test_breakpoint_survives_a_process_restart_then_trace_fork_state_replay(app)
     paused_at = trace["checkpoint_id"]
 
     resumed = one_json(ok("resume", thread, "--json"))  # a new process continues the breakpoint
-    assert resumed["answer"] == "You said: stop before chat" and resumed["paused_before"] == []
+    assert resumed["answer"] == "You said: hello, stop before chat" and resumed["paused_before"] == []
     assert resumed["model"] == "scripted/echo"  # the paused turn's model was read back from the checkpoint
 
     forked = one_json(ok("debug", "fork", thread, "--checkpoint", paused_at,
@@ -64,7 +64,7 @@ def test_breakpoint_survives_a_process_restart_then_trace_fork_state_replay(app)
     assert T.state_at(app, thread, paused_at)["values"]["route_reason"] != "edited on the command line"
 
     replayed = ok("debug", "replay", thread, "--checkpoint", forked["checkpoint_id"])
-    assert replayed.stdout.strip() == "You said: stop before chat"
+    assert replayed.stdout.strip() == "You said: hello, stop before chat"
     assert "» " in replayed.stderr and " chat " in replayed.stderr
     assert [r.node for r in T.trace(app, thread)][-2:] == ["__edit__", "chat"]
 

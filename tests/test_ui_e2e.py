@@ -87,5 +87,6 @@ def test_bad_input_is_refused_and_the_app_keeps_serving(url: str):
     with pytest.raises(AppError, match="OPENAI_API_KEY"):
         client.predict("openai/gpt-4o-mini", api_name="/choose_model")
     table = client.predict(api_name="/models")
-    assert any(row[0] == LOCAL_MODEL and row[1] == "llama" for row in table["data"])
+    rows = [dict(zip(table["headers"], row, strict=True)) for row in table["data"]]
+    assert any(r["spec"] == LOCAL_MODEL and r["architecture"] == "llama" for r in rows)
     assert text_of(chat(client, "Say hi.")[-1][-1]).strip()
