@@ -8,6 +8,7 @@ the layers one by one in test_tools_sandbox_layers.py.
 from __future__ import annotations
 
 import os
+import select
 import socket
 import threading
 import time
@@ -162,9 +163,9 @@ def test_without_the_guard_a_fork_bomb_hits_the_process_limit_and_dies_with_the_
     leftover = bare.run("import os\nif os.fork() == 0:\n    while True: pass\nprint('parent done')")  # a spinner
     assert leftover.ok and leftover.stdout == "parent done\n" and leftover.duration_s < LIMITS.wall_s
     deadline = time.monotonic() + 10  # a killed process may take a moment to be reaped on a busy machine
-    while (left := _orphans()) and time.monotonic() < deadline:
-        time.sleep(0.2)
-    assert left == [], "every forked process must die with the sandbox"
+    for pid in _orphans():
+        _wait_exit(int(pid), deadline)
+    assert _orphans() == [], "every forked process must die with the sandbox"
 
 
 def _ours() -> dict[str, str]:
@@ -180,6 +181,20 @@ def _ours() -> dict[str, str]:
         except (OSError, IndexError):
             continue
     return found
+
+
+def _wait_exit(pid: int, deadline: float) -> None:
+    """Wait until process ``pid`` exits or the deadline passes (its pidfd turns readable when it exits)."""
+    try:
+        fd = os.pidfd_open(pid)
+    except ProcessLookupError:
+        return
+    try:
+        poller = select.poll()
+        poller.register(fd, select.POLLIN)
+        poller.poll(max(0.0, deadline - time.monotonic()) * 1000)
+    finally:
+        os.close(fd)
 
 
 def _orphans() -> list[str]:
