@@ -102,7 +102,11 @@ def classify(text: str, available: Mapping[str, Specialist], router: SemanticRou
     if found is not None and not found[1].weak:
         return found[0], f"rule: {found[1].why}"
     words = len(text.split())
-    guess = router.guess(text, available) if router is not None and len(available) > 1 and words >= 2 else None
+    # The word vectors' first look may decide alone, except where the whole model's confidence matters: a weak
+    # rule yields only to its strong guess, and specialists that start long work ask for a surer one.
+    quick = [name for name, s in available.items() if not s.certainty] if found is None else []
+    guess = router.guess(text, available, quick) if router is not None and len(available) > 1 and words >= 2 \
+        else None
     if found is not None and not (guess and guess.strong and guess.best not in ("chat", found[0])):
         return found[0], f"rule: {found[1].why}"
     unseen = [name for name, s in available.items() if not s.examples]

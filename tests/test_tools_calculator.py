@@ -199,3 +199,20 @@ def test_a_factorial_is_asked_about_an_exclamation_after_a_number_is_not(text, a
     from tools.calculator import TRIGGER
 
     assert bool(re.search(TRIGGER, text, re.I)) is arithmetic
+
+
+@pytest.mark.parametrize(("text", "arithmetic"), [
+    ("what is 3-1?", True), ("3-1", True), ("12 - 5", True), ("12-5=", True), ("whats 100-37", True),
+    ("(5-2)*3", True), ("the total is 10-3+2", True), ("calculate 10-4", True), ("8 -3", True),
+    ("the match ended 3-1", False), ("Arsenal beat Chelsea 3-1 on Sunday", False), ("it finished 1-1", False),
+    ("the score was 21-14 at half time", False), ("read pages 10-20 tonight", False), ("ages 3-5 welcome", False),
+    ("call 1-800-555-0100", False),
+])
+def test_a_dash_between_numbers_is_subtraction_only_where_arithmetic_is_asked(text, arithmetic):
+    """'the match ended 3-1' once went to the calculator: a bare dash between digits is a score, range or span
+    unless the message is the expression, asks for it, or puts it beside another operator."""
+    import re
+
+    from tools.calculator import TRIGGER
+
+    assert bool(re.search(TRIGGER, text, re.I)) is arithmetic

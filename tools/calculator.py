@@ -297,9 +297,16 @@ def _answer(args: dict[str, Any], result: str) -> str:
     return f"{args['expression']} = {result}"
 
 
+_NUMBER = r"\(*-?\d[\d,]*(?:\.\d+)?"
+_AFTER = r"(?![\w/.-]*\d)"  # not a date, version or phone number: 2024-11-28, 11/28/2024, 1.2.3, 1-800-555-0100
 TRIGGER = (
-    # two numbers around an operator, but not dates or versions: 2024-11-28, 11/28/2024, 1.2.3
-    r"(?<![\w/.-])\(*-?\d[\d,]*(?:\.\d+)?\)*\s*(?:\*\*|//|[-+*/^×÷%x])\s*\(*-?\d[\d,]*(?:\.\d+)?(?![\w/.-]*\d)|"
+    # two numbers around an operator other than a bare dash
+    rf"(?<![\w/.-]){_NUMBER}\)*\s*(?:\*\*|//|[+*/^×÷%x])\s*{_NUMBER}{_AFTER}|"
+    # a minus with a space beside it ('12 - 5'); a dash between digits ('3-1') is a score, a range or a page span
+    # ('the match ended 3-1', 'pages 10-20') unless it is the whole message, asked about or next to an operator
+    rf"(?<![\w/.-]){_NUMBER}\)*(?:\s+-\s*|\s*-\s+){_NUMBER}{_AFTER}|"
+    rf"(?:^\s*|\b(?:what(?:'s|s| is)?|how much is|calculate|compute|evaluate|solve|work out)\s+|[=+*/^×÷]\s*)"
+    rf"{_NUMBER}\)*-{_NUMBER}{_AFTER}|(?<![\w/.-]){_NUMBER}\)*-{_NUMBER}\)*(?=\s*[=+*/^×÷]){_AFTER}|"
     r"\b(?:square|cube) root\b|\bto the power\b|\b(?:sqrt|factorial)\s*\(|\bfactorial of\b|"
     # '5!' asked about ('what is 5!', '10!/8!', '7! = ?'), not an exclamation ('turn 1!', 'round 2!')
     r"\b(?:what(?:'s| is)|compute|calculate|evaluate|how much is|work out)\s+\d+!|"
