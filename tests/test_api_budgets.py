@@ -112,7 +112,7 @@ def test_a_failed_request_releases_its_hold_and_a_dead_ones_hold_expires(target)
     with pytest.raises(Refused):
         keys.reserve(key.id, "waits", 0.8, now=1002.0 + HOLD_TTL_S - 1)
     keys.reserve(key.id, "after", 0.8, now=1003.0 + HOLD_TTL_S)
-    assert keys.held(key.id) == pytest.approx(0.8) and keys.get(key.id).spent_usd == 0
+    assert keys.held(key.id, now=1003.0 + HOLD_TTL_S) == pytest.approx(0.8) and keys.get(key.id).spent_usd == 0
     _, free = keys.create("no budget")
     keys.reserve(free.id, "x", 100.0)
     assert keys.held(free.id) == 0, "a key without a budget holds nothing"
@@ -139,3 +139,34 @@ def test_concurrent_requests_through_two_apps_on_one_sqlite_spend_one_requests_w
     spent = stores[1].get(key.id).spent_usd
     assert spent == pytest.approx(apps[0].ledger.spent()) and spent > 1.0, "one request's cost, billed"
     assert stores[1].held(key.id) == 0
+
+
+def test_keys_list_shows_what_requests_in_flight_hold_beside_spent_and_budget(capsys):
+    """An operator sees why a key with budget left gets 403: other requests hold the rest."""
+    from podium.settings import load_settings
+    from tests.conftest import cli_here
+    from ui.api_keys import open_keys
+
+    keys = open_keys(load_settings())
+    _, key = keys.create("busy", budget_usd=1.0)
+    _, idle = keys.create("idle", budget_usd=2.0)
+    keys.charge(key.id, 0.2)
+    keys.reserve(key.id, "a", 0.3)
+    keys.reserve(key.id, "b", 0.25)
+    keys.reserve(idle.id, "dead", 1.5, now=keys.clock() - HOLD_TTL_S - 1)  # a dead process's hold: not counted
+    with pytest.raises(Refused, match="held by 2 request"):
+        keys.reserve(key.id, "c", 0.4)  # 0.2 + 0.55 + 0.4 > 1.0 though 0.8 of the budget is unspent
+    code, out, _ = cli_here(capsys, "keys", "list", "--json")
+    listed = {k["id"]: k for k in json.loads(out)}
+    assert code == 0
+    assert listed[key.id]["held_usd"] == pytest.approx(0.55) and listed[key.id]["in_flight"] == 2
+    assert listed[key.id]["spent_usd"] == pytest.approx(0.2) and listed[key.id]["budget_usd"] == 1.0
+    assert listed[idle.id]["held_usd"] == 0 and listed[idle.id]["in_flight"] == 0
+    assert {"id", "name", "user", "created", "revoked", "rpm", "requests"} <= set(listed[key.id]), "stable fields"
+    code, out, _ = cli_here(capsys, "keys", "list")
+    row = next(line for line in out.splitlines() if key.id in line)
+    assert code == 0 and "held $" in out and "0.5500" in row and "0.2000" in row
+    keys.settle(key.id, "a", 0.1)
+    keys.settle(key.id, "b", 0.0)
+    after = {k.id: k for k in keys.list()}[key.id]
+    assert after.held_usd == 0 and after.in_flight == 0 and after.spent_usd == pytest.approx(0.3)

@@ -87,6 +87,12 @@ class ApiKey:
     """Requests it made."""
     user: str = ""
     """Whose key it is: its requests read that user's knowledge collections and those shared with them."""
+    held_usd: float = 0.0
+    """USD held now for its requests in flight (their worst-case cost, until each settles): a request is
+    refused (403) when spent + held + its own estimate would pass the budget, so this explains a 403 on a
+    key that still has budget left."""
+    in_flight: int = 0
+    """Requests holding part of its budget now."""
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict."""
@@ -148,9 +154,16 @@ class KeyStore:
             raise NotFoundError("API key", key_id, hint="list keys with `podium keys list`")
         return _record(rows[0])
 
-    def list(self) -> list[ApiKey]:
-        """Every key, newest first, revoked ones included."""
-        return [_record(r) for r in self.db.execute("SELECT * FROM api_keys ORDER BY created DESC")]
+    def list(self, *, now: float | None = None) -> list[ApiKey]:
+        """Every key, newest first, revoked ones included, with what its requests in flight hold."""
+        holds = {row["key_id"]: row for row in self.db.execute(
+            "SELECT key_id, COUNT(*) AS n, SUM(usd) AS usd FROM api_holds WHERE created >= ? GROUP BY key_id",
+            (self._live_since(now),))}
+        keys = [_record(r) for r in self.db.execute("SELECT * FROM api_keys ORDER BY created DESC")]
+        for key in keys:
+            if key.id in holds:
+                key.held_usd, key.in_flight = float(holds[key.id]["usd"]), int(holds[key.id]["n"])
+        return keys
 
     def revoke(self, key_id: str) -> ApiKey:
         """Revoke a key by its id (or by the key itself); requests with it get 401 from then on."""
@@ -240,10 +253,15 @@ class KeyStore:
             if usd:
                 run("UPDATE api_keys SET spent_usd = spent_usd + ? WHERE id = ?", (usd, key_id))
 
-    def held(self, key_id: str) -> float:
-        """USD held for the key's requests in flight."""
-        (row,) = self.db.execute("SELECT COALESCE(SUM(usd), 0) AS usd FROM api_holds WHERE key_id = ?", (key_id,))
+    def held(self, key_id: str, *, now: float | None = None) -> float:
+        """USD held for the key's requests in flight (holds past their time-to-live no longer count)."""
+        (row,) = self.db.execute("SELECT COALESCE(SUM(usd), 0) AS usd FROM api_holds WHERE key_id = ? AND created >= ?",
+                                 (key_id, self._live_since(now)))
         return float(row["usd"])
+
+    def _live_since(self, now: float | None) -> float:
+        """Creation time from which a hold still counts (older ones belong to dead processes)."""
+        return (self.clock() if now is None else now) - HOLD_TTL_S
 
 
 def _spent(key: ApiKey) -> Refused:
@@ -252,7 +270,7 @@ def _spent(key: ApiKey) -> Refused:
 
 
 def _record(row: dict[str, Any]) -> ApiKey:
-    return ApiKey(**{k: row[k] for k in ApiKey.__dataclass_fields__})
+    return ApiKey(**{k: row[k] for k in ApiKey.__dataclass_fields__ if k in row})
 
 
 def _sql_text(text: str) -> str:

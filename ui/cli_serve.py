@@ -110,21 +110,29 @@ def register(app: typer.Typer) -> None:
 
     @keys.command("list")
     def list_keys(as_json: Annotated[bool, typer.Option("--json", help="Print one JSON array.")] = False) -> None:
-        """List keys (never their secrets) with budget, spend, rate limit and requests."""
+        """List keys (never their secrets) with budget, spend, what requests in flight hold, rate limit and requests.
+
+        A request is refused (403) when spent + held + its own worst-case cost would pass the budget, so a key
+        with budget left can still be refused while other requests hold it.
+        """
         from rich.table import Table
 
-        from ui.terminal import out
+        from ui.terminal import print_table
 
         items = _store().list()
         if as_json:
             sys.stdout.write(json.dumps([k.to_dict() for k in items]) + "\n")
             return
-        table = Table("id", "name", "user", "created", "status", "budget $", "spent $", "rpm", "requests")
+        table = Table("id", "name", "user", "created", "status", "budget $", "spent $", "held $", "in flight", "rpm",
+                      "requests", caption_justify="left",
+                      caption="held $: what requests in flight hold of the budget until they end; a request is "
+                      "refused (403) when spent + held + its own estimate would pass the budget")
         for k in items:
             table.add_row(k.id, k.name or "-", k.user, time.strftime("%Y-%m-%d %H:%M", time.localtime(k.created)),
                           "revoked" if k.revoked else "active", "-" if k.budget_usd is None else f"{k.budget_usd:g}",
-                          f"{k.spent_usd:.4f}", "-" if k.rpm is None else str(k.rpm), str(k.requests))
-        out.print(table)
+                          f"{k.spent_usd:.4f}", f"{k.held_usd:.4f}", str(k.in_flight),
+                          "-" if k.rpm is None else str(k.rpm), str(k.requests))
+        print_table(table)
 
     @keys.command("revoke")
     def revoke(key_id: Annotated[str, typer.Argument(help="The key's id (or the key itself).")]) -> None:

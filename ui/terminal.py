@@ -74,6 +74,21 @@ def open_app(answering: str | None = None) -> Any:
     return PodiumApp(settings)
 
 
+def print_table(table: Any) -> None:
+    """Print a Rich table: fitted to a terminal, but at its natural width into a pipe or a file.
+
+    Rich fits tables to 80 columns when it cannot ask a terminal, cutting ids and amounts to "…";
+    a script reading ``podium keys list | grep`` needs them whole.
+    """
+    if out.is_terminal:
+        out.print(table)
+        return
+    from rich.measure import Measurement
+
+    need = Measurement.get(out, out.options.update(max_width=10_000), table).maximum
+    Console(file=out.file, width=max(out.width, need), highlight=False, color_system=None).print(table)
+
+
 def print_json(data: Any) -> None:
     """One JSON document on stdout."""
     sys.stdout.write(json.dumps(data, ensure_ascii=False, default=str) + "\n")
