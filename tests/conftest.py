@@ -117,8 +117,8 @@ FILE_LAYERS = {
     # unit: functions, dataclasses and single components in-process (an ephemeral Chroma, the shipped MiniLM)
     "unit": """contract_imports contract_passages contract_ui datagen_fields debug_units eval_units foundation_units
         layers memory_chunking memory_embeddings memory_eval memory_loaders memory_retrieval plan_units
-        routing_quick_embedder routing_units speed_gguf tools_calculator tools_dates tools_grammar tools_registry
-        tools_sandbox tools_sandbox_attacks tools_sandbox_layers ui_chat_view""",
+        routing_quick_embedder routing_units routing_words speed_gguf tools_calculator tools_dates tools_grammar
+        tools_registry tools_sandbox tools_sandbox_attacks tools_sandbox_layers ui_chat_view""",
     # graph: the app, its graph, CLI or Gradio handlers with a scripted model, real SQLite, Chroma and sandbox
     "graph": """api_plan cli_robustness contract_specialists daily_cli daily_knowledge daily_tools datagen_cli
         datagen_engine datagen_ui debug_cli debug_graph debug_ui eval_cli eval_routing finetune_agent finetune_data
