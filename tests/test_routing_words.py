@@ -72,3 +72,17 @@ def test_the_table_is_saved_for_the_next_process_and_a_corrupt_copy_is_read_agai
     monkeypatch.setattr(word_vectors, "_TABLES", {})
     repaired, _ = word_vectors.table(source, key, tmp_path / "share", tmp_path / "cache")
     assert np.array_equal(repaired, rows) and word_vectors._load(saved) is not None
+
+
+def test_a_decision_by_word_vectors_loads_neither_the_model_nor_the_example_vectors(settings, monkeypatch):
+    """A one-shot process ('podium ask') whose message the word vectors decide skips the model's load."""
+    from agents import router as routing_module
+    from agents.router import SemanticRouter
+    from memory.quantized import QuickMiniLM
+
+    monkeypatch.setattr(routing_module, "_MATRICES", {})
+    fresh = SemanticRouter(QuickMiniLM(settings.data_dir / "cache"),
+                           {name: s.examples for name, s in SPECIALIST_MAP.items()}, settings.data_dir / "cache")
+    route, reason = classify("Could you explain how photosynthesis works?", SPECIALIST_MAP, fresh)
+    assert route == "chat" and reason.startswith("meaning: word vectors ")
+    assert fresh.embedder._session is None and fresh.key not in routing_module._MATRICES
