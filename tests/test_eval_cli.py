@@ -172,6 +172,8 @@ def test_a_model_without_log_probabilities_is_asked_for_letters_and_told_so(caps
                               "--limit", "3", "--json")
     assert code == 0, err
     assert "returns no log-probabilities: arc_easy is asked generatively" in err
+    # stderr is no terminal here: progress comes as plain lines (a log of a long run shows it), not a bar
+    assert "arc_easy on scripted/letters: 3 items\n" in err and "arc_easy on scripted/letters: 3/3 items, " in err
     data = json.loads(out)
     assert data["mode"] == "generative-mc" and data["metric"] == "acc (generative-mc: letter answers)"
     assert data["n"] == 3 and data["notices"] and data.get("calibration") is None

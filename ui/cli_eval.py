@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
@@ -33,12 +34,36 @@ def _print_json(data: Any) -> None:
 
 @contextmanager
 def _progress(label: str) -> Any:
-    """A progress bar on stderr; yields the ``(done, total)`` callback."""
+    """A progress bar on stderr (plain lines when stderr is a log file or a pipe); yields the ``(done, total)``
+    callback."""
+    if not err.is_terminal:
+        yield _progress_lines(label)
+        return
     bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                    TimeRemainingColumn(), console=err, transient=True)
     task = bar.add_task(label, total=None)
     with bar:
         yield lambda done, total: bar.update(task, completed=done, total=total)
+
+
+def _progress_lines(label: str, every_s: float = 60.0) -> Any:
+    """Progress as plain lines, for a long run logged to a file (a bar shows nothing there): at the start, then
+    at most once every ``every_s`` seconds with the time left at the pace so far, and at the end."""
+    start = time.monotonic()
+    state = {"last": start, "first": -1}
+
+    def report(done: int, total: int) -> None:
+        now = time.monotonic()
+        if state["first"] < 0:
+            state["first"] = done
+            err.print(f"{label}: {total} items" + (f", {done} cached" if done else ""), markup=False)
+        elif done >= total or now - state["last"] >= every_s:
+            state["last"] = now
+            pace = (done - state["first"]) / max(now - start, 1e-9)
+            left = f", ~{(total - done) / pace / 60:.0f} min left" if pace and done < total else ""
+            err.print(f"{label}: {done}/{total} items, {(now - start) / 60:.1f} min{left}", markup=False)
+
+    return report
 
 
 def _ledger(settings: Any) -> Any:
