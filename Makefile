@@ -52,6 +52,8 @@ test-slow: $(STAMP) browser ## run only the slow tests (full fine-tune pipeline,
 	$(PY) -m pytest -m slow $(PYTEST_ARGS)
 
 bench: $(STAMP) ## run the benchmarks in bench/ and print ratios against their baselines
+	# The naive LangGraph peer of bench/overhead.py: a benchmark-only package, not a Podium dependency.
+	$(PY) -c "import langchain_community" 2>/dev/null || $(PIP) install --quiet langchain-community
 	@for f in bench/*.py; do echo "== $$f"; $(PY) $$f || exit 1; done
 
 lint: $(STAMP) ## ruff, then mypy on the source folders ([tool.mypy] in pyproject.toml)

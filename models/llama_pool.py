@@ -88,13 +88,24 @@ def _close_all() -> None:
 
 
 def default_threads() -> int:
-    """llama.cpp threads when ``PODIUM_N_THREADS`` is unset: every core but one.
+    """llama.cpp threads when ``PODIUM_N_THREADS`` is unset: every physical core this process may run on.
 
-    The spare core runs Podium's own per-token work (LangChain callbacks, LangGraph's
-    stream, the front end). Measured on 2 cores: with both cores for llama.cpp, its threads
-    and Python's fight and SmolLM2 streams at 52-62 tok/s through Podium; with one, 63.5.
+    Chosen by measurement (``bench/overhead.py``): on 2 cores raw llama-cpp-python streams SmolLM2
+    fastest on both (163 tok/s, against about 140 on one), and once streamed text goes out in display
+    frames (:mod:`models.frames`) Podium's own work between tokens is too small to need a core of its
+    own. Hyper-threads of one core are counted once: llama.cpp's compute threads gain nothing from a
+    sibling and wait for each other at every step.
     """
-    return max(1, (os.cpu_count() or 2) - 1)
+    cpus = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else list(range(os.cpu_count() or 1))
+    cores = set()
+    for cpu in cpus:
+        topology = Path(f"/sys/devices/system/cpu/cpu{cpu}/topology")
+        try:
+            package, core = ((topology / name).read_text().strip() for name in ("physical_package_id", "core_id"))
+            cores.add((package, core))
+        except OSError:  # no topology (not Linux, a restricted container): every CPU counts as a core
+            cores.add((str(cpu), ""))
+    return max(1, len(cores))
 
 
 def load(path: Path, n_ctx: int, n_threads: int | None, lora_path: str | None = None) -> Loaded:

@@ -17,6 +17,7 @@ from langchain_core.messages import AIMessageChunk, BaseMessage
 from langchain_core.messages.ai import UsageMetadata
 from langchain_core.outputs import ChatGenerationChunk
 
+from models.frames import FRAME_S, Frames
 from models.gbnf import check, compiled, json_grammar, schema_grammar
 from models.grammar_chat import GrammarChat
 from models.llama_pool import Loaded, default_threads, load  # noqa: F401 - loading lives in models.llama_pool
@@ -41,7 +42,7 @@ class ChatLlamaCpp(GrammarChat):
     n_ctx: int = 4096
     """Context window the model is loaded with."""
     n_threads: int | None = None
-    """CPU threads; default: every core but one (:func:`default_threads`)."""
+    """CPU threads; default: every physical core (:func:`default_threads`)."""
     temperature: float = 0.2
     """Sampling temperature."""
     max_tokens: int = 512
@@ -52,6 +53,9 @@ class ChatLlamaCpp(GrammarChat):
     """Memory for saved KV states of interleaved conversations (0: off)."""
     lora_path: str = ""
     """A LoRA adapter GGUF applied on top (fine-tuned models); empty for none."""
+    stream_frame_s: float = FRAME_S
+    """Streamed text is sent at most once per this many seconds, the first token at once
+    (:class:`~models.frames.Frames`); 0 sends every token as its own chunk."""
 
     @property
     def _llm_type(self) -> str:
@@ -135,20 +139,23 @@ class ChatLlamaCpp(GrammarChat):
             loaded.states.prepare(loaded.llm, tokens)
             try:
                 parts = loaded.llm.create_completion(tokens, **params)
+                frames = Frames(self.stream_frame_s)
                 for part in parts:
                     choice = part["choices"][0]
                     finish = choice.get("finish_reason") or finish
                     delta = choice.get("text") or ""
                     text, calls = reader.feed(delta) if reader else (delta, [])
+                    # Text waits for its frame; a tool call goes at once, after the text held before it.
+                    text = frames.flush() + text if calls else frames.add(text)
                     if text or calls:
-                        chunk = ChatGenerationChunk(message=AIMessageChunk(content=text, tool_call_chunks=calls))
-                        if run_manager:
-                            run_manager.on_llm_new_token(text, chunk=chunk)
-                        yield chunk
+                        yield self._chunk(text, calls, run_manager)
                     if reader and reader.repeated:
                         finish = "stop"  # a tiny model repeating a call it just made: the reply is complete
                         parts.close()
                         break
+                held = frames.flush()
+                if held:
+                    yield self._chunk(held, [], run_manager)
                 # Tokens evaluated after the prompt are the answer's (the final sampled one is not evaluated).
                 completion = max(loaded.llm.n_tokens - len(tokens) + (1 if finish == "length" else 0), 0)
             except ValueError as exc:
@@ -160,6 +167,13 @@ class ChatLlamaCpp(GrammarChat):
         meta = {"finish_reason": "tool_calls" if reader and reader.called and finish == "stop" else finish,
                 "model_name": self.model_name, "duration_s": time.perf_counter() - started}
         yield ChatGenerationChunk(message=AIMessageChunk(content="", usage_metadata=usage, response_metadata=meta))
+
+    @staticmethod
+    def _chunk(text: str, calls: list[Any], run_manager: CallbackManagerForLLMRun | None) -> ChatGenerationChunk:
+        chunk = ChatGenerationChunk(message=AIMessageChunk(content=text, tool_call_chunks=calls))
+        if run_manager:
+            run_manager.on_llm_new_token(text, chunk=chunk)
+        return chunk
 
 
 def build(spec: ModelSpec, settings: Settings) -> ChatLlamaCpp:
@@ -180,4 +194,5 @@ def build(spec: ModelSpec, settings: Settings) -> ChatLlamaCpp:
         seed=settings.seed,
         kv_cache_mb=settings.kv_cache_mb,
         lora_path=spec.extra.get("lora_path", ""),
+        stream_frame_s=settings.stream_frame_ms / 1000,
     )

@@ -48,10 +48,13 @@ class Settings(BaseSettings):
     max_context: int = 8192
     """Cap on the context window a local model is loaded with (memory grows with it)."""
     n_threads: int | None = None
-    """CPU threads for llama.cpp; default: every core but one (the spare runs Podium itself)."""
+    """CPU threads for llama.cpp; default: every physical core the process may use (measured fastest)."""
     kv_cache_mb: int = 256
     """Memory for saved KV states of local-model conversations (0: off). Sessions that take
     turns on one loaded model resume from their own saved prefix instead of re-reading it."""
+    stream_frame_ms: float = 16.0
+    """A local model's streamed text is sent at most once per this many milliseconds (the first token at
+    once), so front ends wake once per display frame rather than once per token; 0 sends every token."""
     stream: bool = False
     """Print answers token by token into a pipe or a file too (a terminal always gets them live);
     a failed attempt's words may then reach the file, followed by a note to ignore them."""
@@ -157,7 +160,8 @@ class Settings(BaseSettings):
         return value
 
     @field_validator("budget_thread_usd", "budget_day_usd", "backoff_s", "backoff_max_s", "cooldown_s",
-                     "retries", "cooldown_after", "structured_repairs", "kv_cache_mb", "best_for_margin", mode="after")
+                     "retries", "cooldown_after", "structured_repairs", "kv_cache_mb", "best_for_margin",
+                     "stream_frame_ms", mode="after")
     @classmethod
     def _not_negative(cls, value: float | None, info: ValidationInfo) -> float | None:
         if value is not None and value < 0:
@@ -171,7 +175,7 @@ class Settings(BaseSettings):
         if value is not None and value < 1:
             setting = _env_name(info)
             raise ConfigError(f"{setting} must be at least 1 ({value})", setting=setting,
-                              hint="use a whole number of 1 or more" + (" (or unset it for every core but one)"
+                              hint="use a whole number of 1 or more" + (" (or unset it for every core)"
                                                                         if info.field_name == "n_threads" else ""))
         return value
 

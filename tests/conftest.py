@@ -26,6 +26,9 @@ def _isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
         if name.startswith("PODIUM_") and name != "PODIUM_HOME" or name.startswith("OPENAI_"):
             monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("ANONYMIZED_TELEMETRY", "False")
+    # Tests check behaviour, not speed: one llama.cpp thread per process, as xdist runs a process per core and
+    # llama.cpp's spinning threads oversubscribed on a shared machine run an order of magnitude slower.
+    monkeypatch.setenv("PODIUM_N_THREADS", "1")
     return home
 
 

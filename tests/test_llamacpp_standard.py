@@ -28,7 +28,7 @@ from podium.settings import Settings
 pytestmark = pytest.mark.model
 
 MODEL_PATH = str(locate("smollm2-135m", Settings())[0])
-PARAMS = {"model_path": MODEL_PATH, "n_ctx": 2048}
+PARAMS = {"model_path": MODEL_PATH, "n_ctx": 2048, "n_threads": 1}
 MAX_TOKENS = 64
 """Short answers: the suites check formats and plumbing, not prose."""
 

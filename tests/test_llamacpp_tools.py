@@ -181,7 +181,7 @@ def test_standard_metadata_without_loading_the_model():
 
 @pytest.fixture(scope="module")
 def llm() -> ChatLlamaCpp:
-    return ChatLlamaCpp(model_path=MODEL_PATH, n_ctx=2048, temperature=0.0, max_tokens=48)
+    return ChatLlamaCpp(model_path=MODEL_PATH, n_ctx=2048, n_threads=1, temperature=0.0, max_tokens=48)
 
 
 @pytest.mark.model
