@@ -8,12 +8,14 @@ exists, caches are written, the OS has the files in memory). Goals (issue 12):
 - ``podium --help``, ``threads``, ``models``, ``usage`` under 0.5 s each;
 - ``podium ui`` serving its first HTTP 200 in under 3 s;
 - with a knowledge base, ``podium ask "hi"`` costs no more than without one (Chroma stays closed),
-  and a document question's routing decision adds at most 150 ms to a one-shot ask
-  (``bench/routing_kb.py`` measures the warm-process figure).
+  and the conductor's decision on a question about the documents adds at most 150 ms of CPU to a
+  one-shot process (its first decision: Chroma opened, the question embedded and searched) and at
+  most 25 ms to a warm one (every later decision), against the same decisions without a knowledge base.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import statistics
@@ -88,6 +90,44 @@ def knowledge_home(env: dict[str, str]) -> Path:
     return home
 
 
+QUESTIONS = ("How do I start the web app?", "Which command lists the saved threads?",
+             "What does podium usage show about cost?", "Where does Podium keep its data?",
+             "How are answers cut when they loop?", "Which models work offline by default?")
+"""Questions about the ingested README that no rule routes: the conductor asks the knowledge base."""
+
+
+def decisions(home: str) -> None:
+    """Child process: CPU seconds of the conductor's first decision, then the median of the later ones (JSON)."""
+    from agents.conductor import decide
+    from graph.app import PodiumApp
+    from podium.settings import Settings
+
+    app = PodiumApp(Settings(home=Path(home)))
+    ctx = app.context("bench")
+    costs, routes = [], []
+    for question in QUESTIONS:
+        start = time.process_time()
+        routes.append(decide(question, ctx.available(), ctx)[0])
+        costs.append(time.process_time() - start)
+    print(json.dumps({"first": costs[0], "warm": statistics.median(costs[1:]), "routes": routes}))
+
+
+def decision_costs(env: dict[str, str], kb_env: dict[str, str]) -> dict[str, float]:
+    """Milliseconds of CPU the knowledge base adds to the first decision and to a warm one: alternating processes."""
+    runs: dict[str, list[dict]] = {"kb": [], "none": []}
+    for _ in range(RUNS):
+        for name, environ in (("kb", kb_env), ("none", env)):
+            out = subprocess.run([sys.executable, __file__, "--decisions", environ["PODIUM_HOME"]], env=environ,
+                                 cwd=ROOT, capture_output=True, text=True, check=True).stdout
+            runs[name].append(json.loads(out))
+    if "knowledge" not in runs["kb"][0]["routes"]:
+        raise SystemExit(f"no question went to the documents: {runs['kb'][0]['routes']}")
+    med = {f"{name} {key}": statistics.median(r[key] for r in values) * 1000
+           for name, values in runs.items() for key in ("first", "warm")}
+    return {"one-shot": med["kb first"] - med["none first"], "warm": med["kb warm"] - med["none warm"],
+            **med}
+
+
 def main() -> None:
     """Time every case in alternating rounds and print medians and ratios."""
     from models.llamacpp import default_threads, locate
@@ -135,7 +175,16 @@ def main() -> None:
     for name in ("podium --help", "podium threads", "podium models", "podium usage"):
         print(f"{name}: {med[name]:.3f} s (goal < 0.5 s)")
     print(f"podium ui first HTTP 200: {med[UI]:.2f} s (goal < 3 s)")
+    cost = decision_costs(env, kb_env)
+    print(f"conductor's decision, CPU ms (median of {RUNS} processes each): first {cost['kb first']:.0f} with a "
+          f"knowledge base, {cost['none first']:.0f} without; warm {cost['kb warm']:.1f} with, "
+          f"{cost['none warm']:.1f} without")
+    print(f"the knowledge base adds {cost['one-shot']:+.0f} ms to a one-shot decision (goal <= 150), "
+          f"{cost['warm']:+.1f} ms to a warm one (goal <= 25)")
 
 
 if __name__ == "__main__":
-    main()
+    if sys.argv[1:2] == ["--decisions"]:
+        decisions(sys.argv[2])
+    else:
+        main()

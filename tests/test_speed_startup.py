@@ -14,13 +14,14 @@ from graph.threads import TABLE, ThreadIndex
 from podium.settings import Settings
 from tests.conftest import ROOT
 
-HEAVY = ("langgraph", "langchain_core", "langsmith", "llama_cpp", "numpy", "chromadb", "onnxruntime", "gradio")
+HEAVY = ("langgraph", "langchain_core", "langchain", "langsmith", "llama_cpp", "numpy", "chromadb", "onnxruntime",
+         "gradio", "httpx", "openai", "tools", "memory", "agents")
 
 
-def heavy_imports(*args: str, env: dict[str, str] | None = None) -> tuple[list[str], str]:
-    """Run ``podium ARGS`` in a fresh interpreter; the heavy packages it imported, and its output."""
+def heavy_imports(*args: str, env: dict[str, str] | None = None, also: tuple[str, ...] = ()) -> tuple[list[str], str]:
+    """Run ``podium ARGS`` in a fresh interpreter; the heavy packages (and ``also``) it imported, and its output."""
     code = ("import sys\nfrom ui.cli import main\ntry:\n    main(sys.argv[1:])\nexcept SystemExit as e:\n"
-            f"    assert not e.code, e.code\nprint('HEAVY', [m for m in {HEAVY!r} if m in sys.modules])")
+            f"    assert not e.code, e.code\nprint('HEAVY', [m for m in {HEAVY + also!r} if m in sys.modules])")
     proc = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, cwd=ROOT,
                           env=env, timeout=300)
     assert proc.returncode == 0, proc.stderr
@@ -84,6 +85,38 @@ def test_models_usage_and_help_stay_light(tmp_path):
     for args in (["models", "--json"], ["usage"], ["--help"]):
         heavy, out = heavy_imports(*args, env=env)
         assert heavy == [], args
+    assert heavy_imports("--help", env=env, also=("pydantic", "podium.settings"))[0] == []
+    for args in (["models", "--help"], ["threads", "--help"], ["eval", "--help"]):  # help reads no settings
+        assert heavy_imports(*args, env=env, also=("pydantic_settings", "podium.settings"))[0] == [], args
     models = json.loads(heavy_imports("models", "--json", env=env)[1])
     smol = next(m for m in models["models"] if m["spec"] == "llamacpp/smollm2-135m")
     assert smol["layers"] == 30 and (tmp_path / "cache" / "gguf.json").is_file()
+
+
+def test_with_a_knowledge_base_small_talk_and_arithmetic_never_open_chroma(settings, tmp_path):
+    """Chroma stays closed for a turn that cannot be about documents: in a fresh ``podium ask``, and in the conductor."""
+    import os
+
+    from agents.conductor import decide
+    from memory.ingest import ingest
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "cats.txt").write_text("Cats sleep for about sixteen hours a day. They are most active at dawn.\n")
+    assert not ingest(PodiumApp(settings).knowledge, [docs]).failed
+    env = {**os.environ, "PODIUM_HOME": str(settings.home), "PODIUM_MODEL": "scripted/echo"}
+    closed = ("chromadb", "onnxruntime")
+    opened, out = heavy_imports("ask", "--json", "hi", env=env, also=closed)
+    assert json.loads(out)["route"] == ["conductor", "chat"] and [m for m in opened if m in closed] == []
+    opened, out = heavy_imports("ask", "--json", "How long do cats sleep, according to my notes?", env=env,
+                                also=closed)
+    assert json.loads(out)["route"] == ["conductor", "knowledge"] and "chromadb" in opened, "the check sees Chroma"
+    app = PodiumApp(settings)  # a warm process: the web app, podium chat, the API
+    ctx = app.context("t")
+    assert "knowledge" in ctx.available()
+    for text, route in (("hi", "chat"), ("Hello, how are you?", "chat"), ("What is 17 * 23?", "tools"),
+                        ("Divide 1000 by 8.", "tools")):
+        assert decide(text, ctx.available(), ctx)[0] == route, text
+    assert app.knowledge._client is None, "no turn above opened Chroma"
+    assert decide("how long do cats sleep?", ctx.available(), ctx)[0] == "knowledge"
+    assert app.knowledge._client is not None

@@ -28,6 +28,7 @@ from ui import (
     cli_ui,
     cli_usage,
 )
+from ui.lazy_commands import lazy_command
 from ui.terminal import err, open_app, out, own_std_streams, print_json
 
 
@@ -252,7 +253,8 @@ def main(argv: list[str] | None = None) -> None:
     own_std_streams()
     try:
         logging.basicConfig(level=_log_level())
-        code = app(args=argv, standalone_mode=False)
+        # Typer's app(...), but only the command being run is turned into a click command (ui/lazy_commands.py)
+        code = lazy_command(app).main(args=argv, standalone_mode=False)
         if isinstance(code, int) and code:  # non-standalone click returns typer.Exit's code instead of exiting
             raise SystemExit(code)
     except PodiumError as exc:  # markup off: messages quote user text, and hints such as 'podium[gemma]'

@@ -12,7 +12,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from podium.errors import ConfigError, PodiumError
-from podium.settings import load_settings
+from ui.terminal import load_settings
 
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -62,10 +62,10 @@ def models(ctx: typer.Context, as_json: JsonOpt = False) -> None:
         table.add_row(*(escape(cells[c]) for c in columns))
     table.columns[0].overflow = "fold"  # a long spec wraps inside its column instead of widening the table
     out.print(table)
-    from tools.finetune.report import summary
-
     for r in rows:
-        if r.get("finetune"):
+        if r.get("finetune"):  # imported here: the tools package pulls numpy and the retrieval code in
+            from tools.finetune.report import summary
+
             out.print(f"{r['spec']}: {summary(r['finetune'])}", markup=False, style="dim")
     for p in problems:
         err.print(f"{p['spec']}: {p['error']}", style="dim", markup=False)

@@ -12,7 +12,7 @@ import typer
 from rich.console import Console
 
 from podium.errors import ConfigError, ModelError
-from podium.settings import load_settings
+from ui.terminal import load_settings
 
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)

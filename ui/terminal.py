@@ -14,15 +14,17 @@ import sys
 import threading
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.console import Console
 
 from podium.errors import PodiumError
-from podium.settings import load_settings
 from ui.fold import TurnFold
 from ui.render import footer, plan_line
+
+if TYPE_CHECKING:
+    from podium.settings import Settings
 
 out = Console(highlight=False, soft_wrap=True)
 """Standard output: answers and tables."""
@@ -51,6 +53,14 @@ def own_std_streams() -> None:
         if current is stream and stream is not None:
             stream.flush()
             console.file = os.fdopen(os.dup(fd), "w", buffering=1, encoding=stream.encoding, errors="replace")
+
+
+def load_settings() -> Settings:
+    """:func:`podium.settings.load_settings`, imported on first use: pydantic-settings is a third of a
+    short command's start, and ``podium --help`` needs no settings at all."""
+    from podium.settings import load_settings as load
+
+    return load()
 
 
 def open_app(answering: str | None = None) -> Any:
