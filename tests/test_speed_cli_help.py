@@ -52,9 +52,39 @@ def test_only_the_command_run_is_built(capsys):
     assert [c.name for c in group.commands.values()] == list(EAGER.commands), "listed in Typer's order"
 
 
+def test_each_module_adds_the_commands_listed_for_it():
+    import importlib
+
+    import typer
+
+    from ui.cli import COMMANDS
+
+    for module, names in COMMANDS.items():
+        app = typer.Typer()
+        importlib.import_module(module).register(app)
+        group = lazy_command(app)
+        assert tuple(group.commands) == names, module
+
+
+def test_a_run_imports_only_the_module_of_its_command():
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    code = ("import sys\nfrom ui.cli import main\ntry:\n    main(sys.argv[1:])\nexcept SystemExit:\n    pass\n"
+            "print(sorted(m for m in sys.modules if m.startswith('ui.cli_')))")
+    for args, modules in ((["threads", "--help"], ["ui.cli_threads"]), (["ask", "--help"], []),
+                          (["--help"], sorted(__import__("ui.cli").cli.COMMANDS))):
+        proc = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, cwd=ROOT,
+                              timeout=120)
+        assert proc.stdout.strip().splitlines()[-1] == repr(modules), (args, proc.stderr)
+
+
 def test_an_unknown_command_is_still_a_usage_error(capsys):
     from ui.cli import main
 
     with pytest.raises(SystemExit) as exc:
         main(["modles"])
-    assert exc.value.code == 2 and "No such command 'modles'" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert exc.value.code == 2 and "No such command 'modles'" in err and "models" in err.split("modles", 1)[1]

@@ -94,7 +94,7 @@ def test_models_usage_and_help_stay_light(tmp_path):
 
 
 def test_with_a_knowledge_base_small_talk_and_arithmetic_never_open_chroma(settings, tmp_path):
-    """Chroma stays closed for a turn that cannot be about documents: in a fresh ``podium ask``, and in the conductor."""
+    """Chroma stays closed for a turn that cannot be about documents: in a fresh process and in the conductor."""
     import os
 
     from agents.conductor import decide

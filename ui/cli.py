@@ -5,29 +5,18 @@ Every user mistake ends as a one-line error with a hint and exit code 2, never a
 
 from __future__ import annotations
 
+import importlib
 import json
 import logging
 import os
 import sys
+from collections.abc import Iterable
 from typing import Annotated, Any
 
 import typer
 from rich.markup import escape
 
 from podium.errors import ConfigError, PodiumError
-from ui import (
-    cli_datagen,
-    cli_debug,
-    cli_eval,
-    cli_finetune,
-    cli_kb,
-    cli_models,
-    cli_serve,
-    cli_threads,
-    cli_tools,
-    cli_ui,
-    cli_usage,
-)
 from ui.lazy_commands import lazy_command
 from ui.terminal import err, open_app, out, own_std_streams, print_json
 
@@ -61,13 +50,11 @@ def _plain_help() -> None:
 
 _plain_help()
 
-app = typer.Typer(
-    name="podium",
-    help="Podium: local-first, multi-model agent orchestration.",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-)
+ROOT = {"name": "podium", "help": "Podium: local-first, multi-model agent orchestration.", "no_args_is_help": True,
+        "add_completion": False, "pretty_exceptions_enable": False}
+"""The ``podium`` app's own settings."""
+core = typer.Typer(**ROOT)  # type: ignore[arg-type]
+"""The commands defined in this file (ask, chat, history); the other modules' join them in :func:`command_app`."""
 ModelOpt = Annotated[
     str | None, typer.Option("--model", "-m", help="Model spec, e.g. llamacpp/smollm2-135m or openai/gpt-4o-mini.")
 ]
@@ -84,7 +71,7 @@ PolicyOpt = Annotated[
 ]
 
 
-@app.command()
+@core.command()
 def ask(
     question: Annotated[str, typer.Argument(help="The message to send; - reads it from standard input.")],
     model: ModelOpt = None,
@@ -130,6 +117,8 @@ def ask(
         with ctrl_c_stops() as callbacks:
             events = podium.stream_turn(question, thread, turn, trace=trace, break_before=break_before,
                                         callbacks=callbacks, multitask=multitask, interrupted="refuse")
+            from ui import cli_debug
+
             cli_debug.run_traced(podium, events, as_json=as_json, show_steps=trace, approve=approve,
                                  callbacks=callbacks)
         return
@@ -144,7 +133,7 @@ def ask(
     finish(result, as_json=as_json)  # exits with status 3 while a call still awaits approval
 
 
-@app.command()
+@core.command()
 def chat(model: ModelOpt = None, thread: ThreadOpt = None, collection: CollectionOpt = None,
          fallback: FallbackOpt = None, policy: PolicyOpt = None) -> None:
     """Chat interactively with streamed answers (/new starts a thread, /exit quits).
@@ -188,12 +177,14 @@ def chat(model: ModelOpt = None, thread: ThreadOpt = None, collection: Collectio
             out.print()
             err.print(f"{footer(result.model, result.usage)} · thread {thread}", style="dim", markup=False)
             if result.pending:  # a tool call waits for approval: ask here, then the turn goes on
+                from ui import cli_tools
+
                 cli_tools.ask_approvals(podium, result)
         except PodiumError as exc:
             err.print(f"error: {exc.one_line()}", style="red", markup=False)
 
 
-@app.command()
+@core.command()
 def history(thread_id: Annotated[str, typer.Argument(help="Thread id.")], as_json: JsonOpt = False) -> None:
     """Print the messages of a thread."""
     from graph.trace import other_branch
@@ -220,23 +211,50 @@ def history_line(message: dict[str, Any]) -> str:
     return message["content"]
 
 
-COMMANDS = (
-    cli_datagen,
-    cli_debug,
-    cli_eval,
-    cli_finetune,
-    cli_kb,
-    cli_models,
-    cli_serve,
-    cli_threads,
-    cli_tools,
-    cli_ui,
-    cli_usage,
-)
-"""The command modules, in one visible place: each ``ui/cli_<x>.py`` has ``register(app)``; a new one is a line here."""
+COMMANDS: dict[str, tuple[str, ...]] = {
+    "ui.cli_datagen": ("datagen",),
+    "ui.cli_debug": ("debug",),
+    "ui.cli_eval": ("eval", "arena"),
+    "ui.cli_finetune": ("finetune", "modal"),
+    "ui.cli_kb": ("ingest", "search", "kb"),
+    "ui.cli_models": ("models",),
+    "ui.cli_serve": ("serve", "keys"),
+    "ui.cli_threads": ("threads",),
+    "ui.cli_tools": ("tools", "resume"),
+    "ui.cli_ui": ("ui",),
+    "ui.cli_usage": ("usage",),
+}
+"""The command modules, in one visible place, with the commands each adds: each ``ui/cli_<x>.py`` has
+``register(app)``; a new one is a line here. A run imports only the module of the command it runs."""
 
-for _module in COMMANDS:
-    _module.register(app)
+
+def command_app(names: Iterable[str] | None = None) -> typer.Typer:
+    """The ``podium`` app: this file's commands, then those of every module in ``COMMANDS`` (or only of
+    the modules adding ``names``), in that order."""
+    app = typer.Typer(**ROOT)  # type: ignore[arg-type]
+    app.registered_commands = list(core.registered_commands)
+    wanted = None if names is None else set(names)
+    for module, provides in COMMANDS.items():
+        if wanted is None or wanted & set(provides):
+            importlib.import_module(module).register(app)
+    return app
+
+
+def __getattr__(name: str) -> Any:
+    """``ui.cli.app``: the whole command line (built on first access; a run of ``main`` builds what it needs)."""
+    if name == "app":
+        return command_app()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def _needed(argv: list[str]) -> list[str] | None:
+    """The command an argument list runs, when it names one of a module's; ``None``: every module is needed
+    (the app's help, an unknown command and its suggestions)."""
+    known = {name for provides in COMMANDS.values() for name in provides}
+    first = argv[0] if argv else ""
+    if first in known or first in {c.callback.__name__ for c in core.registered_commands if c.callback}:
+        return [first]
+    return None
 
 
 def _log_level() -> str:
@@ -253,8 +271,9 @@ def main(argv: list[str] | None = None) -> None:
     own_std_streams()
     try:
         logging.basicConfig(level=_log_level())
-        # Typer's app(...), but only the command being run is turned into a click command (ui/lazy_commands.py)
-        code = lazy_command(app).main(args=argv, standalone_mode=False)
+        args = sys.argv[1:] if argv is None else argv
+        # Typer's app(...), but only the command being run is imported and made a click command (ui/lazy_commands.py)
+        code = lazy_command(command_app(_needed(args))).main(args=args, standalone_mode=False)
         if isinstance(code, int) and code:  # non-standalone click returns typer.Exit's code instead of exiting
             raise SystemExit(code)
     except PodiumError as exc:  # markup off: messages quote user text, and hints such as 'podium[gemma]'
