@@ -126,8 +126,8 @@ FILE_LAYERS = {
     "graph": """api_plan cli_robustness contract_specialists daily_cli daily_knowledge daily_tools datagen_cli
         datagen_engine datagen_ui debug_cli debug_graph debug_ui eval_cli eval_routing finetune_agent finetune_data
         foundation_graph growth_checkpoints kb_owners knowledge_cli memory_store plan_graph plan_model plan_ui
-        speed_startup tools_graph ui_chat ui_kb_manage ui_knowledge ui_review_fixes ui_stop_quiet ui_threads
-        ui_tools ui_usage""",
+        speed_cli_help speed_startup tools_graph ui_chat ui_kb_manage ui_knowledge ui_review_fixes ui_stop_quiet
+        ui_threads ui_tools ui_usage""",
     # model: the real SmolLM2 GGUF through llama.cpp (tests marked ``model``; files where every test needs it)
     "model": """batch_local_model daily_generation datagen_agent datagen_local debug_local_model eval_agent
         eval_local_model finetune_export finetune_pipeline foundation_local_model knowledge_agent llamacpp_standard
