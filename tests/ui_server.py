@@ -18,6 +18,7 @@ def clean_env(home: Path, **extra: str) -> dict[str, str]:
     env.update(
         PODIUM_HOME=str(home),
         PODIUM_TEMPERATURE="0",
+        PODIUM_N_THREADS="1",  # as tests/conftest.py: one llama.cpp thread per test process
         GRADIO_ANALYTICS_ENABLED="False",
         ANONYMIZED_TELEMETRY="False",
         **extra,
