@@ -88,11 +88,12 @@ def quick_minilm(cache_dir: Path | None) -> QuickMiniLM:
 
 
 def source_key(source: Path) -> str:
-    """Names what the quantized file derives from: the source model and the onnxruntime that quantized it."""
-    import onnxruntime
+    """Names what the quantized file derives from: the source model and the onnxruntime that quantized it
+    (its installed version, read without importing it: a decision by word vectors never needs onnxruntime)."""
+    from importlib.metadata import version
 
     stat = source.stat()
-    return hashlib.sha256(f"{source}:{stat.st_size}:{stat.st_mtime_ns}:{onnxruntime.__version__}".encode()
+    return hashlib.sha256(f"{source}:{stat.st_size}:{stat.st_mtime_ns}:{version('onnxruntime')}".encode()
                           ).hexdigest()[:16]
 
 

@@ -7,7 +7,8 @@ the cost of a table lookup instead of six transformer layers. The router trusts 
 when one specialist leads clearly (:data:`agents.router.WORDS_MARGIN`) and runs the whole
 model otherwise. The table is read from the shipped model once (it needs the ``onnx``
 package) and kept as int8 rows with one scale each: in memory for the process, in the
-install's share dir (``make install``) or the data dir's cache for the next one.
+install's share dir (``make install``) or the data dir's cache for the next one, which maps the
+rows from disk rather than reading them (a message touches a few dozen of the 30,522).
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ def table(source: Path, key: str, shared: Path, cache_dir: Path | None) -> tuple
     with _LOCK:
         if key in _TABLES:
             return _TABLES[key]
-        name = f"minilm-words-{key}.npz"
+        name = f"minilm-words-{key}.npy"
         found = next((p for p in (shared / name, cache_dir / name if cache_dir else None)
                       if p is not None and p.is_file()), None)
         loaded = _load(found) if found is not None else None
@@ -48,7 +49,7 @@ def table(source: Path, key: str, shared: Path, cache_dir: Path | None) -> tuple
 
 def install(source: Path, key: str, shared: Path) -> Path:
     """Save the table into the Python environment, once, beside the quantized model (``make install``)."""
-    path = shared / f"minilm-words-{key}.npz"
+    path = shared / f"minilm-words-{key}.npy"
     if not path.is_file():
         _save(path, *table(source, key, shared, None))
     return path
@@ -73,12 +74,17 @@ def _read(source: Path) -> tuple[np.ndarray, np.ndarray]:
     return rows, scales
 
 
+def _scales_path(path: Path) -> Path:
+    return path.with_name(path.stem + "-scales.npy")
+
+
 def _load(path: Path) -> tuple[np.ndarray, np.ndarray] | None:
-    """A saved table, or ``None`` when unreadable or malformed (then it is read from the model again)."""
+    """A saved table (its rows mapped, not read), or ``None`` when unreadable or malformed (then it is read from
+    the model again)."""
     try:
-        with np.load(path, allow_pickle=False) as saved:
-            rows, scales = saved["rows"], saved["scales"]
-    except (OSError, ValueError, KeyError) as exc:
+        rows = np.load(path, mmap_mode="r", allow_pickle=False)
+        scales = np.load(_scales_path(path), allow_pickle=False)
+    except (OSError, ValueError) as exc:
         log.info("word-piece table %s unreadable (%s); reading the model", path, exc)
         return None
     if rows.ndim != 2 or rows.dtype != np.int8 or scales.shape != (rows.shape[0], 1):
@@ -87,14 +93,16 @@ def _load(path: Path) -> tuple[np.ndarray, np.ndarray] | None:
 
 
 def _save(path: Path | None, rows: np.ndarray, scales: np.ndarray) -> None:
-    """Write atomically; a data dir that cannot take it only costs the next process another read of the model."""
+    """Write atomically, the scales first (the rows' file is what readers look for); a data dir that cannot take
+    it only costs the next process another read of the model."""
     if path is None:
         return
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        partial = path.with_suffix(f".{os.getpid()}.tmp")
-        with partial.open("wb") as handle:
-            np.savez(handle, rows=rows, scales=scales)
-        os.replace(partial, path)
+        for target, array in ((_scales_path(path), scales), (path, rows)):
+            partial = target.with_suffix(f".{os.getpid()}.tmp")
+            with partial.open("wb") as handle:
+                np.save(handle, np.ascontiguousarray(array), allow_pickle=False)
+            os.replace(partial, target)
     except OSError as exc:
         log.info("word-piece table %s not written (%s)", path, exc)

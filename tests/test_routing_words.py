@@ -58,13 +58,13 @@ def test_the_table_is_saved_for_the_next_process_and_a_corrupt_copy_is_read_agai
     key = quantized.source_key(source)
     monkeypatch.setattr(word_vectors, "_TABLES", {})
     rows, scales = word_vectors.table(source, key, tmp_path / "share", tmp_path / "cache")
-    saved = tmp_path / "cache" / f"minilm-words-{key}.npz"
+    saved = tmp_path / "cache" / f"minilm-words-{key}.npy"
     assert rows.shape == (30522, 384) and rows.dtype == np.int8 and scales.shape == (30522, 1) and saved.is_file()
 
     monkeypatch.setattr(word_vectors, "_TABLES", {})  # a new process reads the copy, not the model
     monkeypatch.setattr(word_vectors, "_read", no_model)
     again, _ = word_vectors.table(source, key, tmp_path / "share", tmp_path / "cache")
-    assert np.array_equal(again, rows)
+    assert np.array_equal(again, rows) and isinstance(again, np.memmap), "mapped from disk, not read whole"
 
     saved.write_bytes(b"not a table")
     monkeypatch.setattr(word_vectors, "_TABLES", {})
