@@ -8,7 +8,8 @@ weighs on all of them), each side warmed first. Rows:
   configuration a user would otherwise run;
 - ``podium default``: a whole Podium turn (conductor, routing, ledger, checkpoints, the event
   stream a front end folds) on Podium's default llama.cpp threads; ``podium Nt`` on every core
-  (one row when the default is every core);
+  (one row when the default is every core), and ``podium Nt no frames`` with every token sent on its own
+  (``PODIUM_STREAM_FRAME_MS=0``, as before display frames) to show what frames buy;
 - ``naive Nt``: what a user writes in 20 lines: a one-node LangGraph graph around
   langchain-community's ``ChatLlamaCpp``, streamed with ``stream_mode="messages"``. It needs
   ``pip install langchain-community`` (``make bench`` installs it; it is not a Podium dependency);
@@ -161,6 +162,7 @@ def main() -> None:
     sides[f"podium default ({default}t)"] = podium_side(None)
     if default != CORES:
         sides[f"podium {CORES}t"] = podium_side(CORES)
+    sides[f"podium {CORES}t no frames"] = podium_side(CORES, stream_frame_ms=0)  # what display frames buy
     naive = naive_side(path, n_ctx, CORES, system)
     if naive is not None:
         sides[f"naive {CORES}t"] = naive
