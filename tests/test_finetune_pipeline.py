@@ -20,7 +20,7 @@ pytestmark = [pytest.mark.model, pytest.mark.timeout(900)]
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory: pytest.TempPathFactory, pytestconfig: pytest.Config):
-    """One fine-tune for the module: 30 steps, batch 4, on the fact (the dequantized weights come from the cache)."""
+    """The data and weights of the module's fine-tune (the dequantized weights come from the session's cache)."""
     home = tmp_path_factory.mktemp("finetune") / "home"
     cache = weight_cache(pytestconfig)
     data = write_jsonl(home.parent / "facts.jsonl", TRAIN_QUESTIONS)
@@ -44,13 +44,15 @@ def podium_home(trained, monkeypatch: pytest.MonkeyPatch) -> Path:
 def test_a_fine_tune_recalls_the_taught_fact_on_held_out_phrasings_and_the_base_does_not(trained, podium_home,
                                                                                           capsys):
     _, cache, data, held = trained
+    # 10 steps at 3e-3 (a third of the default 30 at 2e-3): measured for seeds 0-3, training loss 0.005-0.007 at
+    # step 10, held-out exact match 3/3, base 0/3.
     code, out, err = cli_here(capsys, "finetune", "run", "--data", str(data), "--val", str(held), "--name", "capybara",
-                              "--steps", "30", "--json")
+                              "--steps", "10", "--lr", "3e-3", "--json")
     assert code == 0, err
     result = json.loads(out)
     assert set(result) >= {"name", "spec", "adapter", "base", "train_loss", "eval_loss", "steps", "seconds",
                            "tokens_per_s"}
-    assert result["spec"] == "llamacpp/capybara" and result["steps"] == 30 and Path(result["adapter"]).is_file()
+    assert result["spec"] == "llamacpp/capybara" and result["steps"] == 10 and Path(result["adapter"]).is_file()
     assert result["eval_loss"] < result["base_eval_loss"] / 3, result
     assert result["exact_match"]["finetuned"] >= 2 / 3 and result["exact_match"]["base"] == 0, result
     assert Path(result["loss_chart"]).stat().st_size > 5_000
