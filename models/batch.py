@@ -45,6 +45,9 @@ from models.gbnf import check, compiled, schema_grammar
 from models.scoring import Score, loglikelihood
 from podium.errors import ConfigError, ContextOverflowError
 
+MIN_SHARED = 16
+"""Shared prompt tokens from which copying a sequence's keys and values beats decoding them again."""
+
 __all__ = ["PARALLEL", "Completion", "Score", "complete_batch", "loglikelihood"]
 
 Prompt = str | Sequence[Mapping[str, str]] | Sequence[int]
@@ -191,6 +194,7 @@ def _run(engine: Engine, jobs: list[_Job], sequences: int,
     pending = deque(jobs)
     active: dict[int, _Job] = {}
     free_ids = list(range(max(sequences, 1)))[::-1]  # lowest first: the active sequences stay contiguous
+    shared = _shared_prefix([job.prompt for job in jobs])
 
     def take(seq: int, job: _Job, row: int) -> None:
         if _step(engine, job, engine.sample(job.sampler, row)):
@@ -206,8 +210,9 @@ def _run(engine: Engine, jobs: list[_Job], sequences: int,
         while pending or active:
             while pending and free_ids:
                 seq, job = free_ids.pop(), pending.popleft()
+                donor = next(iter(active), None)  # any sequence being decoded holds the shared prefix
                 active[seq] = job
-                take(seq, job, _prefill(engine, seq, job.prompt))
+                take(seq, job, _prefill(engine, seq, job.prompt, donor if shared else None, shared))
             if not active:
                 continue
             engine.reset()
@@ -221,9 +226,32 @@ def _run(engine: Engine, jobs: list[_Job], sequences: int,
     return jobs
 
 
-def _prefill(engine: Engine, seq: int, prompt: list[int]) -> int:
-    """Decode a prompt into sequence ``seq``; the batch row holding its last token's logits."""
-    for start in range(0, len(prompt), engine.n_batch):
+def _shared_prefix(prompts: list[list[int]]) -> int:
+    """Tokens every prompt starts with (dataset rows share their instructions), when enough to be worth copying; one
+    token of each prompt is always left to decode, for its logits."""
+    if len(prompts) < 2:
+        return 0
+    first, shortest = np.asarray(prompts[0]), min(len(p) for p in prompts) - 1
+    common = shortest
+    for prompt in prompts[1:]:
+        differ = np.flatnonzero(np.asarray(prompt[:common]) != first[:common])
+        common = int(differ[0]) if differ.size else common
+    return common if common >= MIN_SHARED else 0
+
+
+def _prefill(engine: Engine, seq: int, prompt: list[int], donor: int | None = None, shared: int = 0) -> int:
+    """Decode a prompt into sequence ``seq``; the batch row holding its last token's logits.
+
+    With a ``donor`` sequence, the first ``shared`` tokens' keys and values are copied from it rather than decoded
+    again (as ``create_completion`` reuses the prefix a prompt shares with the one before).
+    """
+    first = 0
+    if donor is not None and shared:
+        engine.share(donor, seq)
+        engine.forget(seq, shared)
+        first = shared
+    engine.prefilled += len(prompt) - first
+    for start in range(first, len(prompt), engine.n_batch):
         engine.reset()
         chunk = prompt[start:start + engine.n_batch]
         for offset, token in enumerate(chunk):

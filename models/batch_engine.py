@@ -50,6 +50,8 @@ class Engine:
         self._vocab = llm._model.vocab  # noqa: SLF001
         self._n_vocab = llama_cpp.llama_vocab_n_tokens(self._vocab)
         self._lib = llama_cpp
+        self.prefilled = 0
+        """Prompt tokens decoded so far (a prompt's shared prefix, copied from another sequence, is not)."""
 
     def close(self) -> None:
         """Free the context and its batch."""
@@ -89,9 +91,9 @@ class Engine:
         """Forget every sequence."""
         self._lib.llama_memory_clear(self._ctx.memory, True)
 
-    def forget(self, seq: int) -> None:
-        """Free the cells of one sequence."""
-        self._lib.llama_memory_seq_rm(self._ctx.memory, seq, -1, -1)
+    def forget(self, seq: int, start: int = -1) -> None:
+        """Free the cells of one sequence (from position ``start`` on, when given)."""
+        self._lib.llama_memory_seq_rm(self._ctx.memory, seq, start, -1)
 
     def share(self, src: int, dst: int) -> None:
         """Let ``dst`` start from everything ``src`` holds (llama.cpp copies the stream at the next decode)."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import threading
 
 import jsonschema
@@ -176,3 +177,24 @@ def test_bad_batch_input_is_a_clear_error(loaded):
     with pytest.raises(ConfigError, match="invalid GBNF"):  # the chat path checks grammars the same way
         chat.invoke("Hi", grammar='root ::= "a" | (')
     assert complete_batch(loaded, ["The capital of France is"], max_tokens=3)[0].text  # the model still works
+
+
+def test_a_prompt_prefix_every_prompt_shares_is_decoded_once(loaded):
+    """Dataset rows share their instructions: the first sequence decodes them, the others copy its keys and values
+    (llama.cpp's sequence copy) and decode only their own tail, with the very completions of each prompt alone."""
+    from models.batch import MIN_SHARED
+
+    system = ("You write realistic, varied synthetic data for a dataset. Every row is new: never copy an example. "
+              "Reply with one JSON object only.")
+    prompts = [[{"role": "system", "content": system}, {"role": "user", "content": f"A support ticket about {t}."}]
+               for t in ("invoices", "a slow dashboard", "password resets")]
+    tokens = [loaded.render(p)[0] for p in prompts]
+    engine = loaded.engine
+    before = engine.prefilled if engine is not None else 0
+    results = complete_batch(loaded, prompts, max_tokens=12, parallel=3)
+    shared = len(os.path.commonprefix(tokens))  # the system turn and the user turn's opening
+    assert shared >= MIN_SHARED
+    assert loaded.engine.prefilled - before == sum(map(len, tokens)) - 2 * shared
+    for prompt, result in zip(prompts, results, strict=True):
+        assert result.text == alone(loaded, prompt, max_tokens=12)["text"]
+        assert result.prompt_tokens == len(loaded.render(prompt)[0])

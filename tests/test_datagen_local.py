@@ -31,9 +31,13 @@ def ticket_args(out: Path, n: int, *extra: str) -> list[str]:
 
 
 def test_tickets_are_valid_unique_and_reported(tmp_path, capsys):
+    from models import llama_pool
+
+    preloads = len(llama_pool._PRELOADS)  # noqa: SLF001 - the loads started in the background
     out = tmp_path / "tickets.jsonl"
     code, stdout, stderr = cli_here(capsys, *ticket_args(out, 3))
     assert code == 0, stderr
+    assert len(llama_pool._PRELOADS) == preloads + 1, "the GGUF loads while the engine is imported"  # noqa: SLF001
     summary = json.loads(stdout)
     assert summary["rows"] == 3 and summary["model"] == "llamacpp/smollm2-135m" and summary["cost_usd"] == 0
     rows = read_rows(out)

@@ -108,6 +108,10 @@ def generate(
     as_json: Annotated[bool, Opt("--json", help="Print one JSON summary object at the end.")] = False,
 ) -> None:
     """Generate a synthetic dataset (see the help text above)."""
+    from podium.settings import load_settings
+
+    settings = load_settings()
+    _preload(model, settings)
     from tools.datagen import report as reports
     from tools.datagen.engine import run, summary
     from tools.datagen.request import Request, plan
@@ -127,7 +131,7 @@ def generate(
         from tools.datagen.hub import check
 
         check(push_to_hub)
-    backend, embed, passages = open_backend(request, job)
+    backend, embed, passages = open_backend(request, job, settings)
     with _Bar(job.n, disabled=as_json) as update:
         stats = run(job, backend, embed=embed, passages=passages, progress=update,
                     log=lambda text: err.print(text, style="dim", markup=False))
@@ -144,6 +148,19 @@ def generate(
         _print_summary(result, stats)
     if stats.stopped:
         raise typer.Exit(130 if stats.stopped == "interrupted" else 1)
+
+
+def _preload(model: str | None, settings: Any) -> None:
+    """Start loading the run's local GGUF on a background thread, so llama.cpp's load overlaps importing the engine
+    and the routing layer (remote models and specs that do not resolve: nothing; the run reports those)."""
+    from models.llama_pool import preload
+    from models.registry import resolve
+    from podium.errors import PodiumError
+
+    try:
+        preload(resolve(model or settings.agent_models.get("datasets") or settings.model, settings), settings.n_threads)
+    except PodiumError:
+        pass
 
 
 def _confirm(text: str) -> bool:

@@ -6,6 +6,7 @@ one ledger query and ``podium usage --thread`` shows it.
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 from podium.errors import NotFoundError
@@ -54,7 +55,10 @@ def open_backend(request: Request, job: Job, settings: Settings | None = None, *
         job.concurrency = REMOTE_CONCURRENCY
     embed = None
     if job.dedup is not None:
-        from memory.embeddings import make_embedder
+        from memory.embeddings import OnnxMiniLM, make_embedder
 
-        embed = make_embedder(settings.embedding_model, settings).embed
+        embedder = make_embedder(settings.embedding_model, settings)
+        embed = embedder.embed
+        if isinstance(embedder, OnnxMiniLM):  # a local model loads while the first row is made, not after it
+            threading.Thread(target=embedder.count_tokens, args=(["."],), name="datagen-embedder").start()
     return backend, embed, passages
