@@ -177,3 +177,24 @@ def test_a_model_without_log_probabilities_is_asked_for_letters_and_told_so(caps
     data = json.loads(out)
     assert data["mode"] == "generative-mc" and data["metric"] == "acc (generative-mc: letter answers)"
     assert data["n"] == 3 and data["notices"] and data.get("calibration") is None
+
+
+def test_humaneval_asks_a_chat_model_for_the_whole_function_and_runs_it(capsys) -> None:
+    """A chat model answers with prose and a fenced function, which completion stops ("\\ndef") would cut."""
+    from models.scripted import register_script
+    from podium.settings import load_settings
+    from tools.evals.data import HUMANEVAL, data_file, read_jsonl
+    from tools.evals.runner import prepare
+
+    register_script("coder", [])
+    (item,) = prepare(load_settings(), model="scripted/coder", benchmark="humaneval", limit=1).items
+    row = next(r for r in read_jsonl(data_file(HUMANEVAL, "humaneval", "data/HumanEval.jsonl.gz"))
+               if r["task_id"] == item.id)
+    assert item.chat_prompt.startswith("Write a solution") and row["prompt"].strip() in item.chat_prompt
+    solved = f"Here it is:\n```python\n{row['prompt']}{row['canonical_solution']}```\nIt loops once."
+    for name, reply, score in (("coder", solved, 100.0), ("wrong", "```python\ndef nothing():\n    pass\n```", 0.0)):
+        register_script(name, [reply])
+        code, out, err = cli_here(capsys, "eval", "run", "--model", f"scripted/{name}", "--benchmark", "humaneval",
+                                  "--limit", "1", "--json")
+        assert code == 0, err
+        assert json.loads(out)["score"] == score, reply

@@ -7,6 +7,7 @@ stops); MBPP writes a function from a task and three tests (lm-evaluation-harnes
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 from pathlib import Path
 
@@ -14,6 +15,9 @@ from tools.evals.data import HUMANEVAL, OLMO, data_file, olmo_docs, read_jsonl
 from tools.evals.tasks import Benchmark, Item
 
 _HUMANEVAL_STOPS = ["\nclass", "\ndef", "\n#", "\nif", "\nprint"]
+_HUMANEVAL_CHAT = ("Write a solution to the following problem and make sure that it passes the tests. Answer with "
+                   "the complete function in one ```python block.\n```python\n{prompt}\n```")
+"""What a chat model is asked (lm-evaluation-harness's ``humaneval_instruct`` wording, plus the answer's form)."""
 
 
 @lru_cache(maxsize=1)
@@ -30,9 +34,19 @@ def run_program(program: str) -> bool:
 
 
 def humaneval_score(item: Item, text: str) -> dict[str, float]:
-    """pass@1 of prompt + completion against HumanEval's ``check`` function."""
-    program = f"{item.prompt}{text}\n\n{item.meta['test']}\n\ncheck({item.meta['entry_point']})\n"
-    return {"pass@1": float(run_program(program))}
+    """pass@1 of the answer against HumanEval's ``check`` function.
+
+    A completion continues the prompt's function body; a chat answer (a fenced block that defines the
+    function again) replaces the prompt's definition, keeping what comes before it (imports, helpers).
+    """
+    entry = item.meta["entry_point"]
+    code = _strip_fence(text)
+    if re.search(rf"^def {re.escape(entry)}\(", code, re.MULTILINE):
+        head = item.prompt[:item.prompt.find(f"def {entry}(")]
+        program = f"{head}\n{code}"
+    else:
+        program = f"{item.prompt}{text}"
+    return {"pass@1": float(run_program(f"{program}\n\n{item.meta['test']}\n\ncheck({entry})\n"))}
 
 
 def _strip_fence(text: str) -> str:
@@ -53,6 +67,7 @@ def mbpp_score(item: Item, text: str) -> dict[str, float]:
 def _humaneval(data: Path | None, shots: int, seed: int) -> list[Item]:
     rows = read_jsonl(data_file(HUMANEVAL, "humaneval", "data/HumanEval.jsonl.gz"))
     return [Item(id=r["task_id"], prompt=r["prompt"], gold=None, stop=_HUMANEVAL_STOPS, max_tokens=384,
+                 chat_prompt=_HUMANEVAL_CHAT.format(prompt=r["prompt"].strip()), chat_stop=[],
                  meta={"test": r["test"], "entry_point": r["entry_point"]}) for r in rows]
 
 

@@ -102,6 +102,7 @@ def _worker(run: Run, pool: ModelPool, ledger: Any) -> Callable[[Item], dict[str
         generator: Any = ChatGeneration(pool.model(run.spec.spec), run.spec, run.settings, ledger, run.bench.name)
     else:
         generator = LocalCompletion(_loaded(run.spec, run.settings), _scorer(run.spec, run.settings).add_bos)
+    chat = isinstance(generator, ChatGeneration)
 
     def score(item: Item) -> dict[str, Any]:
         limit = min(run.max_tokens or item.max_tokens, item.max_tokens)
@@ -109,7 +110,10 @@ def _worker(run: Run, pool: ModelPool, ledger: Any) -> Callable[[Item], dict[str
             out = generator.generate(item.question + _LETTER_PROMPT, stop=["\n"], max_tokens=min(limit, 8))
             metrics = {"acc": float(letter_answer(out.text, len(item.choices)) == item.gold)}
         else:
-            out = generator.generate(item.prompt, stop=item.stop, max_tokens=limit)
+            prompt, stop = item.prompt, item.stop
+            if chat:  # a chat answer restates, fences and explains: completion stops such as "\ndef" would cut it
+                prompt, stop = item.chat_prompt or prompt, stop if item.chat_stop is None else item.chat_stop
+            out = generator.generate(prompt, stop=stop, max_tokens=limit)
             metrics = run.bench.score(item, out.text)  # type: ignore[misc]
         return {"metrics": metrics, "tokens": out.prompt_tokens + out.completion_tokens, "cost": out.cost_usd,
                 "answer": out.text[:500]}

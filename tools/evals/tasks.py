@@ -35,6 +35,11 @@ class Item:
     """Multiple choice asked generatively: the question with lettered options."""
     stop: list[str] = field(default_factory=list)
     """Generative: stop strings."""
+    chat_prompt: str = ""
+    """Generative, asked as a chat turn (``--chat``, remote models): the message, where ``prompt`` only makes
+    sense continued as raw text (HumanEval's bare function header); empty: ``prompt``."""
+    chat_stop: list[str] | None = None
+    """Stop strings for that chat turn; ``None``: ``stop``."""
     max_tokens: int = 256
     """Generative: most tokens to generate."""
     baseline: float = 0.0
