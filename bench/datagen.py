@@ -1,14 +1,12 @@
 """`podium datagen` vs raw constrained llama-cpp-python generating the same rows, as whole processes.
 
 A: `podium datagen ... --n N --batch 1` (CLI start, model load, grammar-constrained rows one at a time,
-validation, exact and near dedup, journal, report skipped), with llama.cpp on every core but one
-(Podium's default) and on every core (PODIUM_N_THREADS, as the raw script runs); A': rows decoded 8
-at a time (`--batch 8`, their shared prompt prefix decoded once). B: a plain llama-cpp-python
-script on the same GGUF with every core (the fastest raw configuration), sending the very
-prompts, grammars, seeds and temperatures Podium sends (dumped first), one after another,
-keeping rows that parse, match the schema and are not exact repeats. All are timed from process
-start to exit, alternating, BENCH_RUNS rounds each; the figure is valid unique rows per second
-and the ratios A/B (goal >= 0.9) and A'/B (goal: more than A/B).
+validation, exact and near dedup, journal, report skipped); A': the same with rows decoded 8 at a time
+(`--batch 8`). B: a plain llama-cpp-python script on the same GGUF with every core (the fastest raw
+configuration), sending the very prompts, grammars, seeds and temperatures Podium sends (dumped
+first), one after another, keeping rows that parse, match the schema and are not exact repeats.
+All are timed from process start to exit, alternating, BENCH_RUNS rounds each; the figure is valid
+unique rows per second and the ratios A/B (goal >= 0.9) and A'/B (goal: more than A/B).
 
 Then the duplicate rate: the same request with and without the diversity controls (topics,
 personas, angles, balanced labels, temperature schedule), rejected duplicates over attempts.
@@ -59,11 +57,9 @@ print(kept)
 '''
 
 
-def podium(out: Path, *extra: str, n: int = N, topics: bool = True, threads: int | None = None) -> tuple[float, dict]:
-    """Wall seconds of one whole `podium datagen` process, and its JSON summary (``threads``: PODIUM_N_THREADS)."""
+def podium(out: Path, *extra: str, n: int = N, topics: bool = True) -> tuple[float, dict]:
+    """Wall seconds of one whole `podium datagen` process, and its JSON summary."""
     env = {**os.environ, "PODIUM_HOME": str(out.parent / "home")}
-    if threads:
-        env["PODIUM_N_THREADS"] = str(threads)
     start = time.perf_counter()
     done = subprocess.run([sys.executable, "-m", "ui.cli", "datagen", DESCRIPTION, "--fields", FIELDS, "--n", str(n),
                            "--out", str(out), "--force", "--no-report", "--json",
@@ -132,14 +128,10 @@ def main() -> None:
         out, requests = Path(tmp) / "tickets.jsonl", Path(tmp) / "requests.jsonl"
         podium(out, "--batch", "1")  # warm caches; also the attempts the raw script replays
         dump_requests(out, requests)
-        rates: dict[str, list[float]] = {"podium --batch 1": [], "podium all cores": [], "podium (batched)": [],
-                                         "raw llama-cpp": []}
+        rates: dict[str, list[float]] = {"podium --batch 1": [], "podium (batched)": [], "raw llama-cpp": []}
         for _ in range(RUNS):
             seconds, result = podium(out, "--batch", "1")
             rates["podium --batch 1"].append(result["rows"] / seconds)
-            # Podium leaves one core to Python by default; the raw script gives llama.cpp every core
-            seconds, result = podium(out, "--batch", "1", threads=os.cpu_count())
-            rates["podium all cores"].append(result["rows"] / seconds)
             seconds, result = podium(out, "--batch", "8")
             rates["podium (batched)"].append(result["rows"] / seconds)
             seconds, kept = raw(requests)
@@ -149,8 +141,7 @@ def main() -> None:
             print(f"{name:17} {median[name]:6.2f} valid unique rows/s (median; runs "
                   f"{', '.join(f'{x:.2f}' for x in values)})")
         raw_rate = median["raw llama-cpp"]
-        print(f"ratio one at a time {median['podium --batch 1'] / raw_rate:.2f} (goal >= 0.9; with every core for "
-              f"llama.cpp, as the raw script has: {median['podium all cores'] / raw_rate:.2f}), "
+        print(f"ratio one at a time {median['podium --batch 1'] / raw_rate:.2f} (goal >= 0.9), "
               f"batched {median['podium (batched)'] / raw_rate:.2f} (goal: higher); load average now "
               f"{os.getloadavg()[0]:.1f}")
         for label, extra in (("with diversity controls", ()), ("without (--no-diversity)", ("--no-diversity",))):
