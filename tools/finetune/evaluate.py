@@ -46,9 +46,9 @@ def answers(gguf: Path, tokenizer: ChatTokenizer, prompts: list[list[dict[str, A
 
 
 def exact_match(gguf: Path, tokenizer: ChatTokenizer, pairs: list[tuple[list[dict[str, Any]], str]], *,
-                lora: Path | None = None) -> dict[str, Any]:
+                lora: Path | None = None, n_threads: int | None = None) -> dict[str, Any]:
     """How many held-out prompts get exactly the reference answer (normalized), with the answers given."""
     longest = max(len(tokenizer.tokenize(ref)) for _, ref in pairs)
-    got = answers(gguf, tokenizer, [p for p, _ in pairs], lora=lora, max_tokens=longest + 16)
+    got = answers(gguf, tokenizer, [p for p, _ in pairs], lora=lora, max_tokens=longest + 16, n_threads=n_threads)
     hits = [normalize(a) == normalize(ref) for a, (_, ref) in zip(got, pairs, strict=True)]
     return {"exact_match": sum(hits) / len(hits), "hits": sum(hits), "total": len(hits), "answers": got}

@@ -133,8 +133,10 @@ def _register(p: Plan, stage: Path, trained: dict[str, Any], on_event: Event, st
     merged = _merge(p, trained["arrays"], stage, on_event) if request.merge else {}
     on_event({"kind": "stage", "text": "evaluating: exact match on held-out prompts, base then fine-tune"})
     pairs = held_out(p.val_conversations, request.eval_limit)
-    before = exact_match(p.base_path, p.tokenizer, pairs)
-    after = exact_match(p.base_path, p.tokenizer, pairs, lora=stage / "adapter.gguf")  # it loads: or we stop here
+    threads = p.settings.n_threads  # PODIUM_N_THREADS, as for every other llama.cpp model
+    before = exact_match(p.base_path, p.tokenizer, pairs, n_threads=threads)
+    # the adapter loads here, or the run stops before anything is registered
+    after = exact_match(p.base_path, p.tokenizer, pairs, lora=stage / "adapter.gguf", n_threads=threads)
     scores: dict[str, Any] = {
         "eval_loss": {"base": trained["base_eval_loss"], "finetuned": trained["eval_loss"]},
         "exact_match": {"base": before["exact_match"], "finetuned": after["exact_match"]},
@@ -142,7 +144,8 @@ def _register(p: Plan, stage: Path, trained: dict[str, Any], on_event: Event, st
                     for (pr, ref), b, a in zip(pairs, before["answers"], after["answers"], strict=True)],
     }
     for quant, path in merged.items():
-        scores["exact_match"][f"merged-{quant}"] = exact_match(stage / path, p.tokenizer, pairs)["exact_match"]
+        scores["exact_match"][f"merged-{quant}"] = exact_match(stage / path, p.tokenizer, pairs,
+                                                               n_threads=threads)["exact_match"]
     _loss_chart(trained["losses"], trained["base_eval_loss"], trained["eval_loss"], stage / "loss.png")
     record = finetuned.FineTuned(
         name=request.name, base=request.base, base_path=str(p.base_path), merged=merged, data=p.stats,
