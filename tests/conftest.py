@@ -23,6 +23,10 @@ if _WORKERS > 1:
     # step of the fine-tune tests measured 4 s of CPU on one thread and 19-26 s on two, on a loaded 2-core machine.
     os.environ.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // _WORKERS)))
 
+# Tests check behaviour, not speed: one llama.cpp thread per process (Podium's default is every core), set here too
+# so module- and session-scoped fixtures, which start before _isolated_env, load the same instance as the tests.
+os.environ["PODIUM_N_THREADS"] = "1"
+
 
 @pytest.fixture(autouse=True)
 def _isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:

@@ -139,7 +139,7 @@ def test_upload_a_document_then_ask_about_it_with_sources(page, tmp_path: Path):
     guide.write_text(GUIDE)
     page.get_by_role("tab", name="Knowledge").click()
     page.locator("#podium-kb-files input[type=file]").set_input_files(str(guide))
-    page.locator("#podium-kb-files").get_by_text("install-guide.md").first.wait_for()
+    page.locator("#podium-kb-files").get_by_text("install-guide.md").first.wait_for(timeout=90_000)
     page.locator("#podium-kb-ingest").click()
     page.locator("#podium-kb-summary").get_by_text("1 added").wait_for(timeout=120_000)
     assert page.locator("#podium-kb-collections").get_by_text("default").count() >= 1
