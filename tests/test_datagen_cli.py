@@ -36,7 +36,11 @@ def refused(capsys, *args: str) -> str:
     ([*TICKETS, "--push-to-hub", "not-a-repo"], "is not a repo id"),
 ])
 def test_bad_options_are_one_line_errors(capsys, tmp_path, args, words):
+    from models import llama_pool
+
+    preloads = len(llama_pool._PRELOADS)  # noqa: SLF001 - the model loads started in the background
     assert words in refused(capsys, *args, "--out", str(tmp_path / "out.jsonl"))
+    assert len(llama_pool._PRELOADS) == preloads, "a request refused while planning starts no model load"  # noqa: SLF001
     assert not (tmp_path / "out.jsonl").exists(), "nothing is written"
 
 

@@ -206,6 +206,7 @@ def test_a_factorial_is_asked_about_an_exclamation_after_a_number_is_not(text, a
     ("(5-2)*3", True), ("the total is 10-3+2", True), ("calculate 10-4", True), ("8 -3", True),
     ("the match ended 3-1", False), ("Arsenal beat Chelsea 3-1 on Sunday", False), ("it finished 1-1", False),
     ("the score was 21-14 at half time", False), ("read pages 10-20 tonight", False), ("ages 3-5 welcome", False),
+    ("3-1 to Arsenal at half time", False), ("10-20 people came", False), ("  20-7  ", True), ("3-1?", True),
     ("call 1-800-555-0100", False),
 ])
 def test_a_dash_between_numbers_is_subtraction_only_where_arithmetic_is_asked(text, arithmetic):

@@ -305,7 +305,8 @@ TRIGGER = (
     # a minus with a space beside it ('12 - 5'); a dash between digits ('3-1') is a score, a range or a page span
     # ('the match ended 3-1', 'pages 10-20') unless it is the whole message, asked about or next to an operator
     rf"(?<![\w/.-]){_NUMBER}\)*(?:\s+-\s*|\s*-\s+){_NUMBER}{_AFTER}|"
-    rf"(?:^\s*|\b(?:what(?:'s|s| is)?|how much is|calculate|compute|evaluate|solve|work out)\s+|[=+*/^×÷]\s*)"
+    rf"^\s*{_NUMBER}\)*-{_NUMBER}\)*\s*[?=]?\s*$|"
+    rf"(?:\b(?:what(?:'s|s| is)?|how much is|calculate|compute|evaluate|solve|work out)\s+|[=+*/^×÷]\s*)"
     rf"{_NUMBER}\)*-{_NUMBER}{_AFTER}|(?<![\w/.-]){_NUMBER}\)*-{_NUMBER}\)*(?=\s*[=+*/^×÷]){_AFTER}|"
     r"\b(?:square|cube) root\b|\bto the power\b|\b(?:sqrt|factorial)\s*\(|\bfactorial of\b|"
     # '5!' asked about ('what is 5!', '10!/8!', '7! = ?'), not an exclamation ('turn 1!', 'round 2!')

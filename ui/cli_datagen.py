@@ -109,13 +109,9 @@ def generate(
 ) -> None:
     """Generate a synthetic dataset (see the help text above)."""
     from podium.settings import load_settings
+    from tools.datagen.request import Request, plan
 
     settings = load_settings()
-    _preload(model, settings)
-    from tools.datagen import report as reports
-    from tools.datagen.engine import run, summary
-    from tools.datagen.request import Request, plan
-    from ui.datagen_setup import open_backend
 
     request = Request(description=description, fields=fields, schema=schema, like=like, chat=chat, style=style,
                       system=system, turns=turns, magpie=magpie, from_docs=from_docs, n=n, out=out, fmt=fmt,
@@ -131,6 +127,11 @@ def generate(
         from tools.datagen.hub import check
 
         check(push_to_hub)
+    _preload(model, settings)  # only once the request is valid: a user mistake never waits for a model load
+    from tools.datagen import report as reports
+    from tools.datagen.engine import run, summary
+    from ui.datagen_setup import open_backend
+
     backend, embed, passages = open_backend(request, job, settings)
     with _Bar(job.n, disabled=as_json) as update:
         stats = run(job, backend, embed=embed, passages=passages, progress=update,
